@@ -1,0 +1,44 @@
+"""What kind of file a path is: source, test, docs, ci, build, or generated (lockfiles, vendored, generated)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import PurePosixPath
+
+_GENERATED = re.compile(
+    r"(^|/)(vendor|third_party|3rdparty|node_modules|generated|__generated__)/"
+    r"|(^|/)(package-lock\.json|yarn\.lock|pnpm-lock\.yaml|poetry\.lock|Pipfile\.lock|Cargo\.lock|uv\.lock|"
+    r"go\.sum|composer\.lock|Gemfile\.lock)$"
+    r"|\.lock$|_pb2(_grpc)?\.pyi?$|\.pb\.go$|\.min\.(js|css)$|\.map$|\.snap$|\.svg$"
+)
+_CI = re.compile(r"(^|/)(\.github|\.gitlab|\.circleci|\.buildkite|ci)/|(^|/)(\.gitlab-ci\.yml|Jenkinsfile|"
+                 r"azure-pipelines\.yml|\.travis\.yml|\.pre-commit-config\.yaml)$")
+_TEST = re.compile(r"(^|/)(tests?|testing|benchmarks?|bench)/|(^|/)test_[^/]*$|_test\.[a-z]+$|"
+                   r"\.(spec|test)\.[jt]sx?$|(^|/)conftest\.py$")
+_DOCS = re.compile(r"(^|/)(docs?|examples?)/|\.(md|rst|adoc|txt)$|(^|/)(LICENSE|NOTICE|AUTHORS|CHANGELOG)[^/]*$",
+                   re.IGNORECASE)
+_BUILD = re.compile(r"(^|/)(setup\.py|setup\.cfg|pyproject\.toml|requirements[^/]*\.(txt|in)|Dockerfile[^/]*|"
+                    r"Makefile|CMakeLists\.txt|package\.json|Cargo\.toml|go\.mod|MANIFEST\.in)$|\.cmake$|"
+                    r"(^|/)docker/")
+
+KIND_ORDER = ("source", "build", "test", "docs", "ci", "generated")
+
+
+def file_kind(path: str) -> str:
+    if _GENERATED.search(path):
+        return "generated"
+    if _CI.search(path):
+        return "ci"
+    if _BUILD.search(path):
+        return "build"
+    if _TEST.search(path):
+        return "test"
+    if _DOCS.search(path):
+        return "docs"
+    return "source"
+
+
+def module_of(path: str, depth: int = 3) -> str:
+    """A path's directory cut to `depth` parts: the unit an impact scope names."""
+    parent = PurePosixPath(path).parent.parts
+    return "/".join(parent[:depth]) if parent else path

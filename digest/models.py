@@ -1,0 +1,231 @@
+"""Data that crosses modules: commits (frozen dataclasses) and the one analysis schema (pydantic)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from digest.errors import BadRepo
+from digest.window import Window
+
+ChangeType = Literal["feature", "fix", "perf", "refactor", "docs", "test", "ci", "build", "chore", "revert", "security"]
+CHANGE_TYPES: tuple[str, ...] = ChangeType.__args__  # type: ignore[attr-defined]
+Importance = Literal["high", "medium", "low"]
+IMPORTANCES: tuple[str, ...] = ("high", "medium", "low")
+Depth = Literal["brief", "deep"]
+Lang = Literal["en", "zh"]
+
+_REPO_PART = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,99})")
+_PR_REF = re.compile(r"\(#(\d+)\)\s*$")
+
+
+def parse_repo_name(text: str) -> str:
+    """`owner/name` as GitHub allows it; anything else (`a/b/c`, `../x`, `a b`) is a BadRepo."""
+    value = text.strip()
+    parts = value.split("/")
+    shown = value if len(value) <= 60 else value[:60] + "…"
+    if len(parts) != 2 or not all(_REPO_PART.fullmatch(p) for p in parts) or ".." in value:
+        raise BadRepo(f"not a repository name: {shown!r}; use owner/name, e.g. sgl-project/sglang")
+    if parts[1].endswith(".git"):
+        parts[1] = parts[1][: -len(".git")]
+    return "/".join(parts)
+
+
+@dataclass(frozen=True)
+class RepoRef:
+    """Where a repository's commits come from: GitHub by name, or a local clone (fetched first when `fetch`)."""
+
+    name: str  # owner/name, or local/<dir> for a clone with no known upstream
+    clone: Path | None = None
+    fetch: bool = False
+    web_url: str | None = None  # https://github.com/owner/name, for commit and PR links
+
+
+@dataclass(frozen=True)
+class FileChange:
+    path: str
+    status: str  # added | removed | modified | renamed | copied | changed
+    additions: int
+    deletions: int
+    patch: str | None  # None: binary, too large, or the object is missing (see `note`)
+    previous_path: str | None = None
+    binary: bool = False
+    note: str | None = None  # why there is no patch
+
+
+@dataclass(frozen=True)
+class Commit:
+    repo: str
+    sha: str
+    title: str
+    message: str
+    author: str
+    committed_at: datetime  # aware, UTC
+    parents: tuple[str, ...] = ()
+    url: str | None = None
+    authored_at: datetime | None = None
+    additions: int = 0
+    deletions: int = 0
+    files: tuple[FileChange, ...] = ()
+    files_total: int | None = None  # None: details not loaded yet; may exceed len(files) (GitHub lists <= 3000)
+
+    @property
+    def is_merge(self) -> bool:
+        return len(self.parents) > 1
+
+    @property
+    def short_sha(self) -> str:
+        return self.sha[:7]
+
+    @property
+    def pr_number(self) -> int | None:
+        match = _PR_REF.search(self.title)
+        return int(match.group(1)) if match else None
+
+    @property
+    def detailed(self) -> bool:
+        return self.files_total is not None
+
+
+class Risk(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    point: str = Field(max_length=300)
+    description: str = Field(max_length=2000)
+    consequence: str = Field(max_length=1000)
+    mitigation: str = Field(max_length=1000)
+
+
+class Insights(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    architecture: str = Field(default="", max_length=3000)
+    performance: str = Field(default="", max_length=3000)
+    security: str = Field(default="", max_length=3000)
+    maintainability: str = Field(default="", max_length=3000)
+
+
+class Grounding(BaseModel):
+    """How many of the analysis' citations (paths, `identifiers`) were found in the diff it read."""
+
+    model_config = ConfigDict(frozen=True)
+    cited: int = 0
+    verified: int = 0
+    unverified: list[str] = Field(default_factory=list)
+
+
+class SkippedFile(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    path: str
+    reason: str  # budget | generated | binary | unavailable | clipped
+
+
+class Analysis(BaseModel):
+    """One schema for every renderer and both analysers."""
+
+    model_config = ConfigDict(frozen=True)
+    change_type: ChangeType
+    importance: Importance
+    importance_reason: str = Field(max_length=600)
+    summary: str = Field(max_length=4000)
+    impact_scope: list[str] = Field(default_factory=list, max_length=30)
+    breaking_changes: list[str] = Field(default_factory=list, max_length=30)
+    insights: Insights | None = None
+    risks: list[Risk] = Field(default_factory=list, max_length=15)
+    suggestions: list[str] = Field(default_factory=list, max_length=15)
+    depth: Depth = "brief"
+    source: Literal["llm", "rules"] = "rules"
+    model: str = "rules"
+    lang: Lang = "en"
+    tokens_in: int = 0
+    tokens_out: int = 0
+    read_files: list[str] = Field(default_factory=list)
+    skipped_files: list[SkippedFile] = Field(default_factory=list)
+    grounding: Grounding | None = None
+    note: str = ""  # e.g. why an LLM analysis fell back to rules
+
+
+@dataclass(frozen=True)
+class Entry:
+    commit: Commit
+    analysis: Analysis  # brief (or deep when that is all there is)
+    deep: Analysis | None = None
+
+    @property
+    def best(self) -> Analysis:
+        return self.deep or self.analysis
+
+
+@dataclass(frozen=True)
+class Stats:
+    total: int
+    high: int
+    medium: int
+    low: int
+    breaking: int
+    merges: int
+
+    @classmethod
+    def of(cls, entries: tuple[Entry, ...] | list[Entry]) -> "Stats":
+        count = {level: sum(1 for e in entries if e.analysis.importance == level) for level in IMPORTANCES}
+        return cls(
+            total=len(entries),
+            high=count["high"],
+            medium=count["medium"],
+            low=count["low"],
+            breaking=sum(1 for e in entries if e.best.breaking_changes),
+            merges=sum(1 for e in entries if e.commit.is_merge),
+        )
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """Who wrote the analyses: the LLM, or the offline rules (by choice or as a fallback)."""
+
+    llm: int = 0
+    rules: int = 0
+    fallbacks: int = 0  # rules analyses standing in for a failed LLM call, queued for a retry
+    reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Digest:
+    repo: str
+    window: Window
+    lang: str
+    branch: str
+    entries: tuple[Entry, ...]
+    built_at: datetime
+    web_url: str | None = None
+    coverage: Coverage = field(default_factory=Coverage)
+    notes: tuple[str, ...] = ()
+
+    @property
+    def day(self) -> date:
+        return self.window.day
+
+    @property
+    def stats(self) -> Stats:
+        return Stats.of(self.entries)
+
+
+@dataclass(frozen=True)
+class CommitReport:
+    """`analyze <sha>`: one commit and its deep analysis."""
+
+    commit: Commit
+    analysis: Analysis
+    web_url: str | None = None
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Reported while a digest is being built; `done` of `total` analyses of this `phase` are finished."""
+
+    phase: Literal["fetch", "brief", "deep"]
+    done: int
+    total: int
+    sha: str | None = None

@@ -1,0 +1,147 @@
+"""`--format markdown`: the seed report's layout, with explicit anchors so the contents links work on GitHub.
+
+Untrusted text (commit messages, LLM output) is escaped outside `code spans`: it cannot add links, HTML,
+headings or table cells.
+"""
+
+from __future__ import annotations
+
+import re
+
+from digest.labels import CHANGE_TYPE, IMPORTANCE, IMPORTANCE_ICON, text
+from digest.models import Analysis, Commit, CommitReport, Digest, Entry
+from digest.render.common import by_importance, local_time, pr_url, strip_controls, web_url_of
+
+_CODE_SPAN = re.compile(r"(`[^`\n]+`)")
+_SPECIAL = re.compile(r"([\\*_\[\]<>|~])")
+
+
+def md(value: str) -> str:
+    """Escape Markdown and HTML in untrusted text, keeping `code spans` (with `|` escaped for tables)."""
+    out = []
+    for part in _CODE_SPAN.split(strip_controls(value).replace("\r", "").replace("\n", " ")):
+        if part.startswith("`") and part.endswith("`") and len(part) > 1:
+            out.append(part.replace("|", "\\|"))
+        else:
+            out.append(_SPECIAL.sub(r"\\\1", part).replace("&", "&amp;"))
+    return "".join(out)
+
+
+def anchor(commit: Commit) -> str:
+    return f"c-{commit.short_sha}"
+
+
+def _link_line(commit: Commit, web: str | None, lang: str) -> str:
+    parts = [f"**SHA**: `{commit.short_sha}`"]
+    if commit.url:
+        parts.append(f"🔗 [{text(lang, 'view_commit')}]({commit.url})")
+    if (url := pr_url(commit, web)) is not None:
+        parts.append(f"{text(lang, 'pull_request')} [#{commit.pr_number}]({url})")
+    if commit.is_merge:
+        parts.append(f"🔀 {text(lang, 'merge')}")
+    parts.append(f"{commit.author and md(commit.author)} · {text(lang, 'files_line', n=commit.files_total or 0, additions=commit.additions, deletions=commit.deletions)}")
+    return " | ".join(parts)
+
+
+def _analysis(a: Analysis, lang: str, importance_of: Analysis) -> list[str]:
+    level = importance_of.importance
+    lines = [
+        f"**{text(lang, 'change_type')}**：{CHANGE_TYPE[lang][a.change_type]}  ",
+        f"**{text(lang, 'importance')}**：{IMPORTANCE_ICON[level]} {IMPORTANCE[lang][level]} — "
+        f"{md(importance_of.importance_reason)}  ",
+        f"**{text(lang, 'summary')}**：{md(a.summary)}",
+        "",
+    ]
+    if a.impact_scope:
+        lines += [f"**{text(lang, 'impact')}**：", *[f"- `{p.replace('`', '')}`" for p in a.impact_scope], ""]
+    if a.breaking_changes:
+        lines += [f"**{text(lang, 'breaking')}**：", *[f"- {md(b)}" for b in a.breaking_changes], ""]
+    if a.insights and any(a.insights.model_dump().values()):
+        lines += [f"##### {text(lang, 'insights')}", ""]
+        for key in ("architecture", "performance", "security", "maintainability"):
+            if value := getattr(a.insights, key):
+                lines.append(f"- **{text(lang, key)}**：{md(value)}")
+        lines.append("")
+    if a.risks:
+        head = [text(lang, k) for k in ("risk_point", "risk_description", "risk_consequence", "risk_mitigation")]
+        lines += [f"##### {text(lang, 'risks')}", "", "| " + " | ".join(head) + " |", "|---|---|---|---|"]
+        lines += [f"| {md(r.point)} | {md(r.description)} | {md(r.consequence)} | {md(r.mitigation)} |" for r in a.risks]
+        lines.append("")
+    if a.suggestions:
+        lines += [f"##### {text(lang, 'suggestions')}", "", *[f"{i}. {md(s)}" for i, s in enumerate(a.suggestions, 1)], ""]
+    lines.append(f"<sub>{provenance(a, lang)}</sub>")
+    if a.grounding and a.grounding.unverified:
+        lines.append(f"<sub>⚠️ {md(text(lang, 'unverified', names=', '.join(a.grounding.unverified)))}</sub>")
+    return lines
+
+
+def provenance(a: Analysis, lang: str) -> str:
+    """Where the analysis' claims come from, in one line (escaped)."""
+    if a.source == "llm":
+        skipped = [s.path for s in a.skipped_files]
+        more = text(lang, "skipped", names=", ".join(skipped[:5]) + ("…" if len(skipped) > 5 else "")) if skipped else ""
+        line = text(lang, "source_llm", model=a.model, read=len(a.read_files), skipped=more)
+    else:
+        line = a.note or text(lang, "source_rules")
+    return md(line)
+
+
+def _entry(entry: Entry, web: str | None, lang: str) -> list[str]:
+    c = entry.commit
+    return [f'<a id="{anchor(c)}"></a>', "", f"#### {md(c.title)}", _link_line(c, web_url_of(web, c), lang), "",
+            *_analysis(entry.best, lang, entry.analysis), "", "---", ""]
+
+
+def render_digest(digest: Digest) -> str:
+    lang, stats = digest.lang, digest.stats
+    day = digest.day.isoformat()
+    out = [f"# {text(lang, 'report_title', day=day)}", "", f"## {md(digest.repo)}", ""]
+    out.append("_" + md(text(lang, "window", start=digest.window.start.isoformat(), end=digest.window.end.isoformat(),
+                                zone=digest.window.zone, branch=digest.branch)) + "_")
+    out.append("")
+    for note in digest.notes:
+        out += [f"> ⚠️ {md(note)}", ""]
+    if not digest.entries:
+        out.append(md(text(lang, "no_commits", repo=digest.repo, day=day, zone=digest.window.zone)))
+        return "\n".join(out) + "\n"
+    out += [f"| {text(lang, 'time')} | {text(lang, 'author')} | {text(lang, 'message')} |", "|---|---|---|"]
+    for e in digest.entries:
+        merge = f" 🔀 {text(lang, 'merge')}" if e.commit.is_merge else ""
+        out.append(f"| {local_time(e.commit, digest.window.zone)} | {md(e.commit.author)} | "
+                   f"[{md(e.commit.title)}](#{anchor(e.commit)}){merge} |")
+    groups = by_importance(digest)
+    out += ["", '<a id="stats"></a>', "", f"### {text(lang, 'stats_title')}", "",
+            f"> {text(lang, 'stats_line', total=stats.total, high=stats.high, medium=stats.medium, low=stats.low)}"]
+    extra = []
+    if stats.breaking:
+        extra.append(text(lang, "breaking_count", n=stats.breaking))
+    if stats.merges:
+        extra.append(text(lang, "merges_count", n=stats.merges))
+    cov = digest.coverage
+    extra.append(text(lang, "coverage", llm=cov.llm, rules=cov.rules)
+                 + (text(lang, "coverage_fallback", n=cov.fallbacks) if cov.fallbacks else ""))
+    out += [">", "> " + " · ".join(extra), "", '<a id="toc"></a>', "", f"### {text(lang, 'toc')}", "",
+            f"- [{text(lang, 'stats_title')}](#stats)"]
+    for level, entries in groups:
+        if entries:
+            out.append(f"- [{_section(level, len(entries), lang)}](#{level})")
+            out += [f"  - [{md(e.commit.title)}](#{anchor(e.commit)})" for e in entries]
+    out.append("")
+    for level, entries in groups:
+        if not entries:
+            continue
+        out += [f'<a id="{level}"></a>', "", f"### {_section(level, len(entries), lang)}", ""]
+        for e in entries:
+            out += _entry(e, digest.web_url, lang)
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+def _section(level: str, n: int, lang: str) -> str:
+    return text(lang, "section", icon=IMPORTANCE_ICON[level], level=IMPORTANCE[lang][level].capitalize(), n=n)
+
+
+def render_report(report: CommitReport) -> str:
+    c, lang = report.commit, report.analysis.lang
+    lines = [f"# {md(c.title)}", "", f"**{md(c.repo)}** · {c.committed_at.isoformat()}", "",
+             _link_line(c, web_url_of(report.web_url, c), lang), "", *_analysis(report.analysis, lang, report.analysis)]
+    return "\n".join(lines).rstrip("\n") + "\n"

@@ -1,0 +1,81 @@
+"""`--format text`: the terminal view. Control characters (ANSI escapes, bidi overrides) are stripped."""
+
+from __future__ import annotations
+
+import textwrap
+
+from digest.labels import CHANGE_TYPE, IMPORTANCE, IMPORTANCE_ICON, text
+from digest.models import Analysis, Commit, CommitReport, Digest
+from digest.render.common import by_importance, local_time, pr_url, strip_controls, web_url_of
+from digest.render.markdown import provenance
+
+WIDTH = 100
+INDENT = " " * 11
+
+
+def _wrap(label: str, value: str) -> list[str]:
+    return textwrap.wrap(f"{label}{strip_controls(value)}", WIDTH, initial_indent=INDENT, subsequent_indent=INDENT + "  ",
+                         break_long_words=False, break_on_hyphens=False) or [INDENT + label]
+
+
+def _analysis(a: Analysis, lang: str, level: str, reason: str) -> list[str]:
+    lines = [f"{INDENT}{CHANGE_TYPE[lang][a.change_type]} · {IMPORTANCE_ICON[level]} {IMPORTANCE[lang][level]}: "
+             f"{strip_controls(reason)}"]
+    lines += _wrap("", a.summary)
+    if a.impact_scope:
+        lines += _wrap(f"{text(lang, 'impact')}: ", ", ".join(a.impact_scope))
+    for b in a.breaking_changes:
+        lines += _wrap(f"{text(lang, 'breaking')}: ", b)
+    if a.insights:
+        for key in ("architecture", "performance", "security", "maintainability"):
+            if value := getattr(a.insights, key):
+                lines += _wrap(f"{text(lang, key)}: ", value)
+    for r in a.risks:
+        lines += _wrap(f"{text(lang, 'risks')}: ", f"{r.point}: {r.description} → {r.consequence}. {r.mitigation}")
+    for s in a.suggestions:
+        lines += _wrap(f"{text(lang, 'suggestions')}: ", s)
+    lines += _wrap("", provenance(a, lang).replace("\\", ""))
+    if a.grounding and a.grounding.unverified:
+        lines += _wrap("⚠️ ", text(lang, "unverified", names=", ".join(a.grounding.unverified)))
+    return lines
+
+
+def _head(c: Commit, zone: str, web: str | None) -> list[str]:
+    merge = " [merge]" if c.is_merge else ""
+    lines = [f"  {c.short_sha}  {strip_controls(c.title)}{merge}",
+             f"{INDENT}{strip_controls(c.author)} · {local_time(c, zone)} · +{c.additions} −{c.deletions}"]
+    if c.url:
+        lines.append(f"{INDENT}{c.url}")
+    if (url := pr_url(c, web)) is not None:
+        lines.append(f"{INDENT}{url}")
+    return lines
+
+
+def render_digest(digest: Digest) -> str:
+    lang, stats, zone = digest.lang, digest.stats, digest.window.zone
+    out = [f"{strip_controls(digest.repo)} · {digest.day.isoformat()} ({zone}) · {digest.branch}"]
+    out += [f"! {strip_controls(n)}" for n in digest.notes]
+    if not digest.entries:
+        out.append(text(lang, "no_commits", repo=digest.repo, day=digest.day.isoformat(), zone=zone))
+        return "\n".join(out) + "\n"
+    out.append(text(lang, "stats_line", total=stats.total, high=stats.high, medium=stats.medium, low=stats.low)
+               + (f" | {text(lang, 'breaking_count', n=stats.breaking)}" if stats.breaking else ""))
+    cov = digest.coverage
+    out.append(text(lang, "coverage", llm=cov.llm, rules=cov.rules)
+               + (text(lang, "coverage_fallback", n=cov.fallbacks) if cov.fallbacks else ""))
+    for level, entries in by_importance(digest):
+        if not entries:
+            continue
+        out += ["", text(lang, "section", icon=IMPORTANCE_ICON[level], level=IMPORTANCE[lang][level].upper(),
+                         n=len(entries))]
+        for e in entries:
+            out += ["", *_head(e.commit, zone, web_url_of(digest, e.commit)),
+                    *_analysis(e.best, lang, e.analysis.importance, e.analysis.importance_reason)]
+    return "\n".join(out) + "\n"
+
+
+def render_report(report: CommitReport) -> str:
+    a = report.analysis
+    lines = [f"{strip_controls(report.commit.repo)}", *_head(report.commit, "UTC", web_url_of(report.web_url, report.commit)),
+             *_analysis(a, a.lang, a.importance, a.importance_reason)]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,199 @@
+"""build_digest(repo, day) and analyze(repo, sha): source -> storage -> analysis -> Digest.
+
+The CLI, the chat commands and the scheduler all call these two methods. SQLite is touched only from the
+calling thread; LLM calls run in a bounded thread pool and their results are stored as they complete.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from datetime import date, datetime, timezone
+
+import sqlite_utils
+
+from digest.analysis import rules
+from digest.analysis.llm import LLMAnalyser, LLMResult
+from digest.analysis.prompts import PROMPT_VERSION
+from digest.errors import BadSha, LLMUnavailable
+from digest.labels import text
+from digest.models import Analysis, Commit, CommitReport, Coverage, Digest, Entry, Progress, RepoRef
+from digest.sources import CommitSource
+from digest.window import day_of, day_window, parse_day
+from storage import analyses as stored_analyses
+from storage import commits as stored_commits
+from storage import digests as stored_digests
+from storage import llm as llm_store
+
+log = logging.getLogger(__name__)
+
+RULES_VERSION = "rules"
+_HEX = re.compile(r"[0-9a-fA-F]{7,40}")
+
+ProgressFn = Callable[[Progress], None]
+
+
+def parse_sha(value: str) -> str:
+    sha = value.strip()
+    if not _HEX.fullmatch(sha):
+        shown = sha if len(sha) <= 50 else sha[:50] + "…"
+        raise BadSha(f"not a commit SHA: {shown!r}; give 7 to 40 hex digits, e.g. d112f6a")
+    return sha.lower()
+
+
+class DigestService:
+    def __init__(
+        self,
+        db: sqlite_utils.Database,
+        source_for: Callable[[RepoRef], CommitSource],
+        llm: LLMAnalyser | None = None,
+        *,
+        concurrency: int = 8,
+        clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    ) -> None:
+        self.db = db
+        self.source_for = source_for
+        self.llm = llm
+        self.concurrency = max(1, concurrency)
+        self.clock = clock
+
+    # -- the two calls ---------------------------------------------------------------------------------
+
+    def build_digest(self, repo: RepoRef, day: date | str, zone: str, lang: str = "en", *,
+                     branch: str | None = None, progress: ProgressFn | None = None) -> Digest:
+        report = progress or (lambda _: None)
+        source = self.source_for(repo)
+        notes: list[str] = []
+        if repo.fetch and (warning := source.fetch()):
+            notes.append(warning)
+        head = source.branch(branch)
+        when = parse_day(day, zone, self.clock()) if isinstance(day, str) else day
+        if when == "latest":
+            latest = source.latest_commit_time(head)
+            when = day_of(latest, zone) if latest else day_of(self.clock(), zone)
+        assert isinstance(when, date)
+        window = day_window(when, zone)
+        listed = source.commits_between(head, window.start, window.end)
+        commits = self._details(source, repo, listed, report)
+        briefs = self._analyse_all(commits, "brief", lang, report)
+        high = [c for c in commits if briefs[c.sha].importance == "high"]
+        deeps = self._analyse_all(high, "deep", lang, report) if high else {}
+        entries = tuple(Entry(c, briefs[c.sha], deeps.get(c.sha)) for c in commits)
+        digest = Digest(
+            repo=repo.name, window=window, lang=lang, branch=_branch_name(head), entries=entries,
+            built_at=self.clock(), web_url=repo.web_url, coverage=coverage(entries), notes=tuple(notes),
+        )
+        stored_digests.save_digest(self.db, digest)
+        return digest
+
+    def analyze(self, repo: RepoRef, sha: str, lang: str = "en", *, progress: ProgressFn | None = None) -> CommitReport:
+        """A deep analysis of one commit; `sha` may be a prefix of 7 or more hex digits."""
+        prefix = parse_sha(sha)
+        known = stored_commits.shas_with_prefix(self.db, repo.name, prefix)
+        commit = stored_commits.load_commit(self.db, repo.name, known[0]) if len(known) == 1 else None
+        if commit is None or not commit.detailed:
+            source = self.source_for(repo)
+            if repo.fetch:
+                source.fetch()
+            commit = source.commit(prefix)
+            stored_commits.save_commit(self.db, commit)
+        analysis = self._analyse_all([commit], "deep", lang, progress or (lambda _: None))[commit.sha]
+        return CommitReport(commit=commit, analysis=analysis, web_url=repo.web_url)
+
+    def find_digest(self, repo: str, day: date, zone: str, lang: str) -> Digest | None:
+        """A digest built before, as it was stored (commits and analyses are read back)."""
+        return stored_digests.load_digest(self.db, repo, day, zone, lang)
+
+    # -- steps -----------------------------------------------------------------------------------------
+
+    def _details(self, source: CommitSource, repo: RepoRef, listed: list[Commit], report: ProgressFn) -> list[Commit]:
+        out = []
+        for done, brief in enumerate(listed, start=1):
+            commit = stored_commits.load_commit(self.db, repo.name, brief.sha)
+            if commit is None or not commit.detailed:
+                commit = source.commit(brief.sha)
+                stored_commits.save_commit(self.db, commit)
+            out.append(commit)
+            report(Progress("fetch", done, len(listed), brief.sha))
+        return out
+
+    def _stored(self, commit: Commit, depth: str, lang: str) -> Analysis | None:
+        load = stored_analyses.load_analysis
+        if self.llm is not None:
+            for model in self.llm.models:
+                if found := load(self.db, commit.repo, commit.sha, depth, lang, PROMPT_VERSION, model):
+                    return found
+            if stored_analyses.pending_error(self.db, commit.repo, commit.sha, depth, lang) is None:
+                return None  # no LLM analysis and no failed attempt: ask the LLM
+        return load(self.db, commit.repo, commit.sha, depth, lang, RULES_VERSION, rules.RULES_MODEL)
+
+    def _analyse_all(self, commits: list[Commit], depth: str, lang: str, report: ProgressFn) -> dict[str, Analysis]:
+        results: dict[str, Analysis] = {}
+        todo: list[tuple[Commit, Analysis]] = []
+        for commit in commits:
+            if found := self._stored(commit, depth, lang):
+                results[commit.sha] = found
+            else:
+                todo.append((commit, rules.analyse(commit, lang, depth)))
+        done = len(results)
+        report(Progress(depth, done, len(commits)))  # type: ignore[arg-type]
+        if self.llm is None:
+            for commit, prior in todo:
+                results[commit.sha] = self._save(commit, prior, RULES_VERSION)
+                done += 1
+                report(Progress(depth, done, len(commits), commit.sha))  # type: ignore[arg-type]
+            return results
+        llm = self.llm
+        with ThreadPoolExecutor(max_workers=min(self.concurrency, max(1, len(todo)))) as pool:
+            futures: dict[Future[LLMResult], tuple[Commit, Analysis]] = {
+                pool.submit(llm.analyse, commit, prior, depth, lang): (commit, prior) for commit, prior in todo
+            }
+            for future in as_completed(futures):
+                commit, prior = futures[future]
+                results[commit.sha] = self._settle(commit, prior, depth, lang, future)
+                done += 1
+                report(Progress(depth, done, len(commits), commit.sha))  # type: ignore[arg-type]
+        return results
+
+    def _settle(self, commit: Commit, prior: Analysis, depth: str, lang: str, future: Future[LLMResult]) -> Analysis:
+        """Store what an LLM call gave; a failure keeps the rules analysis and queues the commit for a retry."""
+        assert self.llm is not None
+        try:
+            result = future.result()
+        except LLMUnavailable as err:
+            log.warning("%s %s: LLM analysis failed, using rules: %s", commit.repo, commit.short_sha, err)
+            llm_store.record_usage(self.db, repo=commit.repo, sha=commit.sha, depth=depth, model=self.llm.config.model,
+                                   mode=self.llm.mode_for(self.llm.config.model), ok=False, tokens_in=0,
+                                   tokens_out=0, seconds=0.0, error=str(err))
+            stored_analyses.mark_pending(self.db, commit.repo, commit.sha, depth, lang, self.llm.config.model,
+                                         str(err), self.clock())
+            return self._save(commit, prior.model_copy(update={"note": text(lang, "fallback", error=str(err))}),
+                              RULES_VERSION)
+        analysis = result.analysis
+        llm_store.record_usage(self.db, repo=commit.repo, sha=commit.sha, depth=depth, model=analysis.model,
+                               mode=result.mode, ok=True, tokens_in=analysis.tokens_in,
+                               tokens_out=analysis.tokens_out, seconds=result.seconds, error=None)
+        llm_store.save_mode(self.db, self.llm.config.endpoint, analysis.model, result.mode)
+        stored_analyses.clear_pending(self.db, commit.repo, commit.sha, depth, lang)
+        return self._save(commit, analysis, PROMPT_VERSION)
+
+    def _save(self, commit: Commit, analysis: Analysis, version: str) -> Analysis:
+        stored_analyses.save_analysis(self.db, commit.repo, commit.sha, analysis, version)
+        return analysis
+
+
+def coverage(entries: tuple[Entry, ...]) -> Coverage:
+    analyses = [e.analysis for e in entries] + [e.deep for e in entries if e.deep]
+    fallbacks = [a for a in analyses if a.source == "rules" and a.note]
+    return Coverage(
+        llm=sum(1 for a in analyses if a.source == "llm"),
+        rules=sum(1 for a in analyses if a.source == "rules"),
+        fallbacks=len(fallbacks),
+        reasons=tuple(dict.fromkeys(a.note for a in fallbacks)),
+    )
+
+
+def _branch_name(ref: str) -> str:
+    return ref.removeprefix("refs/remotes/origin/").removeprefix("refs/heads/")

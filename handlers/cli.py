@@ -1,0 +1,139 @@
+"""The command line: parse -> service -> render -> print. Exit 0 ok, 2 bad input, 1 failure; one line, no traceback."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable
+from typing import TextIO
+
+from digest.config import Settings
+from digest.errors import BadInput, CommitRadarError
+from digest.models import Digest, Progress
+from digest.render import json as render_json
+from digest.render import markdown as render_markdown
+from digest.render import text as render_text
+from digest.repos import resolve_repo
+from digest.service import DigestService
+
+log = logging.getLogger(__name__)
+
+RENDERERS = {"text": render_text, "markdown": render_markdown, "json": render_json}
+
+EPILOG = """\
+examples:
+  python bot.py digest sgl-project/sglang --date 2026-01-11 --tz Asia/Shanghai --lang zh
+  python bot.py digest --git /path/to/clone --date yesterday --format markdown > report.md
+  python bot.py analyze d112f6a --repo sgl-project/sglang
+
+exit codes: 0 done (an analysis that fell back to offline rules is a warning), 2 bad input (date, repository,
+SHA, or a repository or commit that does not exist), 1 failure (network, GitHub, git).
+configuration: environment variables or a .env file; see .env.example."""
+
+
+def parser(settings: Settings) -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="bot.py", description="Commit Radar: daily digests of a repository's commits, analysed.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    top.add_argument("-v", "--verbose", action="store_true", help="log progress and details to stderr")
+    commands = top.add_subparsers(dest="command", required=True, metavar="{digest,analyze}")
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--git", metavar="PATH", help="read a local clone (normal, bare or mirror) as it is, no network")
+        p.add_argument("--format", choices=list(RENDERERS), default="text",
+                       help="text (terminal, default), markdown (the report), json (one object)")
+        p.add_argument("--lang", choices=["en", "zh"], default=settings.digest_lang,
+                       help=f"language of the analyses and labels (default DIGEST_LANG, now {settings.digest_lang})")
+        p.add_argument("--db", metavar="PATH", default=settings.database_path,
+                       help=f"SQLite file for commits, analyses and digests (default DATABASE_PATH, now "
+                            f"{settings.database_path})")
+        p.add_argument("--no-llm", action="store_true", help="use the offline rules analyser even if LLM_* is set")
+
+    digest = commands.add_parser(
+        "digest", help="the digest of one day's commits", epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Every commit reachable from the branch whose committer date falls in [00:00, next 00:00) of "
+                    "--date in --tz, analysed: type, importance and why, summary, impact, breaking changes; "
+                    "high-importance commits get a deep analysis.")
+    digest.add_argument("repo", nargs="?", help="owner/name on GitHub (or in GIT_CLONES); optional with --git")
+    digest.add_argument("--date", default="yesterday",
+                        help="YYYY-MM-DD, today, yesterday (default) or latest (the most recent day with commits)")
+    digest.add_argument("--tz", default=settings.digest_tz,
+                        help=f"IANA time zone of the day (default DIGEST_TZ, now {settings.digest_tz})")
+    digest.add_argument("--branch", help="branch to read (default: the repository's default branch, or HEAD of a clone)")
+    common(digest)
+
+    analyze = commands.add_parser("analyze", help="a deep analysis of one commit", epilog=EPILOG,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter,
+                                  description="A deep analysis (insights, risks, suggestions) of one commit.")
+    analyze.add_argument("sha", help="commit SHA, 7 to 40 hex digits")
+    analyze.add_argument("--repo", help="owner/name on GitHub (or in GIT_CLONES); optional with --git")
+    common(analyze)
+    return top
+
+
+class ProgressBar:
+    """A progress bar on stderr (a TTY), or one line per finished phase otherwise."""
+
+    LABELS = {"fetch": "fetching commits", "brief": "analysing", "deep": "deep analyses"}
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+
+    def __call__(self, p: Progress) -> None:
+        if p.total == 0:
+            return
+        label = self.LABELS[p.phase]
+        if self.tty:
+            filled = int(30 * p.done / p.total)
+            self.stream.write(f"\r{label:<17} [{'#' * filled}{'.' * (30 - filled)}] {p.done}/{p.total}")
+            if p.done == p.total:
+                self.stream.write("\n")
+            self.stream.flush()
+        elif p.done == p.total:
+            self.stream.write(f"{label}: {p.done}/{p.total}\n")
+
+
+def run(argv: list[str] | None, settings: Settings, make_service: Callable[[Settings, str, bool], DigestService],
+        stdout: TextIO = sys.stdout, stderr: TextIO = sys.stderr) -> int:
+    args = parser(settings).parse_args(argv)
+    try:
+        service = make_service(settings, args.db, not args.no_llm)
+        repo_name = args.repo
+        repo = resolve_repo(repo_name, args.git, settings.git_clones, settings.github_api_url)
+        progress = ProgressBar(stderr) if args.format == "text" else None
+        renderer = RENDERERS[args.format]
+        if args.command == "digest":
+            digest = service.build_digest(repo, args.date, args.tz, args.lang, branch=args.branch, progress=progress)
+            stdout.write(renderer.render_digest(digest))
+            warn_fallbacks(digest, stderr)
+        else:
+            report = service.analyze(repo, args.sha, args.lang, progress=progress)
+            stdout.write(renderer.render_report(report))
+            if report.analysis.note:
+                stderr.write(f"warning: {report.analysis.note}\n")
+        stdout.flush()
+        return 0
+    except BadInput as err:
+        log.info("bad input: %s", err)
+        stderr.write(f"error: {err}\n")
+        return 2
+    except CommitRadarError as err:
+        log.info("failed: %s", err)
+        stderr.write(f"error: {err}\n")
+        return 1
+    except OSError as err:
+        stderr.write(f"error: {err.strerror or err}\n")
+        return 1
+
+
+def warn_fallbacks(digest: Digest, stderr: TextIO) -> None:
+    cov = digest.coverage
+    for note in digest.notes:
+        stderr.write(f"warning: {note}\n")
+    if cov.fallbacks:
+        stderr.write(f"warning: {cov.fallbacks} analyses use the offline rules because the LLM failed "
+                     f"({'; '.join(cov.reasons)[:300]}); they are queued for a retry\n")

@@ -1,0 +1,85 @@
+"""Open the SQLite database (WAL) and bring its schema up to date.
+
+The schema is explicit and versioned with `PRAGMA user_version`; every table has a natural key so that a
+rerun or a retry upserts instead of duplicating. One connection per thread: callers open their own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlite_utils
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: the digest engine
+    """
+    CREATE TABLE commits (
+        repo TEXT NOT NULL, sha TEXT NOT NULL,
+        title TEXT NOT NULL, message TEXT NOT NULL, author TEXT NOT NULL,
+        authored_at TEXT, committed_at TEXT NOT NULL,
+        parents TEXT NOT NULL, is_merge INTEGER NOT NULL, url TEXT,
+        additions INTEGER NOT NULL DEFAULT 0, deletions INTEGER NOT NULL DEFAULT 0,
+        files_total INTEGER, fetched_at TEXT NOT NULL,
+        PRIMARY KEY (repo, sha)
+    );
+    CREATE INDEX commits_by_time ON commits (repo, committed_at);
+    CREATE TABLE files (
+        repo TEXT NOT NULL, sha TEXT NOT NULL, position INTEGER NOT NULL, path TEXT NOT NULL,
+        status TEXT NOT NULL, previous_path TEXT,
+        additions INTEGER NOT NULL, deletions INTEGER NOT NULL,
+        patch TEXT, binary INTEGER NOT NULL DEFAULT 0, note TEXT,
+        PRIMARY KEY (repo, sha, position)
+    );
+    CREATE TABLE analyses (
+        repo TEXT NOT NULL, sha TEXT NOT NULL, depth TEXT NOT NULL, lang TEXT NOT NULL,
+        prompt_version TEXT NOT NULL, model TEXT NOT NULL,
+        source TEXT NOT NULL, importance TEXT NOT NULL, data TEXT NOT NULL,
+        tokens_in INTEGER NOT NULL DEFAULT 0, tokens_out INTEGER NOT NULL DEFAULT 0,
+        grounding_cited INTEGER, grounding_verified INTEGER,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (repo, sha, depth, lang, prompt_version, model)
+    );
+    CREATE TABLE pending (
+        repo TEXT NOT NULL, sha TEXT NOT NULL, depth TEXT NOT NULL, lang TEXT NOT NULL,
+        model TEXT NOT NULL, attempts INTEGER NOT NULL, next_at TEXT NOT NULL, last_error TEXT NOT NULL,
+        PRIMARY KEY (repo, sha, depth, lang)
+    );
+    CREATE TABLE digests (
+        repo TEXT NOT NULL, day TEXT NOT NULL, zone TEXT NOT NULL, lang TEXT NOT NULL,
+        branch TEXT NOT NULL, shas TEXT NOT NULL, stats TEXT NOT NULL, coverage TEXT NOT NULL,
+        window_start TEXT NOT NULL, window_end TEXT NOT NULL, built_at TEXT NOT NULL,
+        PRIMARY KEY (repo, day, zone, lang)
+    );
+    CREATE TABLE http_cache (
+        url TEXT PRIMARY KEY, etag TEXT NOT NULL, body TEXT NOT NULL, link TEXT, stored_at TEXT NOT NULL
+    );
+    CREATE TABLE llm_usage (
+        id INTEGER PRIMARY KEY, at TEXT NOT NULL, repo TEXT NOT NULL, sha TEXT NOT NULL, depth TEXT NOT NULL,
+        model TEXT NOT NULL, mode TEXT NOT NULL, ok INTEGER NOT NULL,
+        tokens_in INTEGER NOT NULL, tokens_out INTEGER NOT NULL, seconds REAL NOT NULL, error TEXT
+    );
+    CREATE TABLE llm_modes (
+        base_url TEXT NOT NULL, model TEXT NOT NULL, mode TEXT NOT NULL, PRIMARY KEY (base_url, model)
+    );
+    """,
+)
+
+
+def open_db(path: str | Path) -> sqlite_utils.Database:
+    """Open (creating if needed) the database at `path` (":memory:" works) and migrate it."""
+    if str(path) != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite_utils.Database(str(path))
+    db.execute("PRAGMA busy_timeout = 10000")
+    if str(path) != ":memory:":
+        db.enable_wal()
+    migrate(db)
+    return db
+
+
+def migrate(db: sqlite_utils.Database) -> int:
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+        with db.conn:
+            db.conn.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
+    return len(MIGRATIONS)

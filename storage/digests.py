@@ -1,0 +1,58 @@
+"""Digests keyed by (repo, day, zone, lang): the commits in order and which analyses they showed."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from datetime import date, datetime
+
+import sqlite_utils
+
+from digest.models import Analysis, Coverage, Digest, Entry
+from digest.window import day_window
+from storage.commits import load_commit
+
+
+def save_digest(db: sqlite_utils.Database, digest: Digest) -> None:
+    entries = [
+        {"sha": e.commit.sha, "brief": e.analysis.model_dump_json(), "deep": e.deep.model_dump_json() if e.deep else None}
+        for e in digest.entries
+    ]
+    with db.conn:
+        db["digests"].upsert(
+            {
+                "repo": digest.repo,
+                "day": digest.day.isoformat(),
+                "zone": digest.window.zone,
+                "lang": digest.lang,
+                "branch": digest.branch,
+                "shas": json.dumps(entries, ensure_ascii=False),
+                "stats": json.dumps(asdict(digest.stats)),
+                "coverage": json.dumps(asdict(digest.coverage), ensure_ascii=False),
+                "window_start": digest.window.start.isoformat(),
+                "window_end": digest.window.end.isoformat(),
+                "built_at": digest.built_at.isoformat(),
+            },
+            pk=("repo", "day", "zone", "lang"),
+        )
+
+
+def load_digest(db: sqlite_utils.Database, repo: str, day: date, zone: str, lang: str) -> Digest | None:
+    rows = list(db.query("SELECT * FROM digests WHERE repo = ? AND day = ? AND zone = ? AND lang = ?",
+                         [repo, day.isoformat(), zone, lang]))
+    if not rows:
+        return None
+    row = rows[0]
+    entries = []
+    for item in json.loads(row["shas"]):
+        commit = load_commit(db, repo, item["sha"])
+        if commit is None:
+            return None  # the commit rows were removed: the digest must be rebuilt
+        deep = Analysis.model_validate_json(item["deep"]) if item["deep"] else None
+        entries.append(Entry(commit, Analysis.model_validate_json(item["brief"]), deep))
+    cov = json.loads(row["coverage"])
+    return Digest(
+        repo=repo, window=day_window(day, zone), lang=lang, branch=row["branch"], entries=tuple(entries),
+        built_at=datetime.fromisoformat(row["built_at"]),
+        coverage=Coverage(cov["llm"], cov["rules"], cov["fallbacks"], tuple(cov["reasons"])),
+    )

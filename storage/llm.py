@@ -1,0 +1,43 @@
+"""LLM bookkeeping: token usage per call, and the structured-output mode each endpoint accepts."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import sqlite_utils
+
+
+def record_usage(
+    db: sqlite_utils.Database, *, repo: str, sha: str, depth: str, model: str, mode: str, ok: bool,
+    tokens_in: int, tokens_out: int, seconds: float, error: str | None,
+) -> None:
+    with db.conn:
+        db["llm_usage"].insert(
+            {
+                "at": datetime.now(timezone.utc).isoformat(),
+                "repo": repo,
+                "sha": sha,
+                "depth": depth,
+                "model": model,
+                "mode": mode,
+                "ok": int(ok),
+                "tokens_in": tokens_in,
+                "tokens_out": tokens_out,
+                "seconds": round(seconds, 3),
+                "error": error,
+            }
+        )
+
+
+def usage_count(db: sqlite_utils.Database) -> int:
+    return db.execute("SELECT count(*) FROM llm_usage").fetchone()[0]
+
+
+def load_mode(db: sqlite_utils.Database, base_url: str, model: str) -> str | None:
+    rows = list(db.query("SELECT mode FROM llm_modes WHERE base_url = ? AND model = ?", [base_url, model]))
+    return rows[0]["mode"] if rows else None
+
+
+def save_mode(db: sqlite_utils.Database, base_url: str, model: str, mode: str) -> None:
+    with db.conn:
+        db["llm_modes"].upsert({"base_url": base_url, "model": model, "mode": mode}, pk=("base_url", "model"))
