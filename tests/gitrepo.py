@@ -1,0 +1,48 @@
+"""Real git repositories built by tests, with the dates, authors and files each test needs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from datetime import datetime
+from pathlib import Path
+
+
+class GitRepo:
+    def __init__(self, path: Path, branch: str = "main") -> None:
+        self.path = path
+        path.mkdir(parents=True, exist_ok=True)
+        self.git("init", "-q", "-b", branch)
+
+    def git(self, *args: str, when: datetime | None = None, author: str = "Ada Lovelace") -> str:
+        env = {**os.environ, "GIT_AUTHOR_NAME": author, "GIT_AUTHOR_EMAIL": "ada@example.com",
+               "GIT_COMMITTER_NAME": author, "GIT_COMMITTER_EMAIL": "ada@example.com",
+               "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_NOSYSTEM": "1"}
+        if when is not None:
+            env["GIT_AUTHOR_DATE"] = env["GIT_COMMITTER_DATE"] = when.isoformat()
+        done = subprocess.run(["git", "-C", str(self.path), *args], env=env, capture_output=True, check=True)
+        return done.stdout.decode("utf-8", "replace").strip()
+
+    def commit(self, message: str, files: dict[str, str | bytes | None], when: datetime,
+               author: str = "Ada Lovelace") -> str:
+        """Write (str/bytes) or delete (None) files, commit them all, return the new SHA."""
+        for name, content in files.items():
+            target = self.path / name
+            if content is None:
+                target.unlink()
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(content, bytes):
+                target.write_bytes(content)
+            else:
+                target.write_text(content, encoding="utf-8")
+        self.git("add", "-A")
+        self.git("commit", "-q", "--allow-empty", "-m", message, when=when, author=author)
+        return self.head()
+
+    def head(self) -> str:
+        return self.git("rev-parse", "HEAD")
+
+    def merge(self, branch: str, message: str, when: datetime) -> str:
+        self.git("merge", "-q", "--no-ff", "-m", message, branch, when=when)
+        return self.head()
