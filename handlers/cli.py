@@ -50,6 +50,7 @@ def parser(settings: Settings) -> argparse.ArgumentParser:
                        help=f"SQLite file for commits, analyses and digests (default DATABASE_PATH, now "
                             f"{settings.database_path})")
         p.add_argument("--no-llm", action="store_true", help="use the offline rules analyser even if LLM_* is set")
+        p.add_argument("-v", "--verbose", action="store_true", help="log progress and details to stderr")
 
     digest = commands.add_parser(
         "digest", help="the digest of one day's commits", epilog=EPILOG,

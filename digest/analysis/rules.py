@@ -176,7 +176,7 @@ def importance(commit: Commit, shape: Shape, kind: str, breaking: list[str], lan
     if commit.is_merge:
         return "low", ("合并提交；被合并的改动以各自的提交列出" if zh
                        else "merge commit; the merged changes are listed as their own commits")
-    if kind == "security":
+    if kind == "security" or _WORD_TYPES[0][0].search(commit.title):
         return "high", "安全相关修复，需尽快评估" if zh else "security fix: assess promptly"
     if breaking:
         return "high", (f"破坏性变更：{breaking[0]}" if zh else f"breaking change: {breaking[0]}")

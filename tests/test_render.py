@@ -1,0 +1,72 @@
+"""Renderers are pure functions of a Digest: checked on real digests built from real repositories."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date
+
+from digest.render import json as render_json
+from digest.render import markdown as render_markdown
+from digest.render import text as render_text
+from tests.conftest import clone_ref, git_service, sample_history, utc
+
+DAY = date(2026, 1, 11)
+
+
+def test_zh_markdown_with_cjk_and_emoji_round_trips_byte_identical(repo, db, tmp_path):
+    sample_history(repo)
+    digest = git_service(db).build_digest(clone_ref(repo), DAY, "Asia/Shanghai", "zh")
+    report = render_markdown.render_digest(digest)
+    path = tmp_path / "report.md"
+    path.write_text(report, encoding="utf-8")
+    raw = path.read_bytes()
+    assert raw == report.encode("utf-8") and raw.decode("utf-8") == report
+    assert "扩散" in report and "🚀" in report and "\ufffd" not in report
+    assert "本日共 5 个提交 | 🔴 高 2 | 🟡 中 1 | 🟢 低 2" in report
+    assert "| 2026-01-11 09:34:09 | Ada Lovelace |" in report  # 01:34:09 UTC shown in Shanghai time
+    assert "功能增强" in report and "破坏性变更" in report
+
+
+def test_contents_links_all_resolve_to_explicit_anchors(repo, db):
+    sample_history(repo)
+    report = render_markdown.render_digest(git_service(db).build_digest(clone_ref(repo), DAY, "UTC", "en"))
+    anchors = set(re.findall(r'<a id="([^"]+)"></a>', report))
+    links = set(re.findall(r"\]\(#([^)]+)\)", report))
+    assert links and links <= anchors
+    assert "5 commits | 🔴 high 2 | 🟡 medium 1 | 🟢 low 2" in report
+    assert "[#16273](https://github.com/sgl-project/sglang/pull/16273)" in report  # the PR number is a link
+
+
+def test_untrusted_text_cannot_ping_link_or_inject(repo, db):
+    evil = ("<!channel> <@U123> [click](https://evil.example) <script>alert(1)</script> | cell "
+            "\x1b[2J\u202e *bold* `code | span`")
+    repo.commit(evil, {"src/a.py": "x = 1\n"}, utc(2026, 1, 11, 5, 0))
+    digest = git_service(db).build_digest(clone_ref(repo), DAY, "UTC", "en")
+    md = render_markdown.render_digest(digest)
+    unescaped = re.compile(r"(?<!\\)(<!channel|<@U123|<script|\]\(https://evil)")
+    assert not unescaped.search(md), unescaped.search(md)
+    assert "\\<!channel\\>" in md
+    assert "\\[click\\]" in md and "`code \\| span`" in md and "\x1b" not in md and "\u202e" not in md
+    table_row = next(line for line in md.splitlines() if "click" in line and line.startswith("| "))
+    assert table_row.count(" | ") == 2  # the title's `|` did not add a table cell
+    text = render_text.render_digest(digest)
+    assert "\x1b" not in text and "\u202e" not in text and "<!channel>" in text  # the terminal shows it as typed
+    data = json.loads(render_json.render_digest(digest))
+    assert data["commits"][0]["title"] == evil.split("\n")[0]  # JSON keeps the exact text
+
+
+def test_an_empty_day_renders_in_every_format(repo, db):
+    sample_history(repo)
+    digest = git_service(db).build_digest(clone_ref(repo), date(2026, 1, 2), "UTC", "zh")
+    assert "没有提交" in render_markdown.render_digest(digest)
+    assert "没有提交" in render_text.render_digest(digest)
+    assert json.loads(render_json.render_digest(digest))["commits"] == []
+
+
+def test_a_stored_digest_is_found_again(repo, db):
+    sample_history(repo)
+    built = git_service(db).build_digest(clone_ref(repo), DAY, "UTC", "en")
+    found = git_service(db).find_digest("sgl-project/sglang", DAY, "UTC", "en")
+    assert found is not None and found.entries == built.entries and found.stats == built.stats
+    assert git_service(db).find_digest("sgl-project/sglang", DAY, "UTC", "zh") is None
