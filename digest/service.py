@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from datetime import date, datetime, timezone
 
@@ -76,10 +76,11 @@ class DigestService:
         assert isinstance(when, date)
         window = day_window(when, zone)
         listed = source.commits_between(head, window.start, window.end)
-        commits = self._details(source, repo, listed, report)
-        briefs = self._analyse_all(commits, "brief", lang, report)
+        commits: list[Commit] = []  # filled as details arrive; analyses start meanwhile
+        briefs = self._analyse_all(self._details(source, repo, listed, commits, report), len(listed), "brief",
+                                   lang, report)
         high = [c for c in commits if briefs[c.sha].importance == "high"]
-        deeps = self._analyse_all(high, "deep", lang, report) if high else {}
+        deeps = self._analyse_all(high, len(high), "deep", lang, report) if high else {}
         entries = tuple(Entry(c, briefs[c.sha], deeps.get(c.sha)) for c in commits)
         digest = Digest(
             repo=repo.name, window=window, lang=lang, branch=_branch_name(head), entries=entries,
@@ -99,7 +100,7 @@ class DigestService:
                 source.fetch()
             commit = source.commit(prefix)
             stored_commits.save_commit(self.db, commit)
-        analysis = self._analyse_all([commit], "deep", lang, progress or (lambda _: None))[commit.sha]
+        analysis = self._analyse_all([commit], 1, "deep", lang, progress or (lambda _: None))[commit.sha]
         return CommitReport(commit=commit, analysis=analysis, web_url=repo.web_url)
 
     def find_digest(self, repo: str, day: date, zone: str, lang: str) -> Digest | None:
@@ -108,16 +109,17 @@ class DigestService:
 
     # -- steps -----------------------------------------------------------------------------------------
 
-    def _details(self, source: CommitSource, repo: RepoRef, listed: list[Commit], report: ProgressFn) -> list[Commit]:
-        out = []
+    def _details(self, source: CommitSource, repo: RepoRef, listed: list[Commit], into: list[Commit],
+                 report: ProgressFn) -> Iterator[Commit]:
+        """Stored commits as they are, others fetched with their files and stored; yielded one by one."""
         for done, brief in enumerate(listed, start=1):
             commit = stored_commits.load_commit(self.db, repo.name, brief.sha)
             if commit is None or not commit.detailed:
-                commit = source.commit(brief.sha)
+                commit = source.details(brief)
                 stored_commits.save_commit(self.db, commit)
-            out.append(commit)
+            into.append(commit)
             report(Progress("fetch", done, len(listed), brief.sha))
-        return out
+            yield commit
 
     def _stored(self, commit: Commit, depth: str, lang: str) -> Analysis | None:
         load = stored_analyses.load_analysis
@@ -129,32 +131,31 @@ class DigestService:
                 return None  # no LLM analysis and no failed attempt: ask the LLM
         return load(self.db, commit.repo, commit.sha, depth, lang, RULES_VERSION, rules.RULES_MODEL)
 
-    def _analyse_all(self, commits: list[Commit], depth: str, lang: str, report: ProgressFn) -> dict[str, Analysis]:
+    def _analyse_all(self, commits: Iterable[Commit], total: int, depth: str, lang: str,
+                     report: ProgressFn) -> dict[str, Analysis]:
+        """Stored analyses are reused; the others go to the LLM (bounded concurrency) as commits arrive."""
         results: dict[str, Analysis] = {}
-        todo: list[tuple[Commit, Analysis]] = []
-        for commit in commits:
-            if found := self._stored(commit, depth, lang):
-                results[commit.sha] = found
-            else:
-                todo.append((commit, rules.analyse(commit, lang, depth)))
-        done = len(results)
-        report(Progress(depth, done, len(commits)))  # type: ignore[arg-type]
-        if self.llm is None:
-            for commit, prior in todo:
-                results[commit.sha] = self._save(commit, prior, RULES_VERSION)
-                done += 1
-                report(Progress(depth, done, len(commits), commit.sha))  # type: ignore[arg-type]
-            return results
+
+        def finished(commit: Commit, analysis: Analysis) -> None:
+            results[commit.sha] = analysis
+            report(Progress(depth, len(results), total, commit.sha))  # type: ignore[arg-type]
+
         llm = self.llm
-        with ThreadPoolExecutor(max_workers=min(self.concurrency, max(1, len(todo)))) as pool:
-            futures: dict[Future[LLMResult], tuple[Commit, Analysis]] = {
-                pool.submit(llm.analyse, commit, prior, depth, lang): (commit, prior) for commit, prior in todo
-            }
-            for future in as_completed(futures):
-                commit, prior = futures[future]
-                results[commit.sha] = self._settle(commit, prior, depth, lang, future)
-                done += 1
-                report(Progress(depth, done, len(commits), commit.sha))  # type: ignore[arg-type]
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            futures: dict[Future[LLMResult], tuple[Commit, Analysis]] = {}
+            try:
+                for commit in commits:
+                    if found := self._stored(commit, depth, lang):
+                        finished(commit, found)
+                    elif llm is None:
+                        finished(commit, self._save(commit, rules.analyse(commit, lang, depth), RULES_VERSION))
+                    else:
+                        prior = rules.analyse(commit, lang, depth)
+                        futures[pool.submit(llm.analyse, commit, prior, depth, lang)] = (commit, prior)
+            finally:  # even when fetching fails midway, what the LLM already answered is stored
+                for future in as_completed(futures):
+                    commit, prior = futures[future]
+                    finished(commit, self._settle(commit, prior, depth, lang, future))
         return results
 
     def _settle(self, commit: Commit, prior: Analysis, depth: str, lang: str, future: Future[LLMResult]) -> Analysis:

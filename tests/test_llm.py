@@ -174,3 +174,17 @@ def test_unverified_citations_are_listed(repo, db):
         report = git_service(db, analyser(server)).analyze(clone_ref(repo), shas["docs"])
     g = report.analysis.grounding
     assert g.unverified == ["made_up_function", "nowhere/file.py"] and g.verified >= 1
+
+
+def test_analyses_finished_before_a_fetch_failure_are_kept(repo, db, llm_server, github):
+    from digest.errors import SourceError
+    from tests.conftest import github_ref, github_service
+
+    shas = sample_history(repo)
+    service, _ = github_service(db, github, analyser(llm_server))
+    # newest first: breaking, merge, docs, ...; the details of `docs` cannot be fetched
+    github.inject(502, count=50, path_contains=f"/commits/{shas['docs']}")
+    with pytest.raises(SourceError, match="502"):
+        service.build_digest(github_ref(), DAY, "UTC")
+    kept = {r["sha"] for r in db.query("SELECT sha FROM analyses WHERE source = 'llm'")}
+    assert kept == {shas["breaking"], shas["merge"]}

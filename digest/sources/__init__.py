@@ -29,6 +29,10 @@ class CommitSource(Protocol):
     def latest_commit_time(self, branch: str) -> datetime | None:
         ...
 
+    def details(self, commit: Commit) -> Commit:
+        """A listed commit with its files and patches."""
+        ...
+
     def commit(self, sha: str) -> Commit:
         """One commit with its files and patches; `sha` may be a prefix of >= 7 hex digits."""
         ...

@@ -6,6 +6,7 @@ import logging
 import os
 import re
 import subprocess
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -144,13 +145,12 @@ class GitSource:
         raise CommitNotFound(f"no commit {sha} in {self.repo.name}")
 
     def commit(self, sha: str) -> Commit:
-        full = self.resolve(sha)
-        header = self._log("-n", "1", full, "--")[0]
-        files = self._files(full, header.parents[0] if header.parents else None)
-        return Commit(
-            **{**header.__dict__, "files": tuple(files), "files_total": len(files),
-               "additions": sum(f.additions for f in files), "deletions": sum(f.deletions for f in files)}
-        )
+        return self.details(self._log("-n", "1", self.resolve(sha), "--")[0])
+
+    def details(self, commit: Commit) -> Commit:
+        files = self._files(commit.sha, commit.parents[0] if commit.parents else None)
+        return replace(commit, files=tuple(files), files_total=len(files),
+                       additions=sum(f.additions for f in files), deletions=sum(f.deletions for f in files))
 
     # -- files -------------------------------------------------------------------------------------------
 

@@ -241,6 +241,9 @@ class GitHubSource:
         page = next(self.client.pages(f"{self.base}/commits", {"sha": branch, "per_page": 30}), [])
         return max((commit_from_api(self.repo.name, item).committed_at for item in page), default=None)
 
+    def details(self, commit: Commit) -> Commit:
+        return self.commit(commit.sha)
+
     def commit(self, sha: str) -> Commit:
         try:
             pages = list(self.client.pages(f"{self.base}/commits/{quote(sha)}"))
