@@ -1,0 +1,55 @@
+"""The README is tested: its set-up commands are the ones CI runs, and it documents every option and variable."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+from tests.conftest import ROOT
+from tests.test_cli import run
+
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def first_block() -> list[str]:
+    return re.search(r"```sh\n(.*?)```", README, re.S).group(1).strip().splitlines()
+
+
+def test_the_readme_opens_with_the_two_set_up_commands_and_ci_runs_the_second():
+    main_job, tests = first_block()
+    assert main_job.endswith("bot.py digest --git . --date latest") and "requirements.txt" in main_job
+    assert tests.endswith("-m pytest -q")
+    assert tests in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+
+
+def test_the_main_job_runs_on_embedded_defaults(tmp_path):
+    """The first command, on this checkout: no token, no LLM, the rules, a SQLite file, the terminal."""
+    if subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True).returncode != 0:
+        subprocess.run(["git", "init", "-q", str(tmp_path / "empty")], check=True)
+    out = run("digest", "--git", str(ROOT), "--date", "latest", "--db", str(tmp_path / "radar.db"), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert re.search(r"\d+ commits \| 🔴 high \d+ \| 🟡 medium \d+ \| 🟢 low \d+", out.stdout)
+    assert "Analyses: 0 by LLM" in out.stdout and (tmp_path / "radar.db").exists()
+
+
+def test_every_option_is_documented():
+    for command in ("digest", "analyze"):
+        options = set(re.findall(r"(--[a-z][a-z-]+)", run(command, "--help").stdout)) - {"--help"}
+        missing = {o for o in options if o not in README}
+        assert not missing, f"{command} options missing from the README: {missing}"
+
+
+def test_every_variable_is_documented_and_read():
+    example = (ROOT / ".env.example").read_text(encoding="utf-8")
+    names = set(re.findall(r"^([A-Z][A-Z0-9_]+)=", example, re.M))
+    config = (ROOT / "digest" / "config.py").read_text(encoding="utf-8")
+    assert names and all(name in README for name in names)
+    assert all(f'"{name}"' in config for name in names), "every variable in .env.example is read"
+
+
+def test_the_benchmark_runs_and_prints_ratios():
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "bench_digest.py"), "--commits", "6", "--latency",
+                          "0.05", "--concurrency", "3"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert re.search(r"digest / ideal ceil\(N/C\)\*L\s+: \d+\.\d\d", out.stdout)
