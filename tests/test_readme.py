@@ -25,8 +25,6 @@ def test_the_readme_opens_with_the_two_set_up_commands_and_ci_runs_the_second():
 
 def test_the_main_job_runs_on_embedded_defaults(tmp_path):
     """The first command, on this checkout: no token, no LLM, the rules, a SQLite file, the terminal."""
-    if subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True).returncode != 0:
-        subprocess.run(["git", "init", "-q", str(tmp_path / "empty")], check=True)
     out = run("digest", "--git", str(ROOT), "--date", "latest", "--db", str(tmp_path / "radar.db"), cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert re.search(r"\d+ commits \| 🔴 high \d+ \| 🟡 medium \d+ \| 🟢 low \d+", out.stdout)
