@@ -76,26 +76,30 @@ def parser(settings: Settings) -> argparse.ArgumentParser:
 
 
 class ProgressBar:
-    """A progress bar on stderr (a TTY), or one line per finished phase otherwise."""
+    """One progress line on stderr (a TTY) for the interleaved phases, or a line per finished phase otherwise."""
 
-    LABELS = {"fetch": "fetching commits", "brief": "analysing", "deep": "deep analyses"}
+    LABELS = {"fetch": "fetched", "brief": "analysed", "deep": "deep"}
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
         self.tty = stream.isatty()
+        self.state: dict[str, Progress] = {}
 
     def __call__(self, p: Progress) -> None:
         if p.total == 0:
             return
-        label = self.LABELS[p.phase]
-        if self.tty:
-            filled = int(30 * p.done / p.total)
-            self.stream.write(f"\r{label:<17} [{'#' * filled}{'.' * (30 - filled)}] {p.done}/{p.total}")
+        self.state[p.phase] = p
+        if not self.tty:
             if p.done == p.total:
-                self.stream.write("\n")
-            self.stream.flush()
-        elif p.done == p.total:
-            self.stream.write(f"{label}: {p.done}/{p.total}\n")
+                self.stream.write(f"{self.LABELS[p.phase]}: {p.done}/{p.total}\n")
+            return
+        lead = self.state.get("brief") or p
+        filled = int(30 * lead.done / lead.total)
+        parts = " · ".join(f"{self.LABELS[k]} {v.done}/{v.total}" for k, v in self.state.items())
+        self.stream.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {parts}\x1b[K")
+        if all(v.done == v.total for v in self.state.values()) and p.phase != "fetch":
+            self.stream.write("\n")
+        self.stream.flush()
 
 
 def run(argv: list[str] | None, settings: Settings, make_service: Callable[[Settings, str, bool], DigestService],

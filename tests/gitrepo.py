@@ -40,6 +40,23 @@ class GitRepo:
         self.git("commit", "-q", "--allow-empty", "-m", message, when=when, author=author)
         return self.head()
 
+    def bulk(self, commits: list[tuple[str, dict[str, str], datetime]], branch: str = "main") -> list[str]:
+        """Many commits in one `git fast-import` run (seconds faster than `commit` in a loop); returns their SHAs."""
+        parts = []
+        for message, files, when in commits:
+            stamp = f"{int(when.timestamp())} +0000"
+            body = message.encode()
+            parts.append(f"commit refs/heads/{branch}\nauthor Ada Lovelace <ada@example.com> {stamp}\n"
+                         f"committer Ada Lovelace <ada@example.com> {stamp}\ndata {len(body)}\n{message}\n")
+            for path, content in files.items():
+                data = content.encode()
+                parts.append(f"M 100644 inline {path}\ndata {len(data)}\n{content}\n")
+            parts.append("\n")
+        subprocess.run(["git", "-C", str(self.path), "fast-import", "--quiet"], input="".join(parts).encode(),
+                       check=True)
+        self.git("reset", "-q", "--hard", branch)
+        return self.git("rev-list", f"-{len(commits)}", "--reverse", branch).split()
+
     def head(self) -> str:
         return self.git("rev-parse", "HEAD")
 

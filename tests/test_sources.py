@@ -147,8 +147,7 @@ def test_clone_from_git_clones_is_fetched_and_a_failed_fetch_is_a_warning(repo, 
 
 def test_github_pagination_follows_link_and_etags_make_rebuilds_free(repo, tmp_path):
     base = utc(2026, 1, 11, 0, 0)
-    for i in range(230):
-        repo.commit(f"commit {i}", {"f.py": f"{i}\n"}, base + timedelta(minutes=5 * i))
+    repo.bulk([(f"commit {i}", {"f.py": f"{i}\n"}, base + timedelta(minutes=5 * i)) for i in range(230)])
     with GitHubServer({"sgl-project/sglang": repo.path}, anonymous_limit=1000) as server:
         db = open_db(tmp_path / "g.db")
         service, client = github_service(db, server)
