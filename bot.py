@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from dotenv import load_dotenv
@@ -25,23 +27,21 @@ from storage.db import open_db
 class RedactSecrets(logging.Filter):
     """Secrets never reach a log line, whatever code logged them."""
 
-    def __init__(self, secrets: list[str]) -> None:
+    def __init__(self, redact: Callable[[str], str]) -> None:
         super().__init__()
-        self.secrets = secrets
+        self.redact = redact
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if any(s in message for s in self.secrets):
-            for secret in self.secrets:
-                message = message.replace(secret, "***")
-            record.msg, record.args = message, None
+        record.msg, record.args = self.redact(record.getMessage()), None
+        if record.exc_info and not record.exc_text:  # tracebacks can quote secrets too
+            record.exc_text = self.redact(logging.Formatter().formatException(record.exc_info))
         return True
 
 
 def setup_logging(settings: Settings, verbose: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(RedactSecrets(settings.secrets))
+    handler.addFilter(RedactSecrets(settings.redact))
     logging.basicConfig(level=logging.INFO if verbose else logging.ERROR, handlers=[handler], force=True)
     for noisy in ("httpx", "httpx2", "openai", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -66,6 +66,9 @@ def make_service(settings: Settings, db_path: str, use_llm: bool = True) -> Dige
 
 
 def main(argv: list[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):  # UTF-8 whatever the locale says; never a crash on an emoji
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(encoding="utf-8", errors="replace")
     load_dotenv(Path.cwd() / ".env")
     try:
         settings = Settings.from_env(os.environ)

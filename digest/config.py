@@ -34,6 +34,12 @@ class Settings:
     def secrets(self) -> list[str]:
         return [s for s in (self.github_token, self.llm_api_key) if s and len(s) >= 4]
 
+    def redact(self, text: str) -> str:
+        """`text` with every configured secret replaced by ***."""
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return text
+
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "Settings":
         def get(name: str) -> str | None:
@@ -57,6 +63,9 @@ class Settings:
         lang = get("DIGEST_LANG") or "en"
         if lang not in ("en", "zh"):
             raise BadInput(f"DIGEST_LANG must be en or zh, not {lang!r}")
+        for secret in ("GITHUB_TOKEN", "LLM_API_KEY"):
+            if any(ch.isspace() or ord(ch) < 32 for ch in get(secret) or ""):
+                raise BadInput(f"{secret} contains whitespace or control characters: check its quoting in .env")
         return cls(
             database_path=get("DATABASE_PATH") or "commit-radar.db",
             github_token=get("GITHUB_TOKEN"),

@@ -20,7 +20,8 @@ IMPORTANCES: tuple[str, ...] = ("high", "medium", "low")
 Depth = Literal["brief", "deep"]
 Lang = Literal["en", "zh"]
 
-_REPO_PART = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,99})")
+_OWNER = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})")
+_NAME = re.compile(r"[A-Za-z0-9._-]{1,100}")
 _PR_REF = re.compile(r"\(#(\d+)\)\s*$")
 
 
@@ -29,7 +30,8 @@ def parse_repo_name(text: str) -> str:
     value = text.strip()
     parts = value.split("/")
     shown = value if len(value) <= 60 else value[:60] + "…"
-    if len(parts) != 2 or not all(_REPO_PART.fullmatch(p) for p in parts) or ".." in value:
+    if (len(parts) != 2 or not _OWNER.fullmatch(parts[0]) or not _NAME.fullmatch(parts[1])
+            or parts[1] in (".", "..") or ".." in value):
         raise BadRepo(f"not a repository name: {shown!r}; use owner/name, e.g. sgl-project/sglang")
     if parts[1].endswith(".git"):
         parts[1] = parts[1][: -len(".git")]

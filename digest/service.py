@@ -29,7 +29,8 @@ from storage import llm as llm_store
 
 log = logging.getLogger(__name__)
 
-RULES_VERSION = "rules"
+RULES_VERSION = "rules"  # the rules analysis chosen (no LLM configured, or --no-llm)
+FALLBACK_VERSION = "rules-fallback"  # the rules analysis standing in for a failed LLM call, queued for a retry
 _HEX = re.compile(r"[0-9a-fA-F]{7,40}")
 
 ProgressFn = Callable[[Progress], None]
@@ -103,9 +104,9 @@ class DigestService:
         analysis = self._analyse_all([commit], 1, "deep", lang, progress or (lambda _: None))[commit.sha]
         return CommitReport(commit=commit, analysis=analysis, web_url=repo.web_url)
 
-    def find_digest(self, repo: str, day: date, zone: str, lang: str) -> Digest | None:
+    def find_digest(self, repo: str, day: date, zone: str, lang: str, branch: str | None = None) -> Digest | None:
         """A digest built before, as it was stored (commits and analyses are read back)."""
-        return stored_digests.load_digest(self.db, repo, day, zone, lang)
+        return stored_digests.load_digest(self.db, repo, day, zone, lang, branch)
 
     # -- steps -----------------------------------------------------------------------------------------
 
@@ -129,6 +130,7 @@ class DigestService:
                     return found
             if stored_analyses.pending_error(self.db, commit.repo, commit.sha, depth, lang) is None:
                 return None  # no LLM analysis and no failed attempt: ask the LLM
+            return load(self.db, commit.repo, commit.sha, depth, lang, FALLBACK_VERSION, rules.RULES_MODEL)
         return load(self.db, commit.repo, commit.sha, depth, lang, RULES_VERSION, rules.RULES_MODEL)
 
     def _analyse_all(self, commits: Iterable[Commit], total: int, depth: str, lang: str,
@@ -141,8 +143,13 @@ class DigestService:
             report(Progress(depth, len(results), total, commit.sha))  # type: ignore[arg-type]
 
         llm = self.llm
+        futures: dict[Future[LLMResult], tuple[Commit, Analysis]] = {}
+
+        def settle(future: Future[LLMResult]) -> None:
+            commit, prior = futures.pop(future)
+            finished(commit, self._settle(commit, prior, depth, lang, future))
+
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            futures: dict[Future[LLMResult], tuple[Commit, Analysis]] = {}
             try:
                 for commit in commits:
                     if found := self._stored(commit, depth, lang):
@@ -152,10 +159,16 @@ class DigestService:
                     else:
                         prior = rules.analyse(commit, lang, depth)
                         futures[pool.submit(llm.analyse, commit, prior, depth, lang)] = (commit, prior)
-            finally:  # even when fetching fails midway, what the LLM already answered is stored
-                for future in as_completed(futures):
-                    commit, prior = futures[future]
-                    finished(commit, self._settle(commit, prior, depth, lang, future))
+                    for future in [f for f in futures if f.done()]:  # store answers as they come
+                        settle(future)
+            except BaseException:
+                for future in list(futures):  # an interrupt or a failed fetch: keep what is answered, drop the rest
+                    if future.cancel():
+                        futures.pop(future)
+                raise
+            finally:
+                for future in as_completed(list(futures)):
+                    settle(future)
         return results
 
     def _settle(self, commit: Commit, prior: Analysis, depth: str, lang: str, future: Future[LLMResult]) -> Analysis:
@@ -163,7 +176,10 @@ class DigestService:
         assert self.llm is not None
         try:
             result = future.result()
-        except LLMUnavailable as err:
+        except Exception as err:  # LLMUnavailable, or a bug: either way the commit keeps an analysis
+            if not isinstance(err, LLMUnavailable):
+                log.error("%s %s: LLM analysis crashed", commit.repo, commit.short_sha, exc_info=err)
+                err = LLMUnavailable(f"internal error ({type(err).__name__})")
             log.warning("%s %s: LLM analysis failed, using rules: %s", commit.repo, commit.short_sha, err)
             llm_store.record_usage(self.db, repo=commit.repo, sha=commit.sha, depth=depth, model=self.llm.config.model,
                                    mode=self.llm.mode_for(self.llm.config.model), ok=False, tokens_in=0,
@@ -171,7 +187,7 @@ class DigestService:
             stored_analyses.mark_pending(self.db, commit.repo, commit.sha, depth, lang, self.llm.config.model,
                                          str(err), self.clock())
             return self._save(commit, prior.model_copy(update={"note": text(lang, "fallback", error=str(err))}),
-                              RULES_VERSION)
+                              FALLBACK_VERSION)
         analysis = result.analysis
         llm_store.record_usage(self.db, repo=commit.repo, sha=commit.sha, depth=depth, model=analysis.model,
                                mode=result.mode, ok=True, tokens_in=analysis.tokens_in,

@@ -14,6 +14,7 @@ from digest.errors import BadDate
 
 _ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 RELATIVE_DAYS = ("today", "yesterday", "latest")
+EARLIEST_YEAR = 1970  # git dates are Unix timestamps
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ def parse_zone(name: str) -> ZoneInfo:
         raise BadDate(f"unknown time zone {name!r}: use an IANA name such as Asia/Shanghai or UTC")
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a zone folder such as "America"
         raise BadDate(f"unknown time zone {name!r}: use an IANA name such as Asia/Shanghai or UTC") from None
 
 
@@ -62,6 +63,8 @@ def parse_day(text: str, zone: str, now: datetime) -> date | str:
         raise BadDate(f"no such date: {text}; use a real calendar date as YYYY-MM-DD") from None
     if day > today:
         raise BadDate(f"{day.isoformat()} is in the future in {zone} (today is {today.isoformat()})")
+    if day.year < EARLIEST_YEAR:
+        raise BadDate(f"{day.isoformat()} is before {EARLIEST_YEAR}: no commit can be dated then")
     return day
 
 

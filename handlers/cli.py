@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sqlite3
 import sys
 from collections.abc import Callable
 from typing import TextIO
@@ -105,8 +106,15 @@ class ProgressBar:
 def run(argv: list[str] | None, settings: Settings, make_service: Callable[[Settings, str, bool], DigestService],
         stdout: TextIO = sys.stdout, stderr: TextIO = sys.stderr) -> int:
     args = parser(settings).parse_args(argv)
+
+    def say(line: str) -> None:  # every line the user sees passes here: secrets never reach it
+        stderr.write(settings.redact(line) + "\n")
+
     try:
-        service = make_service(settings, args.db, not args.no_llm)
+        try:
+            service = make_service(settings, args.db, not args.no_llm)
+        except sqlite3.Error as err:
+            raise BadInput(f"cannot open the database {args.db}: {err}") from None
         repo_name = args.repo
         repo = resolve_repo(repo_name, args.git, settings.git_clones, settings.github_api_url)
         progress = ProgressBar(stderr) if args.format == "text" else None
@@ -114,31 +122,33 @@ def run(argv: list[str] | None, settings: Settings, make_service: Callable[[Sett
         if args.command == "digest":
             digest = service.build_digest(repo, args.date, args.tz, args.lang, branch=args.branch, progress=progress)
             stdout.write(renderer.render_digest(digest))
-            warn_fallbacks(digest, stderr)
+            warn_fallbacks(digest, say)
         else:
             report = service.analyze(repo, args.sha, args.lang, progress=progress)
             stdout.write(renderer.render_report(report))
             if report.analysis.note:
-                stderr.write(f"warning: {report.analysis.note}\n")
+                say(f"warning: {report.analysis.note}")
         stdout.flush()
         return 0
     except BadInput as err:
         log.info("bad input: %s", err)
-        stderr.write(f"error: {err}\n")
+        say(f"error: {err}")
         return 2
-    except CommitRadarError as err:
+    except (CommitRadarError, sqlite3.Error) as err:
         log.info("failed: %s", err)
-        stderr.write(f"error: {err}\n")
+        say(f"error: {err}")
         return 1
-    except OSError as err:
-        stderr.write(f"error: {err.strerror or err}\n")
+    except OSError as err:  # a file or pipe of ours: the OS' words, without the exception's details
+        say(f"error: {err.strerror or type(err).__name__}")
         return 1
 
 
-def warn_fallbacks(digest: Digest, stderr: TextIO) -> None:
+def warn_fallbacks(digest: Digest, say: Callable[[str], None]) -> None:
     cov = digest.coverage
     for note in digest.notes:
-        stderr.write(f"warning: {note}\n")
+        say(f"warning: {note}")
     if cov.fallbacks:
-        stderr.write(f"warning: {cov.fallbacks} analyses use the offline rules because the LLM failed "
-                     f"({'; '.join(cov.reasons)[:300]}); they are queued for a retry\n")
+        say(f"warning: {cov.fallbacks} analyses use the offline rules because the LLM failed; they are queued "
+            "for a retry:")
+        for reason in cov.reasons:
+            say(f"  {reason}")

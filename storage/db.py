@@ -48,7 +48,7 @@ MIGRATIONS: tuple[str, ...] = (
         repo TEXT NOT NULL, day TEXT NOT NULL, zone TEXT NOT NULL, lang TEXT NOT NULL,
         branch TEXT NOT NULL, shas TEXT NOT NULL, stats TEXT NOT NULL, coverage TEXT NOT NULL,
         window_start TEXT NOT NULL, window_end TEXT NOT NULL, built_at TEXT NOT NULL,
-        PRIMARY KEY (repo, day, zone, lang)
+        PRIMARY KEY (repo, day, zone, lang, branch)
     );
     CREATE TABLE http_cache (
         url TEXT PRIMARY KEY, etag TEXT NOT NULL, body TEXT NOT NULL, link TEXT, stored_at TEXT NOT NULL

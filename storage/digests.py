@@ -33,13 +33,16 @@ def save_digest(db: sqlite_utils.Database, digest: Digest) -> None:
                 "window_end": digest.window.end.isoformat(),
                 "built_at": digest.built_at.isoformat(),
             },
-            pk=("repo", "day", "zone", "lang"),
+            pk=("repo", "day", "zone", "lang", "branch"),
         )
 
 
-def load_digest(db: sqlite_utils.Database, repo: str, day: date, zone: str, lang: str) -> Digest | None:
-    rows = list(db.query("SELECT * FROM digests WHERE repo = ? AND day = ? AND zone = ? AND lang = ?",
-                         [repo, day.isoformat(), zone, lang]))
+def load_digest(db: sqlite_utils.Database, repo: str, day: date, zone: str, lang: str,
+                branch: str | None = None) -> Digest | None:
+    """The digest of that day; of `branch`, or the one built last when no branch is named."""
+    rows = list(db.query(
+        "SELECT * FROM digests WHERE repo = ? AND day = ? AND zone = ? AND lang = ? AND (? IS NULL OR branch = ?)"
+        " ORDER BY built_at DESC LIMIT 1", [repo, day.isoformat(), zone, lang, branch, branch]))
     if not rows:
         return None
     row = rows[0]

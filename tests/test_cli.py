@@ -133,3 +133,35 @@ def test_dotenv_is_read(history, tmp_path):
     (tmp_path / ".env").write_text(f"DATABASE_PATH={tmp_path / 'from-env.db'}\nDIGEST_LANG=zh\n", encoding="utf-8")
     out = run("digest", "--git", str(repo.path), "--date", "2026-01-11", cwd=tmp_path)
     assert out.returncode == 0 and "本日共 5 个提交" in out.stdout and (tmp_path / "from-env.db").exists()
+
+
+@pytest.mark.parametrize("args, env, message", [
+    (["digest", "--date", "0001-01-01"], {}, "before 1970"),
+    (["digest", "--tz", "America"], {}, "unknown time zone"),
+    (["digest"], {"DIGEST_TZ": "America"}, "unknown time zone"),
+    (["digest", "--db", "/"], {}, "cannot open the database"),
+    (["digest"], {"GITHUB_TOKEN": "ghp_abc\nsecret-tail"}, "GITHUB_TOKEN contains whitespace"),
+])
+def test_more_bad_input_exits_2_without_a_traceback(history, args, env, message):
+    repo, _, db = history
+    extra = [] if "--db" in args else ["--db", db]
+    out = run(*args, "--git", str(repo.path), *extra, env=env)
+    assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr
+    assert "secret-tail" not in out.stderr
+
+
+def test_a_token_never_appears_in_an_error(history, tmp_path):
+    repo, _, _ = history
+    env = {"GITHUB_API_URL": "http://user:hunter2pass@127.0.0.1:9", "GITHUB_TOKEN": "ghp_topsecret",
+           "DATABASE_PATH": str(tmp_path / "t.db")}
+    out = run("digest", "sgl-project/sglang", "--date", "2026-01-11", "-v", env=env)
+    assert out.returncode == 1 and "127.0.0.1:9" in out.stderr
+    assert "hunter2pass" not in out.stderr and "ghp_topsecret" not in out.stderr
+
+
+def test_output_is_utf8_whatever_the_locale(history):
+    repo, _, db = history
+    out = subprocess.run([sys.executable, str(ROOT / "bot.py"), "digest", "--git", str(repo.path), "--date",
+                          "2026-01-11", "--db", db, "--lang", "zh"], capture_output=True,
+                         env={**os.environ, "PYTHONIOENCODING": "ascii", "LC_ALL": "C"}, timeout=120)
+    assert out.returncode == 0 and "本日共 5 个提交".encode() in out.stdout and "🚀".encode() in out.stdout

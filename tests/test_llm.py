@@ -188,3 +188,25 @@ def test_analyses_finished_before_a_fetch_failure_are_kept(repo, db, llm_server,
         service.build_digest(github_ref(), DAY, "UTC")
     kept = {r["sha"] for r in db.query("SELECT sha FROM analyses WHERE source = 'llm'")}
     assert kept == {shas["breaking"], shas["merge"]}
+
+
+def test_odd_server_answers_never_lose_an_analysis(repo, db, llm_server):
+    shas = sample_history(repo)
+    llm_server.fault(Fault("null_usage"))
+    report = git_service(db, analyser(llm_server)).analyze(clone_ref(repo), shas["docs"])
+    assert report.analysis.source == "llm" and report.analysis.tokens_in > 0  # estimated offline
+    llm_server.fault(Fault("html"))
+    report = git_service(db, analyser(llm_server)).analyze(clone_ref(repo), shas["side"])
+    assert report.analysis.source == "rules" and "LLM unavailable" in report.analysis.note
+    stored = list(db.query("SELECT source FROM analyses WHERE sha = ?", [shas["side"]]))
+    assert stored == [{"source": "rules"}]
+
+
+def test_a_fallback_is_not_shown_as_the_chosen_rules_analysis(repo, db):
+    shas = sample_history(repo)
+    with OpenAIServer() as server:
+        dead = server.url
+    llm = LLMAnalyser(LLMConfig(base_url=dead + "/v1", api_key="k", model="m", max_retries=0, timeout=2))
+    assert "LLM unavailable" in git_service(db, llm).analyze(clone_ref(repo), shas["docs"]).analysis.note
+    offline = git_service(db).analyze(clone_ref(repo), shas["docs"]).analysis
+    assert offline.source == "rules" and offline.note == ""

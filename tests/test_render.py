@@ -70,3 +70,16 @@ def test_a_stored_digest_is_found_again(repo, db):
     found = git_service(db).find_digest("sgl-project/sglang", DAY, "UTC", "en")
     assert found is not None and found.entries == built.entries and found.stats == built.stats
     assert git_service(db).find_digest("sgl-project/sglang", DAY, "UTC", "zh") is None
+
+
+def test_a_10k_title_and_a_hostile_file_name_render_safely(repo, db):
+    repo.commit("Add " + "very " * 2000 + "long title", {"a\n<img src=x onerror=alert(1)>\n## pwned.py": "x = 1\n"},
+                utc(2026, 1, 11, 5, 0))
+    digest = git_service(db).build_digest(clone_ref(repo), DAY, "UTC", "en")
+    analysis = digest.entries[0].analysis
+    assert len(analysis.summary) <= 4000 and analysis.summary.endswith("…")
+    md = render_markdown.render_digest(digest)
+    outside_code = re.sub(r"`[^`\n]*`", "", md)  # a code span shows HTML as text
+    assert not re.search(r"(?<!\\)<img", outside_code) and "\n## pwned" not in md
+    text = render_text.render_digest(digest)
+    assert "\n## pwned" not in text and "\n<img" not in text

@@ -226,3 +226,43 @@ def test_big_commits_3000_files_and_a_3mb_diff(repo, tmp_path):
         assert by_sha[huge].analysis.importance in ("high", "medium", "low")
     git = GitSource(clone_ref(repo)).commit(huge)
     assert git.files[0].patch is None and git.additions == 100_000
+
+
+def test_separator_bytes_in_a_message_do_not_break_the_day(repo):
+    repo.commit("odd \x1e record \x1f field bytes\n\nbody \x1e", {"a.py": "1\n"}, utc(2026, 1, 11, 3, 0))
+    repo.commit("normal", {"a.py": "2\n"}, utc(2026, 1, 11, 4, 0))
+    window = day_window(date(2026, 1, 11), "UTC")
+    listed = GitSource(clone_ref(repo)).commits_between("HEAD", window.start, window.end)
+    assert [c.title for c in listed] == ["normal", "odd \x1e record \x1f field bytes"]
+
+
+def test_an_old_dated_commit_does_not_hide_newer_ones(repo, github):
+    """git log --since stops at an old-dated commit; both sources must still list the whole day."""
+    first = repo.commit("in the day", {"a.py": "1\n"}, utc(2026, 1, 11, 2, 0))
+    repo.commit("rebased with an old date", {"a.py": "2\n"}, utc(2024, 1, 1, 0, 0))
+    repo.commit("filler 1", {"a.py": "3\n"}, utc(2024, 1, 1, 0, 1))
+    repo.commit("filler 2", {"a.py": "4\n"}, utc(2024, 1, 1, 0, 2))
+    last = repo.commit("also in the day", {"a.py": "5\n"}, utc(2026, 1, 11, 3, 0))
+    window = day_window(date(2026, 1, 11), "UTC")
+    git = [c.sha for c in GitSource(clone_ref(repo)).commits_between("HEAD", window.start, window.end)]
+    assert git == [last, first]
+    service, _ = github_service(open_db(":memory:"), github)
+    assert [e.commit.sha for e in service.build_digest(github_ref(), date(2026, 1, 11), "UTC").entries] == git
+
+
+def test_a_branch_named_like_a_prefix_does_not_shadow_the_commit(repo):
+    shas = sample_history(repo)
+    prefix = shas["docs"][:7]
+    repo.git("branch", prefix, shas["base"])
+    assert GitSource(clone_ref(repo)).commit(prefix).sha == shas["docs"]
+
+
+def test_digests_of_two_branches_are_kept_apart(repo, db):
+    sample_history(repo)
+    repo.git("branch", "dev", "HEAD~3")
+    service = git_service(db)
+    main = service.build_digest(clone_ref(repo), date(2026, 1, 11), "UTC")
+    dev = service.build_digest(clone_ref(repo), date(2026, 1, 11), "UTC", branch="dev")
+    assert main.stats.total == 5 and dev.stats.total < 5
+    assert service.find_digest("sgl-project/sglang", date(2026, 1, 11), "UTC", "en", "HEAD").stats.total == 5
+    assert service.find_digest("sgl-project/sglang", date(2026, 1, 11), "UTC", "en", "dev").stats.total == dev.stats.total

@@ -78,11 +78,14 @@ class LLMAnalyser:
             return self._modes.get(model, MODES[0])
 
     def _demote(self, model: str, mode: str) -> str | None:
+        """The next mode after `mode`; a concurrent call that already moved further wins."""
         with self._lock:
-            index = MODES.index(mode)
-            if index + 1 >= len(MODES):
+            current = self._modes.get(model, MODES[0])
+            if MODES.index(current) > MODES.index(mode):
+                return current
+            if MODES.index(mode) + 1 >= len(MODES):
                 return None
-            self._modes[model] = MODES[index + 1]
+            self._modes[model] = MODES[MODES.index(mode) + 1]
             return self._modes[model]
 
     @property
@@ -102,6 +105,10 @@ class LLMAnalyser:
                 answer, mode, usage = self._ask(model, commit, prior, selection, depth, lang)
             except LLMUnavailable as err:
                 errors.append(str(err))
+                continue
+            except Exception as err:  # an answer the SDK or we could not read: a fallback, not a lost analysis
+                log.warning("%s: unexpected answer from %s", model, self.config.endpoint, exc_info=True)
+                errors.append(f"{model} gave an unreadable answer ({type(err).__name__})")
                 continue
             with self._lock:
                 self._failures = 0
@@ -186,13 +193,16 @@ class LLMAnalyser:
             raise LLMUnavailable(f"{self.config.endpoint} rate limited (429) after retries") from None
         except openai.APIStatusError as err:
             raise LLMUnavailable(f"{self.config.endpoint} answered HTTP {err.status_code}") from None
-        if not response.choices:
-            raise LLMUnavailable(f"{model} returned no choices")
-        choice = response.choices[0]
+        choices = getattr(response, "choices", None)
+        if not isinstance(choices, list) or not choices or getattr(choices[0], "message", None) is None:
+            raise LLMUnavailable(f"{model} returned no answer (not a chat completion)")
+        choice = choices[0]
         content = choice.message.content or ""
-        usage = response.usage
-        tokens = (usage.prompt_tokens, usage.completion_tokens) if usage else (
-            sum(budget.estimate_tokens(str(m["content"])) for m in messages), budget.estimate_tokens(content))
+        usage = getattr(response, "usage", None)
+        tokens = (
+            getattr(usage, "prompt_tokens", None) or sum(budget.estimate_tokens(str(m["content"])) for m in messages),
+            getattr(usage, "completion_tokens", None) or budget.estimate_tokens(content),
+        )
         return content, choice.finish_reason, tokens
 
 

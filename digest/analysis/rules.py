@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from digest.analysis.paths import file_kind, module_of
 from digest.models import Analysis, Commit, Insights, Risk
+from digest.textfit import fit
 
 RULES_MODEL = "rules-v1"
 
@@ -245,10 +246,10 @@ def analyse(commit: Commit, lang: str = "en", depth: str = "brief") -> Analysis:
     return Analysis(
         change_type=kind,  # type: ignore[arg-type]
         importance=level,  # type: ignore[arg-type]
-        importance_reason=reason,
-        summary=summary(commit, shape, lang),
-        impact_scope=impact_scope(commit, shape),
-        breaking_changes=breaking,
+        importance_reason=fit(reason, 600),
+        summary=fit(summary(commit, shape, lang), 4000),
+        impact_scope=[fit(p, 300) for p in impact_scope(commit, shape)][:30],
+        breaking_changes=[fit(b, 500) for b in breaking],
         insights=insights,
         risks=risks,
         suggestions=suggestions,
@@ -268,27 +269,29 @@ def _deep(commit: Commit, shape: Shape, breaking: list[str], lang: str) -> tuple
     security = sorted({f.path for f in commit.files if _SECURITY_PATH.search(f.path)})[:3]
     tests = shape.files_by_kind.get("test", 0)
     missing = [f.path for f in commit.files if f.patch is None]
+    def paths(items: list[str]) -> str:
+        return ", ".join(f"`{p}`" for p in items)
+
     architecture = ""
     if added or gone:
-        architecture = (f"新增 {len(added)} 个源文件，删除或移动 {len(gone)} 个" if zh
-                        else f"new source files: {len(added)}, removed or moved: {len(gone)}") + (
-            f"：{', '.join(f'`{p}`' for p in (added + gone)[:4])}" if zh else f": {', '.join(f'`{p}`' for p in (added + gone)[:4])}")
-    insights = Insights(
-        architecture=architecture,
-        performance=(f"涉及性能敏感路径：{', '.join(f'`{p}`' for p in perf)}" if zh
-                     else f"touches performance-sensitive paths: {', '.join(f'`{p}`' for p in perf)}") if perf else "",
-        security=(f"涉及安全相关文件：{', '.join(f'`{p}`' for p in security)}" if zh
-                  else f"touches security-related files: {', '.join(f'`{p}`' for p in security)}") if security else "",
-        maintainability=(f"同时改动 {tests} 个测试文件" if zh else f"{tests} test files changed alongside")
-        if tests else (f"源代码改动 {shape.source_lines} 行，未改动测试" if zh
-                       else f"{shape.source_lines} source lines changed with no test changes")
-        if shape.source_lines else "",
-    )
+        architecture = (f"新增 {len(added)} 个源文件，删除或移动 {len(gone)} 个：" if zh
+                        else f"new source files: {len(added)}, removed or moved: {len(gone)}: ") + paths((added + gone)[:4])
+    performance = (("涉及性能敏感路径：" if zh else "touches performance-sensitive paths: ") + paths(perf)) if perf else ""
+    security_text = (("涉及安全相关文件：" if zh else "touches security-related files: ") + paths(security)) if security else ""
+    if tests:
+        maintainability = f"同时改动 {tests} 个测试文件" if zh else f"{tests} test files changed alongside"
+    elif shape.source_lines:
+        maintainability = (f"源代码改动 {shape.source_lines} 行，未改动测试" if zh
+                           else f"{shape.source_lines} source lines changed with no test changes")
+    else:
+        maintainability = ""
+    insights = Insights(architecture=fit(architecture, 3000), performance=fit(performance, 3000),
+                        security=fit(security_text, 3000), maintainability=maintainability)
     risks: list[Risk] = []
     suggestions: list[str] = []
     for item in breaking[:5]:
         risks.append(Risk(
-            point=("破坏性变更" if zh else "Breaking change"), description=item,
+            point=("破坏性变更" if zh else "Breaking change"), description=fit(item, 2000),
             consequence=("依赖旧接口的脚本或代码会失败" if zh else "scripts or code using the old interface fail"),
             mitigation=("升级前搜索并更新所有用法" if zh else "search for and update every use before upgrading"),
         ))

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import re
 
-from digest.models import IMPORTANCES, Commit, Digest, Entry
+from digest.labels import text
+from digest.models import IMPORTANCES, Analysis, Commit, Digest, Entry
 
-_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u202a-\u202e\u2066-\u2069]")  # incl. ANSI ESC and bidi overrides
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")  # ANSI ESC, C1, bidi
 
 
 def strip_controls(text: str) -> str:
     return _CONTROLS.sub("", text)
+
+
+def one_line(text: str) -> str:
+    """Untrusted text for a single line: no control characters, no line breaks that fake a new line."""
+    return " ".join(strip_controls(text.replace("\r", " ").replace("\n", " ")).split())
 
 
 def by_importance(digest: Digest) -> list[tuple[str, list[Entry]]]:
@@ -37,3 +43,14 @@ def local_time(commit: Commit, zone: str) -> str:
     from digest.window import parse_zone
 
     return commit.committed_at.astimezone(parse_zone(zone)).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def provenance(a: Analysis, lang: str) -> str:
+    """Where the analysis' claims come from, in one line (plain text: each renderer escapes it)."""
+    if a.source == "llm":
+        skipped = [s.path for s in a.skipped_files]
+        more = text(lang, "skipped", names=", ".join(skipped[:5]) + ("…" if len(skipped) > 5 else "")) if skipped else ""
+        line = text(lang, "source_llm", model=a.model, read=len(a.read_files), skipped=more)
+    else:
+        line = a.note or text(lang, "source_rules")
+    return line

@@ -10,7 +10,7 @@ import re
 
 from digest.labels import CHANGE_TYPE, IMPORTANCE, IMPORTANCE_ICON, text
 from digest.models import Analysis, Commit, CommitReport, Digest, Entry
-from digest.render.common import by_importance, local_time, pr_url, strip_controls, web_url_of
+from digest.render.common import by_importance, local_time, pr_url, provenance, strip_controls, web_url_of
 
 _CODE_SPAN = re.compile(r"(`[^`\n]+`)")
 _SPECIAL = re.compile(r"([\\*_\[\]<>|~])")
@@ -53,7 +53,8 @@ def _analysis(a: Analysis, lang: str, importance_of: Analysis) -> list[str]:
         "",
     ]
     if a.impact_scope:
-        lines += [f"**{text(lang, 'impact')}**：", *[f"- `{p.replace('`', '')}`" for p in a.impact_scope], ""]
+        lines += [f"**{text(lang, 'impact')}**：", *[f"- {md('`' + p.replace('`', '') + '`')}" for p in a.impact_scope],
+                  ""]
     if a.breaking_changes:
         lines += [f"**{text(lang, 'breaking')}**：", *[f"- {md(b)}" for b in a.breaking_changes], ""]
     if a.insights and any(a.insights.model_dump().values()):
@@ -69,21 +70,10 @@ def _analysis(a: Analysis, lang: str, importance_of: Analysis) -> list[str]:
         lines.append("")
     if a.suggestions:
         lines += [f"##### {text(lang, 'suggestions')}", "", *[f"{i}. {md(s)}" for i, s in enumerate(a.suggestions, 1)], ""]
-    lines.append(f"<sub>{provenance(a, lang)}</sub>")
+    lines.append(f"<sub>{md(provenance(a, lang))}</sub>")
     if a.grounding and a.grounding.unverified:
         lines.append(f"<sub>⚠️ {md(text(lang, 'unverified', names=', '.join(a.grounding.unverified)))}</sub>")
     return lines
-
-
-def provenance(a: Analysis, lang: str) -> str:
-    """Where the analysis' claims come from, in one line (escaped)."""
-    if a.source == "llm":
-        skipped = [s.path for s in a.skipped_files]
-        more = text(lang, "skipped", names=", ".join(skipped[:5]) + ("…" if len(skipped) > 5 else "")) if skipped else ""
-        line = text(lang, "source_llm", model=a.model, read=len(a.read_files), skipped=more)
-    else:
-        line = a.note or text(lang, "source_rules")
-    return md(line)
 
 
 def _entry(entry: Entry, web: str | None, lang: str) -> list[str]:

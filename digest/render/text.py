@@ -6,8 +6,7 @@ import textwrap
 
 from digest.labels import CHANGE_TYPE, IMPORTANCE, IMPORTANCE_ICON, text
 from digest.models import Analysis, Commit, CommitReport, Digest
-from digest.render.common import by_importance, local_time, pr_url, strip_controls, web_url_of
-from digest.render.markdown import provenance
+from digest.render.common import by_importance, local_time, one_line, pr_url, provenance, strip_controls, web_url_of
 
 WIDTH = 100
 INDENT = " " * 11
@@ -20,7 +19,7 @@ def _wrap(label: str, value: str) -> list[str]:
 
 def _analysis(a: Analysis, lang: str, level: str, reason: str) -> list[str]:
     lines = [f"{INDENT}{CHANGE_TYPE[lang][a.change_type]} · {IMPORTANCE_ICON[level]} {IMPORTANCE[lang][level]}: "
-             f"{strip_controls(reason)}"]
+             f"{one_line(reason)}"]
     lines += _wrap("", a.summary)
     if a.impact_scope:
         lines += _wrap(f"{text(lang, 'impact')}: ", ", ".join(a.impact_scope))
@@ -34,7 +33,7 @@ def _analysis(a: Analysis, lang: str, level: str, reason: str) -> list[str]:
         lines += _wrap(f"{text(lang, 'risks')}: ", f"{r.point}: {r.description} → {r.consequence}. {r.mitigation}")
     for s in a.suggestions:
         lines += _wrap(f"{text(lang, 'suggestions')}: ", s)
-    lines += _wrap("", provenance(a, lang).replace("\\", ""))
+    lines += _wrap("", provenance(a, lang))
     if a.grounding and a.grounding.unverified:
         lines += _wrap("⚠️ ", text(lang, "unverified", names=", ".join(a.grounding.unverified)))
     return lines
@@ -42,8 +41,8 @@ def _analysis(a: Analysis, lang: str, level: str, reason: str) -> list[str]:
 
 def _head(c: Commit, zone: str, web: str | None) -> list[str]:
     merge = " [merge]" if c.is_merge else ""
-    lines = [f"  {c.short_sha}  {strip_controls(c.title)}{merge}",
-             f"{INDENT}{strip_controls(c.author)} · {local_time(c, zone)} · +{c.additions} −{c.deletions}"]
+    lines = [f"  {c.short_sha}  {one_line(c.title)}{merge}",
+             f"{INDENT}{one_line(c.author)} · {local_time(c, zone)} · +{c.additions} −{c.deletions}"]
     if c.url:
         lines.append(f"{INDENT}{c.url}")
     if (url := pr_url(c, web)) is not None:
@@ -53,8 +52,8 @@ def _head(c: Commit, zone: str, web: str | None) -> list[str]:
 
 def render_digest(digest: Digest) -> str:
     lang, stats, zone = digest.lang, digest.stats, digest.window.zone
-    out = [f"{strip_controls(digest.repo)} · {digest.day.isoformat()} ({zone}) · {digest.branch}"]
-    out += [f"! {strip_controls(n)}" for n in digest.notes]
+    out = [f"{one_line(digest.repo)} · {digest.day.isoformat()} ({zone}) · {one_line(digest.branch)}"]
+    out += [f"! {one_line(n)}" for n in digest.notes]
     if not digest.entries:
         out.append(text(lang, "no_commits", repo=digest.repo, day=digest.day.isoformat(), zone=zone))
         return "\n".join(out) + "\n"
@@ -76,6 +75,6 @@ def render_digest(digest: Digest) -> str:
 
 def render_report(report: CommitReport) -> str:
     a = report.analysis
-    lines = [f"{strip_controls(report.commit.repo)}", *_head(report.commit, "UTC", web_url_of(report.web_url, report.commit)),
+    lines = [one_line(report.commit.repo), *_head(report.commit, "UTC", web_url_of(report.web_url, report.commit)),
              *_analysis(a, a.lang, a.importance, a.importance_reason)]
     return "\n".join(lines) + "\n"

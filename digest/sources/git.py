@@ -16,8 +16,8 @@ from digest.sources import LISTING_MARGIN_DAYS, in_window, split_message
 
 log = logging.getLogger(__name__)
 
-_FIELD, _RECORD = "\x1f", "\x1e"
-_FORMAT = _RECORD + _FIELD.join(["%H", "%P", "%an", "%aI", "%cI", "%B"])
+_FIELDS = ("%H", "%P", "%an", "%aI", "%cI", "%B")
+_FORMAT = "%x00".join(_FIELDS)  # with -z: NUL between fields and between commits; a message cannot hold NUL
 _GITHUB_REMOTE = re.compile(r"github\.com[:/]+([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+?)(?:\.git)?/?$")
 MAX_PATCH_BYTES = 1_000_000  # like GitHub, a larger per-file patch is recorded as unavailable
 MAX_FALLBACK_FILES = 300
@@ -46,11 +46,12 @@ def describe_clone(path: Path, name: str | None = None, fetch: bool = False, tim
     return RepoRef(name=name, clone=path, fetch=fetch, web_url=web)
 
 
-def _run(path: Path, args: list[str], *, timeout: float, check: bool = True) -> subprocess.CompletedProcess[bytes]:
+def _run(path: Path, args: list[str], *, timeout: float, check: bool = True,
+         input_: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", "GIT_PAGER": "cat"}
     cmd = ["git", "-C", str(path), "-c", "core.quotepath=false", "-c", "i18n.logOutputEncoding=UTF-8", *args]
     try:
-        done = subprocess.run(cmd, capture_output=True, timeout=timeout, env=env)
+        done = subprocess.run(cmd, capture_output=True, timeout=timeout, env=env, input=input_)
     except subprocess.TimeoutExpired:
         raise SourceError(f"git {args[0]} took longer than {timeout:.0f} s in {path}") from None
     if check and done.returncode != 0:
@@ -75,8 +76,8 @@ class GitSource:
         self.path = repo.clone
         self.timeout = timeout
 
-    def _git(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
-        return _run(self.path, list(args), timeout=self.timeout, check=check)
+    def _git(self, *args: str, check: bool = True, input_: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+        return _run(self.path, list(args), timeout=self.timeout, check=check, input_=input_)
 
     def fetch(self) -> str | None:
         """`git fetch`; a failure is a warning (returned) and the clone is read as it is."""
@@ -107,42 +108,55 @@ class GitSource:
         return "HEAD"
 
     def _log(self, *args: str) -> list[Commit]:
-        out = self._git("log", f"--format={_FORMAT}", *args).stdout.decode("utf-8", "replace")
+        out = self._git("log", "-z", f"--format={_FORMAT}", *args).stdout.decode("utf-8", "replace")
+        tokens = out.split("\0")
         commits = []
-        for record in out.split(_RECORD)[1:]:
-            sha, parents, author, authored, committed, message = record.split(_FIELD, 5)
+        for i in range(0, len(tokens) - len(_FIELDS) + 1, len(_FIELDS)):
+            sha, parents, author, authored, committed, message = tokens[i : i + len(_FIELDS)]
             title, body = split_message(message)
             commits.append(
                 Commit(
                     repo=self.repo.name,
-                    sha=sha,
+                    sha=sha.strip(),
                     title=title,
                     message=body,
                     author=author,
                     authored_at=_parse_time(authored),
                     committed_at=_parse_time(committed),
                     parents=tuple(parents.split()),
-                    url=f"{self.repo.web_url}/commit/{sha}" if self.repo.web_url else None,
+                    url=f"{self.repo.web_url}/commit/{sha.strip()}" if self.repo.web_url else None,
                 )
             )
         return commits
 
     def commits_between(self, branch: str, start: datetime, end: datetime) -> list[Commit]:
+        # --since stops walking at the first old-dated commit and can miss newer ones behind it;
+        # --since-as-filter (git >= 2.37) walks everything reachable and only filters.
         since = (start - timedelta(days=LISTING_MARGIN_DAYS)).isoformat()
-        return in_window(self._log(f"--since={since}", branch, "--"), start, end)
+        try:
+            listed = self._log(f"--since-as-filter={since}", branch, "--")
+        except SourceError:
+            listed = self._log(branch, "--")  # an older git: read the whole history, then filter
+        return in_window(listed, start, end)
 
     def latest_commit_time(self, branch: str) -> datetime | None:
         recent = self._log("-n", "50", branch, "--")
         return max((c.committed_at for c in recent), default=None)
 
     def resolve(self, sha: str) -> str:
-        done = self._git("rev-parse", "--verify", f"{sha}^{{commit}}", check=False)
-        if done.returncode == 0:
-            return done.stdout.decode().strip()
-        error = done.stderr.decode("utf-8", "replace")
-        if "ambiguous" in error:
+        """The one commit whose SHA starts with `sha` (a branch or tag of that name does not count)."""
+        if not re.fullmatch(r"[0-9a-fA-F]{4,40}", sha):
+            raise CommitNotFound(f"no commit {sha} in {self.repo.name}")
+        found = self._git("rev-parse", f"--disambiguate={sha.lower()}", check=False).stdout.decode().split()
+        if found:
+            kinds = self._git("cat-file", "--batch-check=%(objecttype)",
+                              input_=("\n".join(found) + "\n").encode()).stdout.decode().split()
+            found = [obj for obj, kind in zip(found, kinds) if kind == "commit"]
+        if len(found) > 1:
             raise AmbiguousSha(f"{sha} is ambiguous in {self.repo.name}: give more hex digits")
-        raise CommitNotFound(f"no commit {sha} in {self.repo.name}")
+        if not found:
+            raise CommitNotFound(f"no commit {sha} in {self.repo.name}")
+        return found[0]
 
     def commit(self, sha: str) -> Commit:
         return self.details(self._log("-n", "1", self.resolve(sha), "--")[0])

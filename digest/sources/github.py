@@ -73,29 +73,37 @@ class GitHubClient:
         self.calls = 0  # answers that were downloaded (200), for tests and benchmarks
         self.not_modified = 0
 
+    @property
+    def host(self) -> str:
+        """The API host without any user:password part, for messages."""
+        parts = urlsplit(self.api_url)
+        return f"{parts.hostname}{':' + str(parts.port) if parts.port else ''}"
+
     def url(self, path: str) -> str:
         return f"{self.api_url}{path}"
 
-    def get(self, url: str, params: dict[str, Any] | None = None) -> Page:
+    def get(self, url: str, params: dict[str, Any] | None = None, *, cache: bool = True) -> Page:
+        """One GET; `cache=False` for answers stored elsewhere (commit details live in the commits table)."""
         full = requests.Request("GET", url, params=params).prepare().url or url
-        cached = http_cache.cached(self.db, full)
+        cached = http_cache.cached(self.db, full) if cache else None
         headers = {"If-None-Match": cached.etag} if cached else {}
         for attempt in range(self.retries + 1):
             try:
                 resp = self.session.get(full, headers=headers, timeout=self.timeout)
-            except (requests.ConnectionError, requests.Timeout) as err:
-                if attempt < self.retries:
+            except requests.RequestException as err:  # the text may quote headers: never shown
+                if attempt < self.retries and not isinstance(err, (requests.exceptions.InvalidHeader,
+                                                                    requests.exceptions.InvalidURL)):
                     self.sleep(self.backoff * 2**attempt)
                     continue
-                kind = "timed out" if isinstance(err, requests.Timeout) else "could not connect"
-                raise SourceError(f"GitHub API at {urlsplit(self.api_url).netloc} {kind}") from None
+                kind = "timed out" if isinstance(err, requests.Timeout) else f"failed ({type(err).__name__})"
+                raise SourceError(f"GitHub API at {self.host} {kind}") from None
             if resp.status_code == 304 and cached:
                 self.not_modified += 1
                 return Page(json.loads(cached.body), _next(cached.link))
             if resp.status_code == 200:
                 self.calls += 1
                 link = resp.headers.get("Link")
-                if etag := resp.headers.get("ETag"):
+                if cache and (etag := resp.headers.get("ETag")):
                     http_cache.store(self.db, full, etag, resp.text, link)
                 return Page(resp.json(), _next(link))
             if resp.status_code in (404, 422):
@@ -138,11 +146,11 @@ class GitHubClient:
                 " Set GITHUB_TOKEN (5000 requests an hour instead of 60), or read a local clone with --git or GIT_CLONES.")
         return RateLimited(f"GitHub API rate limit exhausted ({limit} requests an hour){when}.{hint}", reset)
 
-    def pages(self, url: str, params: dict[str, Any] | None = None) -> Iterator[Any]:
-        page = self.get(url, params)
+    def pages(self, url: str, params: dict[str, Any] | None = None, *, cache: bool = True) -> Iterator[Any]:
+        page = self.get(url, params, cache=cache)
         yield page.data
         while page.next_url:
-            page = self.get(page.next_url)
+            page = self.get(page.next_url, cache=cache)
             yield page.data
 
 
@@ -246,7 +254,7 @@ class GitHubSource:
 
     def commit(self, sha: str) -> Commit:
         try:
-            pages = list(self.client.pages(f"{self.base}/commits/{quote(sha)}"))
+            pages = list(self.client.pages(f"{self.base}/commits/{quote(sha)}", cache=False))
         except NotFound as err:
             if err.status == 404:
                 self.branch(None)  # raises RepoNotFound when the repository itself is missing

@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 __all__ = ["Fault", "OpenAIServer", "schema_instance"]
 
-FAULT_KINDS = ("status", "timeout", "truncate", "invalid_json", "drop", "empty")
+FAULT_KINDS = ("status", "timeout", "truncate", "invalid_json", "drop", "empty", "html", "null_usage")
 INVALID_JSON_CONTENT = "Sure! Here is the analysis: {not json"
 DEFAULT_TIMEOUT_DELAY = 10.0  # used by Fault("timeout") when no delay is given
 VALID_ROLES = ("system", "user", "assistant", "developer")
@@ -35,7 +35,9 @@ _SCHEMA_NAME_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 class Fault:
     """One scripted misbehaviour for the next chat completion request."""
 
-    kind: str  # "status" | "timeout" | "truncate" | "invalid_json" | "drop" | "empty"
+    # "status" | "timeout" | "truncate" | "invalid_json" | "drop" | "empty"
+    # | "html" (a proxy's 200 error page) | "null_usage" (usage fields null, as some self-hosted servers send)
+    kind: str
     status: int = 500  # for kind="status"
     headers: dict[str, str] | None = None  # extra response headers for kind="status"
     delay: float = 0.0  # for kind="timeout"; 0 means DEFAULT_TIMEOUT_DELAY
@@ -534,6 +536,14 @@ class OpenAIServer:
             except OSError:
                 pass
             return
+        if fault is not None and fault.kind == "html":
+            page = b"<html><body><h1>502 Bad Gateway</h1>nginx</body></html>"
+            handler.send_response(200)
+            handler.send_header("Content-Type", "text/html")
+            handler.send_header("Content-Length", str(len(page)))
+            handler.end_headers()
+            handler.wfile.write(page)
+            return
         if fault is not None and fault.kind == "status":
             status = int(fault.status)
             raise _ApiError(
@@ -611,6 +621,8 @@ class OpenAIServer:
                     for i in range(n)
                 ],
                 "usage": {
+                    "prompt_tokens": None, "completion_tokens": None, "total_tokens": None,
+                } if fault is not None and fault.kind == "null_usage" else {
                     "prompt_tokens": prompt_tokens,
                     "completion_tokens": completion_tokens * n,
                     "total_tokens": prompt_tokens + completion_tokens * n,
