@@ -162,9 +162,9 @@ def test_concurrency_is_bounded(repo, db):
 
     for i in range(12):
         repo.commit(f"feat: thing {i}", {f"src/m{i}.py": "x = 1\n" * 50}, utc(2026, 1, 11, 1, i))
-    with OpenAIServer(responder=answer, latency=0.2) as server:
+    with OpenAIServer(responder=answer, latency=0.4) as server:
         git_service(db, analyser(server), concurrency=3).build_digest(clone_ref(repo), DAY, "UTC")
-        assert server.max_in_flight == 3
+        assert 2 <= server.max_in_flight <= 3  # concurrent, and never above the bound
 
 
 def test_unverified_citations_are_listed(repo, db):
