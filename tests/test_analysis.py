@@ -100,3 +100,8 @@ def test_parse_answer_rejects_what_is_not_a_valid_object():
             parse_answer(bad, "brief")
     with pytest.raises(ValueError):
         parse_answer(good, "deep")  # a deep answer must carry insights, risks and suggestions
+
+
+def test_images_are_assets_not_source():
+    a = rules.analyse(commit("Update logo", change("assets/logo.png", 0, 0, patch=None, binary=True)))
+    assert a.importance == "low" and "asset" in a.importance_reason

@@ -21,12 +21,17 @@ _BUILD = re.compile(r"(^|/)(setup\.py|setup\.cfg|pyproject\.toml|requirements[^/
                     r"Makefile|CMakeLists\.txt|package\.json|Cargo\.toml|go\.mod|MANIFEST\.in)$|\.cmake$|"
                     r"(^|/)docker/")
 
-KIND_ORDER = ("source", "build", "test", "docs", "ci", "generated")
+_ASSET = re.compile(r"\.(png|jpe?g|gif|webp|ico|bmp|tiff?|pdf|woff2?|ttf|otf|eot|mp[34]|wav|ogg|zip|tar|gz|whl)$",
+                    re.IGNORECASE)
+
+KIND_ORDER = ("source", "build", "test", "docs", "ci", "asset", "generated")
 
 
 def file_kind(path: str) -> str:
     if _GENERATED.search(path):
         return "generated"
+    if _ASSET.search(path):
+        return "asset"
     if _CI.search(path):
         return "ci"
     if _BUILD.search(path):

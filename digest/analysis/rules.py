@@ -219,11 +219,11 @@ def summary(commit: Commit, shape: Shape, lang: str) -> str:
         kept.append(sentence)
     text = title.rstrip(".。") + ("。" if lang == "zh" else ".")
     if kept:
-        text += " " + " ".join(kept)
+        text += ("" if lang == "zh" else " ") + " ".join(kept)
     n = commit.files_total or 0
     area = shape.source_modules[0] if shape.source_modules else (shape.modules[0] if shape.modules else "")
     if lang == "zh":
-        text += f" 改动 {n} 个文件（+{commit.additions} −{commit.deletions}）" + (f"，主要在 `{area}`。" if area else "。")
+        text += f"改动 {n} 个文件（+{commit.additions} −{commit.deletions}）" + (f"，主要在 `{area}`。" if area else "。")
     else:
         text += f" Changes {n} file{'s' if n != 1 else ''} (+{commit.additions} −{commit.deletions})" + (
             f", mostly in `{area}`." if area else ".")
