@@ -213,4 +213,4 @@ def coverage(entries: tuple[Entry, ...]) -> Coverage:
 
 
 def _branch_name(ref: str) -> str:
-    return ref.removeprefix("refs/remotes/origin/").removeprefix("refs/heads/")
+    return ref.removeprefix("refs/remotes/origin/").removeprefix("refs/heads/")  # a fetched clone shows origin's name

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from digest.labels import text
+from digest.window import parse_zone
 from digest.models import IMPORTANCES, Analysis, Commit, Digest, Entry
 
 _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")  # ANSI ESC, C1, bidi
@@ -40,9 +41,14 @@ def web_url_of(digest_or_url: Digest | str | None, commit: Commit) -> str | None
 
 
 def local_time(commit: Commit, zone: str) -> str:
-    from digest.window import parse_zone
-
     return commit.committed_at.astimezone(parse_zone(zone)).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def window_line(digest: Digest) -> str:
+    """The window in the digest's own zone, and the branch: what exactly the digest covers."""
+    tz = parse_zone(digest.window.zone)
+    start, end = (t.astimezone(tz).strftime("%Y-%m-%d %H:%M") for t in (digest.window.start, digest.window.end))
+    return text(digest.lang, "window", start=start, end=end, zone=digest.window.zone, branch=digest.branch)
 
 
 def provenance(a: Analysis, lang: str) -> str:

@@ -10,7 +10,8 @@ import re
 
 from digest.labels import CHANGE_TYPE, IMPORTANCE, IMPORTANCE_ICON, text
 from digest.models import Analysis, Commit, CommitReport, Digest, Entry
-from digest.render.common import by_importance, local_time, pr_url, provenance, strip_controls, web_url_of
+from digest.render.common import (by_importance, local_time, pr_url, provenance, strip_controls, web_url_of,
+                                  window_line)
 
 _CODE_SPAN = re.compile(r"(`[^`\n]+`)")
 _SPECIAL = re.compile(r"([\\*_\[\]<>|~])")
@@ -86,8 +87,7 @@ def render_digest(digest: Digest) -> str:
     lang, stats = digest.lang, digest.stats
     day = digest.day.isoformat()
     out = [f"# {text(lang, 'report_title', day=day)}", "", f"## {md(digest.repo)}", ""]
-    out.append("_" + md(text(lang, "window", start=digest.window.start.isoformat(), end=digest.window.end.isoformat(),
-                                zone=digest.window.zone, branch=digest.branch)) + "_")
+    out.append("_" + md(window_line(digest)) + "_")
     out.append("")
     for note in digest.notes:
         out += [f"> ⚠️ {md(note)}", ""]

@@ -6,7 +6,8 @@ import textwrap
 
 from digest.labels import CHANGE_TYPE, IMPORTANCE, IMPORTANCE_ICON, text
 from digest.models import Analysis, Commit, CommitReport, Digest
-from digest.render.common import by_importance, local_time, one_line, pr_url, provenance, strip_controls, web_url_of
+from digest.render.common import (by_importance, local_time, one_line, pr_url, provenance, strip_controls, web_url_of,
+                                  window_line)
 
 WIDTH = 100
 INDENT = " " * 11
@@ -52,7 +53,7 @@ def _head(c: Commit, zone: str, web: str | None) -> list[str]:
 
 def render_digest(digest: Digest) -> str:
     lang, stats, zone = digest.lang, digest.stats, digest.window.zone
-    out = [f"{one_line(digest.repo)} · {digest.day.isoformat()} ({zone}) · {one_line(digest.branch)}"]
+    out = [f"{one_line(digest.repo)} · {digest.day.isoformat()}", one_line(window_line(digest))]
     out += [f"! {one_line(n)}" for n in digest.notes]
     if not digest.entries:
         out.append(text(lang, "no_commits", repo=digest.repo, day=digest.day.isoformat(), zone=zone))

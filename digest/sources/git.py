@@ -101,11 +101,13 @@ class GitSource:
                 if self._ref_exists(ref):
                     return ref
             raise BadInput(f"no branch {requested!r} in {self.repo.name}")
+        head = "HEAD"
         if self.repo.fetch and self._ref_exists("refs/remotes/origin/HEAD"):
-            return "refs/remotes/origin/HEAD"  # a fetched clone's HEAD may be stale; origin's is not
-        if not self._ref_exists("HEAD"):
+            head = "refs/remotes/origin/HEAD"  # a fetched clone's HEAD may be stale; origin's is not
+        elif not self._ref_exists("HEAD"):
             raise BadInput(f"{self.repo.name} has no commits")
-        return "HEAD"
+        named = self._git("symbolic-ref", "-q", head, check=False)  # the branch's own name, for people
+        return named.stdout.decode().strip() if named.returncode == 0 else head
 
     def _log(self, *args: str) -> list[Commit]:
         out = self._git("log", "-z", f"--format={_FORMAT}", *args).stdout.decode("utf-8", "replace")
