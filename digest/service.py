@@ -112,15 +112,24 @@ class DigestService:
 
     def _details(self, source: CommitSource, repo: RepoRef, listed: list[Commit], into: list[Commit],
                  report: ProgressFn) -> Iterator[Commit]:
-        """Stored commits as they are, others fetched with their files and stored; yielded one by one."""
-        for done, brief in enumerate(listed, start=1):
-            commit = stored_commits.load_commit(self.db, repo.name, brief.sha)
-            if commit is None or not commit.detailed:
-                commit = source.details(brief)
-                stored_commits.save_commit(self.db, commit)
-            into.append(commit)
-            report(Progress("fetch", done, len(listed), brief.sha))
-            yield commit
+        """Stored commits as they are, others fetched with their files (a few at once) and stored; in order."""
+        stored = {b.sha: stored_commits.load_commit(self.db, repo.name, b.sha) for b in listed}
+        with ThreadPoolExecutor(max_workers=source.detail_workers) as pool:
+            fetching = {b.sha: pool.submit(source.details, b) for b in listed
+                        if stored[b.sha] is None or not stored[b.sha].detailed}  # type: ignore[union-attr]
+            try:
+                for done, brief in enumerate(listed, start=1):
+                    commit = stored[brief.sha]
+                    if brief.sha in fetching:
+                        commit = fetching[brief.sha].result()
+                        stored_commits.save_commit(self.db, commit)
+                    assert commit is not None
+                    into.append(commit)
+                    report(Progress("fetch", done, len(listed), brief.sha))
+                    yield commit
+            finally:
+                for future in fetching.values():
+                    future.cancel()
 
     def _stored(self, commit: Commit, depth: str, lang: str) -> Analysis | None:
         load = stored_analyses.load_analysis

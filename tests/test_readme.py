@@ -51,3 +51,10 @@ def test_the_benchmark_runs_and_prints_ratios():
                           "0.05", "--concurrency", "3"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert re.search(r"digest / ideal ceil\(N/C\)\*L\s+: \d+\.\d\d", out.stdout)
+
+
+def test_the_github_benchmark_runs():
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "bench_github.py"), "--commits", "6", "--latency", "0.02"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert re.search(r"rebuild requests: 2 \(2 answered 304, 0 downloaded\)", out.stdout)

@@ -13,6 +13,7 @@ LISTING_MARGIN_DAYS = 2
 
 class CommitSource(Protocol):
     repo: RepoRef
+    detail_workers: int  # details fetched at once: network round trips overlap, local git subprocesses do not gain
 
     def fetch(self) -> str | None:
         """Bring a clone up to date; a warning (not an error) when that fails. Nothing to do for GitHub."""

@@ -69,6 +69,8 @@ def _parse_time(text: str) -> datetime:
 
 
 class GitSource:
+    detail_workers = 1  # measured: on 2 cores parallel git subprocesses slowed a 100-commit digest (1.38 -> 1.59)
+
     def __init__(self, repo: RepoRef, *, timeout: float = 120.0) -> None:
         if repo.clone is None:
             raise ValueError("GitSource needs a clone path")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -72,6 +73,7 @@ class GitHubClient:
             self.session.headers["Authorization"] = f"Bearer {token}"
         self.calls = 0  # answers that were downloaded (200), for tests and benchmarks
         self.not_modified = 0
+        self._count = threading.Lock()  # details are fetched from a few threads at once
 
     @property
     def host(self) -> str:
@@ -98,10 +100,12 @@ class GitHubClient:
                 kind = "timed out" if isinstance(err, requests.Timeout) else f"failed ({type(err).__name__})"
                 raise SourceError(f"GitHub API at {self.host} {kind}") from None
             if resp.status_code == 304 and cached:
-                self.not_modified += 1
+                with self._count:
+                    self.not_modified += 1
                 return Page(json.loads(cached.body), _next(cached.link))
             if resp.status_code == 200:
-                self.calls += 1
+                with self._count:
+                    self.calls += 1
                 link = resp.headers.get("Link")
                 if cache and (etag := resp.headers.get("ETag")):
                     http_cache.store(self.db, full, etag, resp.text, link)
@@ -211,6 +215,8 @@ def _file_from_api(f: dict[str, Any]) -> FileChange:
 
 
 class GitHubSource:
+    detail_workers = 4  # one HTTP round trip per commit: overlap a few, well under GitHub's concurrency limits
+
     def __init__(self, repo: RepoRef, client: GitHubClient) -> None:
         self.repo = repo
         self.client = client

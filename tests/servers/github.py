@@ -360,7 +360,9 @@ class GitHubServer:
         max_patch_bytes: int = 1_000_000,
         files_per_page: int = 300,
         default_branch: str | None = None,
+        latency: float = 0.0,
     ) -> None:
+        self.latency = latency  # seconds added to every answer, like a round trip to api.github.com
         self._repos = {
             name.lower(): _Repo(name, Path(path), default_branch) for name, path in repos.items()
         }
@@ -468,6 +470,8 @@ class GitHubServer:
         return None
 
     def _handle(self, method: str, target: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        if self.latency:
+            time.sleep(self.latency)
         split = urlsplit(target)
         path = unquote(split.path)
         query_pairs = parse_qsl(split.query, keep_blank_values=True)
