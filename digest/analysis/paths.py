@@ -27,20 +27,12 @@ _ASSET = re.compile(r"\.(png|jpe?g|gif|webp|ico|bmp|tiff?|pdf|woff2?|ttf|otf|eot
 KIND_ORDER = ("source", "build", "test", "docs", "ci", "asset", "generated")
 
 
+_RULES = (("generated", _GENERATED), ("asset", _ASSET), ("ci", _CI), ("build", _BUILD), ("test", _TEST),
+          ("docs", _DOCS))  # first match wins: a lockfile under docs/ is still generated
+
+
 def file_kind(path: str) -> str:
-    if _GENERATED.search(path):
-        return "generated"
-    if _ASSET.search(path):
-        return "asset"
-    if _CI.search(path):
-        return "ci"
-    if _BUILD.search(path):
-        return "build"
-    if _TEST.search(path):
-        return "test"
-    if _DOCS.search(path):
-        return "docs"
-    return "source"
+    return next((kind for kind, pattern in _RULES if pattern.search(path)), "source")
 
 
 def module_of(path: str, depth: int = 3) -> str:

@@ -1,0 +1,14 @@
+"""Local servers that behave like GitHub's REST API and an OpenAI-compatible endpoint, for the tests."""
+
+from __future__ import annotations
+
+import threading
+from http.server import ThreadingHTTPServer
+
+
+def serve(httpd: ThreadingHTTPServer, name: str) -> tuple[str, threading.Thread]:
+    """Serve `httpd` from a daemon thread; its base URL and the thread."""
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, name=name, daemon=True)
+    thread.start()
+    return f"http://127.0.0.1:{httpd.server_address[1]}", thread

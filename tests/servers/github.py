@@ -55,6 +55,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
+from tests.servers import serve
+
 __all__ = ["GitHubServer", "Recorded"]
 
 DOCS = "https://docs.github.com/rest"
@@ -390,12 +392,8 @@ class GitHubServer:
         class Handler(_Handler):
             owner = server
 
-        httpd = _HTTPServer(("127.0.0.1", 0), Handler)
-        httpd.daemon_threads = True
-        self._httpd = httpd
-        self.url = f"http://127.0.0.1:{httpd.server_address[1]}"
-        self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="github-double", daemon=True)
-        self._thread.start()
+        self._httpd = _HTTPServer(("127.0.0.1", 0), Handler)
+        self.url, self._thread = serve(self._httpd, "github-double")
         return self
 
     def stop(self) -> None:

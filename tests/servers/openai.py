@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 
+from tests.servers import serve
+
 __all__ = ["Fault", "OpenAIServer", "schema_instance"]
 
 FAULT_KINDS = ("status", "timeout", "truncate", "invalid_json", "drop", "empty", "html", "null_usage")
@@ -444,11 +446,7 @@ class OpenAIServer:
         httpd = _HTTPServer(("127.0.0.1", 0), _Handler)
         httpd.owner = self
         self._httpd = httpd
-        self.url = f"http://127.0.0.1:{httpd.server_address[1]}"
-        self._thread = threading.Thread(
-            target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-openai", daemon=True
-        )
-        self._thread.start()
+        self.url, self._thread = serve(httpd, "fake-openai")
         return self
 
     def stop(self) -> None:
