@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from digest.errors import BadInput
 from digest.models import parse_repo_name
@@ -32,7 +33,9 @@ class Settings:
 
     @property
     def secrets(self) -> list[str]:
-        return [s for s in (self.github_token, self.llm_api_key) if s and len(s) >= 4]
+        """Tokens, keys, and passwords written into a URL: none of them may be shown."""
+        in_urls = [urlsplit(u).password for u in (self.github_api_url, self.llm_base_url or "")]
+        return [s for s in (self.github_token, self.llm_api_key, *in_urls) if s and len(s) >= 4]
 
     def redact(self, text: str) -> str:
         """`text` with every configured secret replaced by ***."""
@@ -89,5 +92,8 @@ def parse_clones(text: str) -> dict[str, Path]:
         name, sep, path = item.partition("=")
         if not sep or not path.strip():
             raise BadInput(f"GIT_CLONES entry {item!r} is not owner/name=/path/to/clone")
-        clones[parse_repo_name(name)] = Path(path.strip()).expanduser()
+        try:
+            clones[parse_repo_name(name)] = Path(path.strip()).expanduser()
+        except RuntimeError:  # ~nosuchuser
+            raise BadInput(f"GIT_CLONES: cannot expand the path {path.strip()!r}") from None
     return clones

@@ -10,6 +10,7 @@ import logging
 import re
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from contextlib import closing
 from datetime import date, datetime, timezone
 
 import sqlite_utils
@@ -78,8 +79,8 @@ class DigestService:
         window = day_window(when, zone)
         listed = source.commits_between(head, window.start, window.end)
         commits: list[Commit] = []  # filled as details arrive; analyses start meanwhile
-        briefs = self._analyse_all(self._details(source, repo, listed, commits, report), len(listed), "brief",
-                                   lang, report)
+        with closing(self._details(source, repo, listed, commits, report)) as fetched:
+            briefs = self._analyse_all(fetched, len(listed), "brief", lang, report)
         high = [c for c in commits if briefs[c.sha].importance == "high"]
         deeps = self._analyse_all(high, len(high), "deep", lang, report) if high else {}
         entries = tuple(Entry(c, briefs[c.sha], deeps.get(c.sha)) for c in commits)
@@ -114,22 +115,21 @@ class DigestService:
                  report: ProgressFn) -> Iterator[Commit]:
         """Stored commits as they are, others fetched with their files (a few at once) and stored; in order."""
         stored = {b.sha: stored_commits.load_commit(self.db, repo.name, b.sha) for b in listed}
-        with ThreadPoolExecutor(max_workers=source.detail_workers) as pool:
+        pool = ThreadPoolExecutor(max_workers=source.detail_workers)
+        try:
             fetching = {b.sha: pool.submit(source.details, b) for b in listed
                         if stored[b.sha] is None or not stored[b.sha].detailed}  # type: ignore[union-attr]
-            try:
-                for done, brief in enumerate(listed, start=1):
-                    commit = stored[brief.sha]
-                    if brief.sha in fetching:
-                        commit = fetching[brief.sha].result()
-                        stored_commits.save_commit(self.db, commit)
-                    assert commit is not None
-                    into.append(commit)
-                    report(Progress("fetch", done, len(listed), brief.sha))
-                    yield commit
-            finally:
-                for future in fetching.values():
-                    future.cancel()
+            for done, brief in enumerate(listed, start=1):
+                commit = stored[brief.sha]
+                if brief.sha in fetching:
+                    commit = fetching[brief.sha].result()
+                    stored_commits.save_commit(self.db, commit)
+                assert commit is not None
+                into.append(commit)
+                report(Progress("fetch", done, len(listed), brief.sha))
+                yield commit
+        finally:  # closed early (a failure downstream): stop fetching what nobody will read
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def _stored(self, commit: Commit, depth: str, lang: str) -> Analysis | None:
         load = stored_analyses.load_analysis
@@ -137,8 +137,9 @@ class DigestService:
             for model in self.llm.models:
                 if found := load(self.db, commit.repo, commit.sha, depth, lang, PROMPT_VERSION, model):
                     return found
-            if stored_analyses.pending_error(self.db, commit.repo, commit.sha, depth, lang) is None:
-                return None  # no LLM analysis and no failed attempt: ask the LLM
+            due = stored_analyses.retry_due(self.db, commit.repo, commit.sha, depth, lang, self.clock())
+            if due is None or due:
+                return None  # never tried, or a failed attempt whose backoff is over: ask the LLM
             return load(self.db, commit.repo, commit.sha, depth, lang, FALLBACK_VERSION, rules.RULES_MODEL)
         return load(self.db, commit.repo, commit.sha, depth, lang, RULES_VERSION, rules.RULES_MODEL)
 
@@ -158,26 +159,38 @@ class DigestService:
             commit, prior = futures.pop(future)
             finished(commit, self._settle(commit, prior, depth, lang, future))
 
-        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            try:
-                for commit in commits:
-                    if found := self._stored(commit, depth, lang):
-                        finished(commit, found)
-                    elif llm is None:
-                        finished(commit, self._save(commit, rules.analyse(commit, lang, depth), RULES_VERSION))
-                    else:
-                        prior = rules.analyse(commit, lang, depth)
-                        futures[pool.submit(llm.analyse, commit, prior, depth, lang)] = (commit, prior)
-                    for future in [f for f in futures if f.done()]:  # store answers as they come
-                        settle(future)
-            except BaseException:
-                for future in list(futures):  # an interrupt or a failed fetch: keep what is answered, drop the rest
-                    if future.cancel():
-                        futures.pop(future)
-                raise
-            finally:
-                for future in as_completed(list(futures)):
+        def keep_answered(wait: bool) -> None:
+            """After a failure: drop queued calls, store what is answered (waiting for running calls if `wait`)."""
+            for future in [f for f in futures if f.cancel()]:
+                futures.pop(future)
+            for future in as_completed(list(futures)) if wait else [f for f in list(futures) if f.done()]:
+                try:
                     settle(future)
+                except Exception:
+                    log.exception("could not store the analysis of %s", futures.get(future, (None,))[0])
+
+        pool = ThreadPoolExecutor(max_workers=self.concurrency)
+        try:
+            for commit in commits:
+                if found := self._stored(commit, depth, lang):
+                    finished(commit, found)
+                elif llm is None:
+                    finished(commit, self._save(commit, rules.analyse(commit, lang, depth), RULES_VERSION))
+                else:
+                    prior = rules.analyse(commit, lang, depth)
+                    futures[pool.submit(llm.analyse, commit, prior, depth, lang)] = (commit, prior)
+                for future in [f for f in futures if f.done()]:  # store answers as they come
+                    settle(future)
+            for future in as_completed(list(futures)):
+                settle(future)
+        except KeyboardInterrupt:
+            keep_answered(wait=False)  # the user wants out now: running calls are abandoned
+            raise
+        except BaseException:
+            keep_answered(wait=True)  # a fetch failed: what the LLM is already answering is paid for, keep it
+            raise
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
         return results
 
     def _settle(self, commit: Commit, prior: Analysis, depth: str, lang: str, future: Future[LLMResult]) -> Analysis:

@@ -113,8 +113,9 @@ def run(argv: list[str] | None, settings: Settings, make_service: Callable[[Sett
     try:
         try:
             service = make_service(settings, args.db, not args.no_llm)
-        except sqlite3.Error as err:
-            raise BadInput(f"cannot open the database {args.db}: {err}") from None
+        except (sqlite3.Error, OSError) as err:
+            reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+            raise BadInput(f"cannot open the database {args.db}: {reason}") from None
         repo_name = args.repo
         repo = resolve_repo(repo_name, args.git, settings.git_clones, settings.github_api_url)
         progress = ProgressBar(stderr) if args.format == "text" else None

@@ -80,6 +80,13 @@ def clear_pending(db: sqlite_utils.Database, repo: str, sha: str, depth: str, la
         )
 
 
+def retry_due(db: sqlite_utils.Database, repo: str, sha: str, depth: str, lang: str, now: datetime) -> bool | None:
+    """None: nothing pending; else whether the backoff of the last failed attempt is over."""
+    rows = list(db.query("SELECT next_at FROM pending WHERE repo = ? AND sha = ? AND depth = ? AND lang = ?",
+                         [repo, sha, depth, lang]))
+    return datetime.fromisoformat(rows[0]["next_at"]) <= now if rows else None
+
+
 def pending_error(db: sqlite_utils.Database, repo: str, sha: str, depth: str, lang: str) -> str | None:
     rows = list(
         db.query(

@@ -165,3 +165,29 @@ def test_output_is_utf8_whatever_the_locale(history):
                           "2026-01-11", "--db", db, "--lang", "zh"], capture_output=True,
                          env={**os.environ, "PYTHONIOENCODING": "ascii", "LC_ALL": "C"}, timeout=120)
     assert out.returncode == 0 and "本日共 5 个提交".encode() in out.stdout and "🚀".encode() in out.stdout
+
+
+def test_the_environment_cannot_point_git_elsewhere(history, tmp_path):
+    repo, _, db = history
+    other = tmp_path / "other"
+    subprocess.run(["git", "init", "-q", str(other)], check=True)
+    out = run("digest", "--git", str(repo.path), "--date", "2026-01-11", "--db", db,
+              env={"GIT_DIR": str(other / ".git"), "GIT_WORK_TREE": str(other)})
+    assert out.returncode == 0 and "5 commits" in out.stdout
+
+
+def test_url_credentials_never_reach_the_output(repo, tmp_path):
+    sample_history(repo)
+    with GitHubServer({"sgl-project/sglang": repo.path}) as server:
+        url = server.url.replace("http://", "http://bob:s3cr3tpass@")
+        out = run("digest", "sgl-project/sglang", "--date", "2026-01-11", "--format", "markdown",
+                  env={"GITHUB_API_URL": url, "DATABASE_PATH": str(tmp_path / "u.db")})
+    assert out.returncode == 0, out.stderr
+    assert "s3cr3tpass" not in out.stdout + out.stderr and "/pull/16273" in out.stdout
+
+
+@pytest.mark.parametrize("args, env", [(["--git", "~nosuchuser/r"], {}),
+                                       (["sgl-project/sglang"], {"GIT_CLONES": "sgl-project/sglang=~nosuchuser/c"})])
+def test_unexpandable_paths_are_bad_input(args, env, tmp_path):
+    out = run("digest", *args, "--db", str(tmp_path / "x.db"), env=env)
+    assert out.returncode == 2 and "cannot expand" in out.stderr and "Traceback" not in out.stderr

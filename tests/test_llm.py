@@ -210,3 +210,48 @@ def test_a_fallback_is_not_shown_as_the_chosen_rules_analysis(repo, db):
     assert "LLM unavailable" in git_service(db, llm).analyze(clone_ref(repo), shas["docs"]).analysis.note
     offline = git_service(db).analyze(clone_ref(repo), shas["docs"]).analysis
     assert offline.source == "rules" and offline.note == ""
+
+
+def test_an_interrupt_keeps_what_is_answered_and_abandons_the_queue(repo, db):
+    from tests.conftest import utc
+
+    for i in range(10):
+        repo.commit(f"feat: thing {i}", {f"src/m{i}.py": "x = 1\n" * 50}, utc(2026, 1, 11, 1, i))
+    seen = []
+
+    def progress(p):
+        if p.phase == "brief" and p.sha:
+            seen.append(p.sha)
+            raise KeyboardInterrupt
+
+    with OpenAIServer(responder=answer, latency=0.3) as server:
+        with pytest.raises(KeyboardInterrupt):
+            git_service(db, analyser(server), concurrency=2).build_digest(clone_ref(repo), DAY, "UTC", progress=progress)
+        stored = [r["sha"] for r in db.query("SELECT sha FROM analyses WHERE source = 'llm'")]
+        assert seen and seen[0] in stored  # the answer that arrived is stored
+        import time
+
+        time.sleep(0.8)  # anything still queued would have been sent by now
+        assert len(server.requests) <= 4, "queued calls were cancelled, only running ones finished"
+
+
+def test_a_failed_attempt_is_retried_once_its_backoff_is_over(repo, db):
+    from datetime import timedelta
+
+    from digest.service import DigestService
+    from digest.sources.git import GitSource
+    from tests.conftest import NOW
+
+    shas = sample_history(repo)
+    with OpenAIServer() as server:
+        dead = server.url
+    down = LLMAnalyser(LLMConfig(base_url=dead + "/v1", api_key="k", model="test-model", max_retries=0, timeout=2))
+    assert git_service(db, down).analyze(clone_ref(repo), shas["docs"]).analysis.source == "rules"
+    with OpenAIServer(responder=answer) as server:
+        up = analyser(server)
+        same_time = DigestService(db, GitSource, up, clock=lambda: NOW)
+        assert same_time.analyze(clone_ref(repo), shas["docs"]).analysis.source == "rules"  # still backing off
+        assert server.requests == []
+        later = DigestService(db, GitSource, up, clock=lambda: NOW + timedelta(minutes=16))
+        assert later.analyze(clone_ref(repo), shas["docs"]).analysis.source == "llm"
+    assert list(db.query("SELECT * FROM pending")) == []

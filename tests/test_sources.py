@@ -266,3 +266,11 @@ def test_digests_of_two_branches_are_kept_apart(repo, db):
     assert main.stats.total == 5 and dev.stats.total < 5
     assert service.find_digest("sgl-project/sglang", date(2026, 1, 11), "UTC", "en", "main").stats.total == 5
     assert service.find_digest("sgl-project/sglang", date(2026, 1, 11), "UTC", "en", "dev").stats.total == dev.stats.total
+
+
+def test_a_listed_commit_github_cannot_return_is_a_clear_failure(repo, tmp_path, github):
+    shas = sample_history(repo)
+    github.inject(404, count=5, path_contains=f"/commits/{shas['docs']}")
+    service, _ = github_service(open_db(tmp_path / "404.db"), github)
+    with pytest.raises(SourceError, match=f"GitHub listed {shas['docs'][:7]}"):
+        service.build_digest(github_ref(), date(2026, 1, 11), "UTC")

@@ -21,6 +21,9 @@ _FORMAT = "%x00".join(_FIELDS)  # with -z: NUL between fields and between commit
 _GITHUB_REMOTE = re.compile(r"github\.com[:/]+([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+?)(?:\.git)?/?$")
 MAX_PATCH_BYTES = 1_000_000  # like GitHub, a larger per-file patch is recorded as unavailable
 MAX_FALLBACK_FILES = 300
+_REPO_ENV = {"GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+             "GIT_COMMON_DIR", "GIT_NAMESPACE", "GIT_CEILING_DIRECTORIES"}
+_FULL_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
 def github_name(remote_url: str) -> str | None:
@@ -30,7 +33,10 @@ def github_name(remote_url: str) -> str | None:
 
 def describe_clone(path: Path, name: str | None = None, fetch: bool = False, timeout: float = 60.0) -> RepoRef:
     """A RepoRef for a clone; its name comes from `name`, else its GitHub remote, else `local/<dir>`."""
-    path = path.expanduser().resolve()
+    try:
+        path = path.expanduser().resolve()
+    except RuntimeError:  # ~nosuchuser
+        raise BadInput(f"cannot expand the path {path}") from None
     if not path.exists():
         raise BadInput(f"no such directory: {path}")
     probe = _run(path, ["rev-parse", "--git-dir"], timeout=timeout, check=False)
@@ -48,12 +54,16 @@ def describe_clone(path: Path, name: str | None = None, fetch: bool = False, tim
 
 def _run(path: Path, args: list[str], *, timeout: float, check: bool = True,
          input_: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
-    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", "GIT_PAGER": "cat"}
-    cmd = ["git", "-C", str(path), "-c", "core.quotepath=false", "-c", "i18n.logOutputEncoding=UTF-8", *args]
+    env = {k: v for k, v in os.environ.items() if k not in _REPO_ENV}  # they would override -C path
+    env.update({"GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", "GIT_PAGER": "cat"})
+    cmd = ["git", "-C", str(path), "-c", "core.quotepath=false", "-c", "i18n.logOutputEncoding=UTF-8",
+           "-c", "log.showSignature=false", *args]
     try:
         done = subprocess.run(cmd, capture_output=True, timeout=timeout, env=env, input=input_)
     except subprocess.TimeoutExpired:
         raise SourceError(f"git {args[0]} took longer than {timeout:.0f} s in {path}") from None
+    except FileNotFoundError:
+        raise SourceError("git is not installed or not on PATH") from None
     if check and done.returncode != 0:
         raise SourceError(f"git {args[0]} failed in {path}: {_first_line(done.stderr)}")
     return done
@@ -117,6 +127,8 @@ class GitSource:
         commits = []
         for i in range(0, len(tokens) - len(_FIELDS) + 1, len(_FIELDS)):
             sha, parents, author, authored, committed, message = tokens[i : i + len(_FIELDS)]
+            if not _FULL_SHA.fullmatch(sha.strip()):
+                raise SourceError(f"unexpected git log output in {self.path}: check the clone's log settings")
             title, body = split_message(message)
             commits.append(
                 Commit(
@@ -139,8 +151,10 @@ class GitSource:
         since = (start - timedelta(days=LISTING_MARGIN_DAYS)).isoformat()
         try:
             listed = self._log(f"--since-as-filter={since}", branch, "--")
-        except SourceError:
-            listed = self._log(branch, "--")  # an older git: read the whole history, then filter
+        except SourceError as err:
+            if "since-as-filter" not in str(err):
+                raise
+            listed = self._log(branch, "--")  # git < 2.37: read the whole history, then filter
         return in_window(listed, start, end)
 
     def latest_commit_time(self, branch: str) -> datetime | None:

@@ -49,7 +49,7 @@ def web_url_for(api_url: str) -> str:
     parts = urlsplit(api_url)
     if parts.hostname == "api.github.com":
         return "https://github.com"
-    return f"{parts.scheme}://{parts.netloc}"
+    return f"{parts.scheme}://{parts.hostname}{':' + str(parts.port) if parts.port else ''}"  # no user:password
 
 
 class GitHubClient:
@@ -255,15 +255,23 @@ class GitHubSource:
         page = next(self.client.pages(f"{self.base}/commits", {"sha": branch, "per_page": 30}), [])
         return max((commit_from_api(self.repo.name, item).committed_at for item in page), default=None)
 
+    def _fetch(self, sha: str) -> Commit:
+        """A commit with all its file pages; NotFound when GitHub has no such repository or commit."""
+        pages = list(self.client.pages(f"{self.base}/commits/{quote(sha)}", cache=False))
+        files = [f for page in pages for f in page.get("files", [])]
+        return commit_from_api(self.repo.name, pages[0], files)
+
     def details(self, commit: Commit) -> Commit:
-        return self.commit(commit.sha)
+        """Runs in a worker thread: touches neither the database nor the ETag cache."""
+        try:
+            return self._fetch(commit.sha)
+        except NotFound:
+            raise SourceError(f"GitHub listed {commit.short_sha} in {self.repo.name} but cannot return it") from None
 
     def commit(self, sha: str) -> Commit:
         try:
-            pages = list(self.client.pages(f"{self.base}/commits/{quote(sha)}", cache=False))
+            return self._fetch(sha)
         except NotFound as err:
             if err.status == 404:
                 self.branch(None)  # raises RepoNotFound when the repository itself is missing
             raise CommitNotFound(f"no commit {sha} in {self.repo.name}") from None
-        files = [f for page in pages for f in page.get("files", [])]
-        return commit_from_api(self.repo.name, pages[0], files)
