@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from contextlib import closing
 from datetime import date, datetime, timezone
@@ -112,7 +112,7 @@ class DigestService:
     # -- steps -----------------------------------------------------------------------------------------
 
     def _details(self, source: CommitSource, repo: RepoRef, listed: list[Commit], into: list[Commit],
-                 report: ProgressFn) -> Iterator[Commit]:
+                 report: ProgressFn) -> Generator[Commit, None, None]:
         """Stored commits as they are, others fetched with their files (a few at once) and stored; in order."""
         stored = {b.sha: stored_commits.load_commit(self.db, repo.name, b.sha) for b in listed}
         pool = ThreadPoolExecutor(max_workers=source.detail_workers)

@@ -11,7 +11,7 @@ from digest.models import Analysis
 
 def save_analysis(db: sqlite_utils.Database, repo: str, sha: str, analysis: Analysis, prompt_version: str) -> None:
     with db.conn:
-        db["analyses"].upsert(
+        db.table("analyses").upsert(
             {
                 "repo": repo,
                 "sha": sha,
@@ -58,7 +58,7 @@ def mark_pending(
     )
     attempts = (rows[0]["attempts"] if rows else 0) + 1
     with db.conn:
-        db["pending"].upsert(
+        db.table("pending").upsert(
             {
                 "repo": repo,
                 "sha": sha,

@@ -20,7 +20,7 @@ def save_commit(db: sqlite_utils.Database, commit: Commit) -> None:
     if existing is not None and existing.detailed and not commit.detailed:
         return  # never downgrade a detailed row to a listing row
     with db.conn:
-        db["commits"].upsert(
+        db.table("commits").upsert(
             {
                 "repo": commit.repo,
                 "sha": commit.sha,
@@ -41,7 +41,7 @@ def save_commit(db: sqlite_utils.Database, commit: Commit) -> None:
         )
         if commit.detailed:
             db.execute("DELETE FROM files WHERE repo = ? AND sha = ?", [commit.repo, commit.sha])
-            db["files"].insert_all(
+            db.table("files").insert_all(
                 (
                     {
                         "repo": commit.repo,

@@ -19,7 +19,7 @@ def save_digest(db: sqlite_utils.Database, digest: Digest) -> None:
         for e in digest.entries
     ]
     with db.conn:
-        db["digests"].upsert(
+        db.table("digests").upsert(
             {
                 "repo": digest.repo,
                 "day": digest.day.isoformat(),

@@ -22,7 +22,7 @@ def cached(db: sqlite_utils.Database, url: str) -> Cached | None:
 
 def store(db: sqlite_utils.Database, url: str, etag: str, body: str, link: str | None) -> None:
     with db.conn:
-        db["http_cache"].upsert(
+        db.table("http_cache").upsert(
             {"url": url, "etag": etag, "body": body, "link": link, "stored_at": datetime.now(timezone.utc).isoformat()},
             pk="url",
         )

@@ -12,7 +12,7 @@ def record_usage(
     tokens_in: int, tokens_out: int, seconds: float, error: str | None,
 ) -> None:
     with db.conn:
-        db["llm_usage"].insert(
+        db.table("llm_usage").insert(
             {
                 "at": datetime.now(timezone.utc).isoformat(),
                 "repo": repo,
@@ -40,4 +40,4 @@ def load_mode(db: sqlite_utils.Database, base_url: str, model: str) -> str | Non
 
 def save_mode(db: sqlite_utils.Database, base_url: str, model: str, mode: str) -> None:
     with db.conn:
-        db["llm_modes"].upsert({"base_url": base_url, "model": model, "mode": mode}, pk=("base_url", "model"))
+        db.table("llm_modes").upsert({"base_url": base_url, "model": model, "mode": mode}, pk=("base_url", "model"))

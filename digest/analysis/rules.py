@@ -126,7 +126,8 @@ def breaking_changes(commit: Commit, lang: str) -> list[str]:
         (m := _CONVENTIONAL.match(commit.title)) and m.group(2)
     ):
         found.append("提交信息声明了破坏性变更" if lang == "zh" else "the commit message declares a breaking change")
-    added_flags, removed_flags = set(), {}
+    added_flags: set[str] = set()
+    removed_flags: dict[str, str] = {}
     defs: dict[str, dict[str, str]] = {"-": {}, "+": {}}
     env: dict[str, dict[str, str]] = {"-": {}, "+": {}}
     for f in commit.files:

@@ -226,7 +226,8 @@ _STATUS = {"A": "added", "D": "removed", "M": "modified", "R": "renamed", "C": "
 
 def _parse_name_status(raw: bytes) -> list[tuple[str, str, str | None]]:
     parts = raw.decode("utf-8", "replace").split("\0")
-    out, i = [], 0
+    out: list[tuple[str, str, str | None]] = []
+    i = 0
     while i < len(parts) and parts[i]:
         letter = parts[i][0]
         if letter in "RC":

@@ -252,7 +252,7 @@ class GitHubSource:
         return in_window(list(self._list(params, branch)), start, end)
 
     def latest_commit_time(self, branch: str) -> datetime | None:
-        page = next(self.client.pages(f"{self.base}/commits", {"sha": branch, "per_page": 30}), [])
+        page: list[dict[str, Any]] = next(self.client.pages(f"{self.base}/commits", {"sha": branch, "per_page": 30}), [])
         return max((commit_from_api(self.repo.name, item).committed_at for item in page), default=None)
 
     def _fetch(self, sha: str) -> Commit:
