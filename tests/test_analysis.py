@@ -105,3 +105,14 @@ def test_parse_answer_rejects_what_is_not_a_valid_object():
 def test_images_are_assets_not_source():
     a = rules.analyse(commit("Update logo", change("assets/logo.png", 0, 0, patch=None, binary=True)))
     assert a.importance == "low" and "asset" in a.importance_reason
+
+
+@pytest.mark.parametrize("path, kind", [
+    ("python/sglang/srt/managers/scheduler.py", "source"), ("test/srt/test_x.py", "test"), ("docs/a.md", "docs"),
+    (".github/workflows/pr.yml", "ci"), (".ci/run", "ci"), (".gitignore", "build"), ("pyproject.toml", "build"),
+    ("uv.lock", "generated"), ("third_party/x/y.c", "generated"), ("assets/logo.png", "asset"),
+])
+def test_file_kinds(path, kind):
+    from digest.analysis.paths import file_kind
+
+    assert file_kind(path) == kind

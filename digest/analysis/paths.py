@@ -11,7 +11,7 @@ _GENERATED = re.compile(
     r"go\.sum|composer\.lock|Gemfile\.lock)$"
     r"|\.lock$|_pb2(_grpc)?\.pyi?$|\.pb\.go$|\.min\.(js|css)$|\.map$|\.snap$|\.svg$"
 )
-_CI = re.compile(r"(^|/)(\.github|\.gitlab|\.circleci|\.buildkite|ci)/|(^|/)(\.gitlab-ci\.yml|Jenkinsfile|"
+_CI = re.compile(r"(^|/)(\.github|\.gitlab|\.circleci|\.buildkite|\.ci|ci)/|(^|/)(\.gitlab-ci\.yml|Jenkinsfile|"
                  r"azure-pipelines\.yml|\.travis\.yml|\.pre-commit-config\.yaml)$")
 _TEST = re.compile(r"(^|/)(tests?|testing|benchmarks?|bench)/|(^|/)test_[^/]*$|_test\.[a-z]+$|"
                    r"\.(spec|test)\.[jt]sx?$|(^|/)conftest\.py$")
@@ -19,7 +19,7 @@ _DOCS = re.compile(r"(^|/)(docs?|examples?)/|\.(md|rst|adoc|txt)$|(^|/)(LICENSE|
                    re.IGNORECASE)
 _BUILD = re.compile(r"(^|/)(setup\.py|setup\.cfg|pyproject\.toml|requirements[^/]*\.(txt|in)|Dockerfile[^/]*|"
                     r"Makefile|CMakeLists\.txt|package\.json|Cargo\.toml|go\.mod|MANIFEST\.in)$|\.cmake$|"
-                    r"(^|/)docker/")
+                    r"(^|/)docker/|(^|/)\.(gitignore|gitattributes|gitmodules|editorconfig|dockerignore|env\.example)$")
 
 _ASSET = re.compile(r"\.(png|jpe?g|gif|webp|ico|bmp|tiff?|pdf|woff2?|ttf|otf|eot|mp[34]|wav|ogg|zip|tar|gz|whl)$",
                     re.IGNORECASE)
