@@ -13,7 +13,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from digest.errors import BadDate
 
 _ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
-RELATIVE_DAYS = ("today", "yesterday", "latest")
 EARLIEST_YEAR = 1970  # git dates are Unix timestamps
 
 
@@ -23,9 +22,6 @@ class Window:
     zone: str
     start: datetime  # aware, UTC
     end: datetime  # aware, UTC, exclusive
-
-    def contains(self, moment: datetime) -> bool:
-        return self.start <= moment < self.end
 
 
 def parse_zone(name: str) -> ZoneInfo:

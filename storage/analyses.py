@@ -85,13 +85,3 @@ def retry_due(db: sqlite_utils.Database, repo: str, sha: str, depth: str, lang: 
     rows = list(db.query("SELECT next_at FROM pending WHERE repo = ? AND sha = ? AND depth = ? AND lang = ?",
                          [repo, sha, depth, lang]))
     return datetime.fromisoformat(rows[0]["next_at"]) <= now if rows else None
-
-
-def pending_error(db: sqlite_utils.Database, repo: str, sha: str, depth: str, lang: str) -> str | None:
-    rows = list(
-        db.query(
-            "SELECT last_error FROM pending WHERE repo = ? AND sha = ? AND depth = ? AND lang = ?",
-            [repo, sha, depth, lang],
-        )
-    )
-    return rows[0]["last_error"] if rows else None
