@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Literal
@@ -192,6 +192,17 @@ class Coverage:
     fallbacks: int = 0  # rules analyses standing in for a failed LLM call, queued for a retry
     reasons: tuple[str, ...] = ()
 
+    @classmethod
+    def of(cls, entries: tuple[Entry, ...]) -> "Coverage":
+        analyses = [e.analysis for e in entries] + [e.deep for e in entries if e.deep]
+        fallbacks = [a for a in analyses if a.source == "rules" and a.note]
+        return cls(
+            llm=sum(1 for a in analyses if a.source == "llm"),
+            rules=sum(1 for a in analyses if a.source == "rules"),
+            fallbacks=len(fallbacks),
+            reasons=tuple(dict.fromkeys(a.note for a in fallbacks)),
+        )
+
 
 @dataclass(frozen=True)
 class Digest:
@@ -202,7 +213,6 @@ class Digest:
     entries: tuple[Entry, ...]
     built_at: datetime
     web_url: str | None = None
-    coverage: Coverage = field(default_factory=Coverage)
     notes: tuple[str, ...] = ()
 
     @property
@@ -212,6 +222,10 @@ class Digest:
     @property
     def stats(self) -> Stats:
         return Stats.of(self.entries)
+
+    @property
+    def coverage(self) -> Coverage:
+        return Coverage.of(self.entries)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from digest.analysis.llm import LLMAnalyser, LLMResult
 from digest.analysis.prompts import PROMPT_VERSION
 from digest.errors import BadSha, LLMUnavailable
 from digest.labels import text
-from digest.models import Analysis, Commit, CommitReport, Coverage, Digest, Entry, Progress, RepoRef
+from digest.models import Analysis, Commit, CommitReport, Digest, Entry, Progress, RepoRef
 from digest.sources import CommitSource
 from digest.window import day_of, day_window, parse_day
 from storage import analyses as stored_analyses
@@ -86,7 +86,7 @@ class DigestService:
         entries = tuple(Entry(c, briefs[c.sha], deeps.get(c.sha)) for c in commits)
         digest = Digest(
             repo=repo.name, window=window, lang=lang, branch=_branch_name(head), entries=entries,
-            built_at=self.clock(), web_url=repo.web_url, coverage=coverage(entries), notes=tuple(notes),
+            built_at=self.clock(), web_url=repo.web_url, notes=tuple(notes),
         )
         stored_digests.save_digest(self.db, digest)
         return digest
@@ -191,6 +191,9 @@ class DigestService:
             raise
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
+            if llm is not None:  # what the endpoint accepts, learned in this batch, for the next run
+                for model, mode in llm.modes().items():
+                    llm_store.save_mode(self.db, llm.config.endpoint, model, mode)
         return results
 
     def _settle(self, commit: Commit, prior: Analysis, depth: str, lang: str, future: Future[LLMResult]) -> Analysis:
@@ -214,24 +217,12 @@ class DigestService:
         llm_store.record_usage(self.db, repo=commit.repo, sha=commit.sha, depth=depth, model=analysis.model,
                                mode=result.mode, ok=True, tokens_in=analysis.tokens_in,
                                tokens_out=analysis.tokens_out, seconds=result.seconds, error=None)
-        llm_store.save_mode(self.db, self.llm.config.endpoint, analysis.model, result.mode)
         stored_analyses.clear_pending(self.db, commit.repo, commit.sha, depth, lang)
         return self._save(commit, analysis, PROMPT_VERSION)
 
     def _save(self, commit: Commit, analysis: Analysis, version: str) -> Analysis:
         stored_analyses.save_analysis(self.db, commit.repo, commit.sha, analysis, version)
         return analysis
-
-
-def coverage(entries: tuple[Entry, ...]) -> Coverage:
-    analyses = [e.analysis for e in entries] + [e.deep for e in entries if e.deep]
-    fallbacks = [a for a in analyses if a.source == "rules" and a.note]
-    return Coverage(
-        llm=sum(1 for a in analyses if a.source == "llm"),
-        rules=sum(1 for a in analyses if a.source == "rules"),
-        fallbacks=len(fallbacks),
-        reasons=tuple(dict.fromkeys(a.note for a in fallbacks)),
-    )
 
 
 def _branch_name(ref: str) -> str:

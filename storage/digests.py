@@ -8,7 +8,7 @@ from datetime import date, datetime
 
 import sqlite_utils
 
-from digest.models import Analysis, Coverage, Digest, Entry
+from digest.models import Analysis, Digest, Entry
 from digest.window import day_window
 from storage.commits import load_commit
 
@@ -53,9 +53,7 @@ def load_digest(db: sqlite_utils.Database, repo: str, day: date, zone: str, lang
             return None  # the commit rows were removed: the digest must be rebuilt
         deep = Analysis.model_validate_json(item["deep"]) if item["deep"] else None
         entries.append(Entry(commit, Analysis.model_validate_json(item["brief"]), deep))
-    cov = json.loads(row["coverage"])
     return Digest(
         repo=repo, window=day_window(day, zone), lang=lang, branch=row["branch"], entries=tuple(entries),
         built_at=datetime.fromisoformat(row["built_at"]),
-        coverage=Coverage(cov["llm"], cov["rules"], cov["fallbacks"], tuple(cov["reasons"])),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import date
 
 import pytest
@@ -229,8 +230,6 @@ def test_an_interrupt_keeps_what_is_answered_and_abandons_the_queue(repo, db):
             git_service(db, analyser(server), concurrency=2).build_digest(clone_ref(repo), DAY, "UTC", progress=progress)
         stored = [r["sha"] for r in db.query("SELECT sha FROM analyses WHERE source = 'llm'")]
         assert seen and seen[0] in stored  # the answer that arrived is stored
-        import time
-
         time.sleep(0.8)  # anything still queued would have been sent by now
         assert len(server.requests) <= 4, "queued calls were cancelled, only running ones finished"
 

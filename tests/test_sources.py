@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -12,12 +13,11 @@ from digest.errors import AmbiguousSha, BadInput, CommitNotFound, RateLimited, R
 from digest.render import json as render_json
 from digest.sources.git import GitSource, describe_clone
 from digest.sources.github import GitHubClient, GitHubSource
-from storage.db import open_db
 from digest.window import day_window
+from storage.db import open_db
 from tests.conftest import clone_ref, git_service, github_ref, github_service, sample_history, utc
 from tests.gitrepo import GitRepo
 from tests.servers.github import GitHubServer
-from zoneinfo import ZoneInfo
 
 
 def digest_view(digest) -> list[dict]:
@@ -110,7 +110,7 @@ def test_bare_mirror_and_missing_objects(repo, tmp_path):
     shas = sample_history(repo)
     mirror = tmp_path / "mirror.git"
     subprocess.run(["git", "clone", "-q", "--mirror", str(repo.path), str(mirror)], check=True)
-    source = GitSource(clone_ref(GitRepoAt(mirror)))
+    source = GitSource(describe_clone(mirror, "sgl-project/sglang"))
     window = day_window(date(2026, 1, 11), "UTC")
     assert len(source.commits_between(source.branch(None), window.start, window.end)) == 5
     # delete the blob of one file: that patch becomes unavailable, the others stay
@@ -122,11 +122,6 @@ def test_bare_mirror_and_missing_objects(repo, tmp_path):
     assert by_path["python/sglang/jit_kernel/kvcache.py"].patch is None
     assert "missing" in by_path["python/sglang/jit_kernel/kvcache.py"].note
     assert by_path["python/sglang/jit_kernel/tests/test_kvcache.py"].patch.startswith("@@")
-
-
-class GitRepoAt:
-    def __init__(self, path):
-        self.path = path
 
 
 def test_clone_from_git_clones_is_fetched_and_a_failed_fetch_is_a_warning(repo, tmp_path):
@@ -166,8 +161,6 @@ def test_github_pagination_follows_link_and_etags_make_rebuilds_free(repo, tmp_p
 
 def test_github_errors(repo, tmp_path):
     sample_history(repo)
-    from storage.db import open_db
-
     with GitHubServer({"sgl-project/sglang": repo.path}, anonymous_limit=3, reset_in=3600) as server:
         service, client = github_service(open_db(tmp_path / "e.db"), server)
         with pytest.raises(RepoNotFound):

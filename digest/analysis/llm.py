@@ -73,6 +73,11 @@ class LLMAnalyser:
         self._lock = threading.Lock()
         self._failures = 0
 
+    def modes(self) -> dict[str, str]:
+        """The structured-output mode learned for each model that needed a fallback mode."""
+        with self._lock:
+            return dict(self._modes)
+
     def mode_for(self, model: str) -> str:
         with self._lock:
             return self._modes.get(model, MODES[0])
@@ -88,6 +93,11 @@ class LLMAnalyser:
             self._modes[model] = MODES[MODES.index(mode) + 1]
             return self._modes[model]
 
+    def _limits(self, depth: str) -> tuple[int, int]:
+        """(diff budget, answer max_tokens) for a brief or deep analysis."""
+        c = self.config
+        return (c.deep_budget, c.deep_max_tokens) if depth == "deep" else (c.brief_budget, c.brief_max_tokens)
+
     @property
     def models(self) -> list[str]:
         return [m for m in (self.config.model, self.config.fallback_model) if m]
@@ -97,7 +107,7 @@ class LLMAnalyser:
         with self._lock:
             if self._failures >= self.config.breaker_after:
                 raise LLMUnavailable(f"{self.config.endpoint} unreachable ({self._failures} failures in a row)")
-        selection = budget.select(commit, self.config.deep_budget if depth == "deep" else self.config.brief_budget)
+        selection = budget.select(commit, self._limits(depth)[0])
         errors: list[str] = []
         for model in self.models:
             started = time.monotonic()
@@ -130,7 +140,7 @@ class LLMAnalyser:
     def _ask(self, model: str, commit: Commit, prior: Analysis, selection: budget.DiffSelection, depth: str,
              lang: str) -> tuple[prompts.BriefAnswer, str, tuple[int, int]]:
         mode = self.mode_for(model)
-        max_tokens = self.config.deep_max_tokens if depth == "deep" else self.config.brief_max_tokens
+        max_tokens = first_max_tokens = self._limits(depth)[1]
         user = prompts.user_prompt(commit, prior, selection)
         repair: str | None = None
         tokens_in = tokens_out = 0
@@ -152,7 +162,7 @@ class LLMAnalyser:
                 continue
             tokens_in, tokens_out = tokens_in + usage[0], tokens_out + usage[1]
             if finish == "length":
-                if max_tokens >= 4 * (self.config.deep_max_tokens if depth == "deep" else self.config.brief_max_tokens):
+                if max_tokens >= 4 * first_max_tokens:
                     raise LLMUnavailable(f"{model}'s answer was cut off at {max_tokens} tokens")
                 max_tokens *= 2
                 continue

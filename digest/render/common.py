@@ -29,12 +29,10 @@ def pr_url(commit: Commit, web_url: str | None) -> str | None:
     return f"{web_url}/pull/{number}" if number and web_url else None
 
 
-def web_url_of(digest_or_url: Digest | str | None, commit: Commit) -> str | None:
-    """The repository's web URL: the digest's, else derived from the commit URL."""
-    if isinstance(digest_or_url, Digest):
-        digest_or_url = digest_or_url.web_url
-    if digest_or_url:
-        return digest_or_url
+def web_url_of(web_url: str | None, commit: Commit) -> str | None:
+    """The repository's web URL: the one given, else derived from the commit URL (stored digests)."""
+    if web_url:
+        return web_url
     if commit.url and "/commit/" in commit.url:
         return commit.url.rsplit("/commit/", 1)[0]
     return None

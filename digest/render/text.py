@@ -69,7 +69,7 @@ def render_digest(digest: Digest) -> str:
         out += ["", text(lang, "section", icon=IMPORTANCE_ICON[level], level=IMPORTANCE[lang][level].upper(),
                          n=len(entries))]
         for e in entries:
-            out += ["", *_head(e.commit, zone, web_url_of(digest, e.commit)),
+            out += ["", *_head(e.commit, zone, web_url_of(digest.web_url, e.commit)),
                     *_analysis(e.best, lang, e.analysis.importance, e.analysis.importance_reason)]
     return "\n".join(out) + "\n"
 

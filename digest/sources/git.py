@@ -186,19 +186,19 @@ class GitSource:
 
     # -- files -------------------------------------------------------------------------------------------
 
-    def _range(self, sha: str, parent: str | None) -> list[str]:
-        return [parent, sha] if parent else ["--root", sha]
+    def _diff(self, span: list[str], output: str, *paths: str) -> subprocess.CompletedProcess[bytes]:
+        """`git diff-tree` of `span` (parent..sha, or --root sha) as --name-status, --numstat or -p."""
+        shape = ["-p", "--no-color", "--no-ext-diff"] if output == "-p" else ["-z", output]
+        return self._git("diff-tree", "-r", "-M", "--no-commit-id", *shape, *span, "--", *paths, check=False)
 
     def _files(self, sha: str, parent: str | None) -> list[FileChange]:
-        span = self._range(sha, parent)
-        listed = self._git("diff-tree", "-r", "-M", "-z", "--no-commit-id", "--name-status", *span, check=False)
+        span = [parent, sha] if parent else ["--root", sha]
+        listed = self._diff(span, "--name-status")  # trees only: works even when blobs are missing
         if listed.returncode != 0:
             log.warning("%s: cannot list the files of %s: %s", self.repo.name, sha[:7], _first_line(listed.stderr))
             return []
         names = _parse_name_status(listed.stdout)
-        numstat = self._git("diff-tree", "-r", "-M", "-z", "--no-commit-id", "--numstat", *span, check=False)
-        patches = self._git("diff-tree", "-r", "-M", "-p", "--no-color", "--no-ext-diff", "--no-commit-id", *span,
-                            check=False)
+        numstat, patches = self._diff(span, "--numstat"), self._diff(span, "-p")
         if numstat.returncode == 0 and patches.returncode == 0:
             counts = _parse_numstat(numstat.stdout)
             chunks = _split_patch(patches.stdout)
@@ -211,8 +211,7 @@ class GitSource:
         status, path, previous = name
         paths = [p for p in (previous, path) if p]
         if try_patch:
-            numstat = self._git("diff-tree", "-r", "-M", "-z", "--numstat", *span, "--", *paths, check=False)
-            patch = self._git("diff-tree", "-r", "-M", "-p", "--no-color", *span, "--", *paths, check=False)
+            numstat, patch = self._diff(span, "--numstat", *paths), self._diff(span, "-p", *paths)
             if numstat.returncode == 0 and patch.returncode == 0:
                 counts, chunks = _parse_numstat(numstat.stdout), _split_patch(patch.stdout)
                 if len(counts) == 1 and len(chunks) == 1:

@@ -72,7 +72,6 @@ class GitHubClient:
         if token:
             self.session.headers["Authorization"] = f"Bearer {token}"
         self.calls = 0  # answers that were downloaded (200), for tests and benchmarks
-        self.not_modified = 0
         self._count = threading.Lock()  # details are fetched from a few threads at once
 
     @property
@@ -100,8 +99,6 @@ class GitHubClient:
                 kind = "timed out" if isinstance(err, requests.Timeout) else f"failed ({type(err).__name__})"
                 raise SourceError(f"GitHub API at {self.host} {kind}") from None
             if resp.status_code == 304 and cached:
-                with self._count:
-                    self.not_modified += 1
                 return Page(json.loads(cached.body), _next(cached.link))
             if resp.status_code == 200:
                 with self._count:
