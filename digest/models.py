@@ -235,6 +235,7 @@ class CommitReport:
     commit: Commit
     analysis: Analysis
     web_url: str | None = None
+    notes: tuple[str, ...] = ()  # e.g. a failed `git fetch`: the clone was read as it is
 
 
 @dataclass(frozen=True)

@@ -96,14 +96,15 @@ class DigestService:
         prefix = parse_sha(sha)
         known = stored_commits.shas_with_prefix(self.db, repo.name, prefix)
         commit = stored_commits.load_commit(self.db, repo.name, known[0]) if len(known) == 1 else None
+        notes: list[str] = []
         if commit is None or not commit.detailed:
             source = self.source_for(repo)
-            if repo.fetch:
-                source.fetch()
+            if repo.fetch and (warning := source.fetch()):
+                notes.append(warning)
             commit = source.commit(prefix)
             stored_commits.save_commit(self.db, commit)
         analysis = self._analyse_all([commit], 1, "deep", lang, progress or (lambda _: None))[commit.sha]
-        return CommitReport(commit=commit, analysis=analysis, web_url=repo.web_url)
+        return CommitReport(commit=commit, analysis=analysis, web_url=repo.web_url, notes=tuple(notes))
 
     def find_digest(self, repo: str, day: date, zone: str, lang: str, branch: str | None = None) -> Digest | None:
         """A digest built before, as it was stored (commits and analyses are read back)."""

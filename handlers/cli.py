@@ -127,6 +127,8 @@ def run(argv: list[str] | None, settings: Settings, make_service: Callable[[Sett
         else:
             report = service.analyze(repo, args.sha, args.lang, progress=progress)
             stdout.write(renderer.render_report(report))
+            for note in report.notes:
+                say(f"warning: {note}")
             if report.analysis.note:
                 say(f"warning: {report.analysis.note}")
         stdout.flush()

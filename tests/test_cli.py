@@ -191,3 +191,14 @@ def test_url_credentials_never_reach_the_output(repo, tmp_path):
 def test_unexpandable_paths_are_bad_input(args, env, tmp_path):
     out = run("digest", *args, "--db", str(tmp_path / "x.db"), env=env)
     assert out.returncode == 2 and "cannot expand" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_analyze_says_when_a_mapped_clone_could_not_be_fetched(history, tmp_path):
+    repo, shas, db = history
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(repo.path), str(clone)], check=True)
+    subprocess.run(["git", "-C", str(clone), "remote", "set-url", "origin", str(tmp_path / "gone")], check=True)
+    out = run("analyze", shas["docs"][:8], "--repo", "sgl-project/sglang", "--db", db,
+              env={"GIT_CLONES": f"sgl-project/sglang={clone}"})
+    assert out.returncode == 0 and "warning: git fetch failed for sgl-project/sglang" in out.stderr
+    assert shas["docs"][:7] in out.stdout
