@@ -67,6 +67,7 @@ class DigestService:
         self.clock = clock
         self.pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="llm")
         self.flights: SingleFlight[Digest] = SingleFlight()
+        self.report_flights: SingleFlight[CommitReport] = SingleFlight()
 
     @property
     def db(self) -> sqlite_utils.Database:
@@ -111,8 +112,13 @@ class DigestService:
         return digest
 
     def analyze(self, repo: RepoRef, sha: str, lang: str = "en", *, progress: ProgressFn | None = None) -> CommitReport:
-        """A deep analysis of one commit; `sha` may be a prefix of 7 or more hex digits."""
+        """A deep analysis of one commit; `sha` may be a prefix of 7 or more hex digits. Asked twice at once
+        (two clicks on two messages), it runs once."""
         prefix = parse_sha(sha)
+        return self.report_flights.run((repo.name, prefix, lang), lambda report: self._analyze(repo, prefix, lang, report),
+                                       progress)
+
+    def _analyze(self, repo: RepoRef, prefix: str, lang: str, progress: ProgressFn) -> CommitReport:
         known = stored_commits.shas_with_prefix(self.db, repo.name, prefix)
         commit = stored_commits.load_commit(self.db, repo.name, known[0]) if len(known) == 1 else None
         notes: list[str] = []
@@ -122,13 +128,14 @@ class DigestService:
                 notes.append(warning)
             commit = source.commit(prefix)
             stored_commits.save_commit(self.db, commit)
-        _, deeps = self._analyse([commit], 1, lang, progress or (lambda _: None), brief=False)
+        _, deeps = self._analyse([commit], 1, lang, progress, brief=False)
         return CommitReport(commit=commit, analysis=deeps[commit.sha], web_url=repo.web_url, notes=tuple(notes))
 
-    def stored_deep(self, repo: str, sha: str, lang: str) -> Analysis | None:
+    def stored_report(self, repo: RepoRef, sha: str, lang: str) -> CommitReport | None:
         """A deep analysis already made (by the LLM as configured, or the rules when there is none), else None."""
-        commit = stored_commits.load_commit(self.db, repo, sha)
-        return self._stored(commit, "deep", lang) if commit else None
+        commit = stored_commits.load_commit(self.db, repo.name, sha)
+        analysis = self._stored(commit, "deep", lang) if commit else None
+        return CommitReport(commit, analysis, repo.web_url) if commit and analysis else None
 
     def find_digest(self, repo: str, day: date, zone: str, lang: str, branch: str | None = None) -> Digest | None:
         """A digest built before, as it was stored (commits and analyses are read back)."""

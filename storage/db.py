@@ -63,6 +63,33 @@ MIGRATIONS: tuple[str, ...] = (
         base_url TEXT NOT NULL, model TEXT NOT NULL, mode TEXT NOT NULL, PRIMARY KEY (base_url, model)
     );
     """,
+    # 2: the chat bot: subscriptions, posts claimed before sending (exactly once), events seen, rate limits
+    """
+    CREATE TABLE subscriptions (
+        platform TEXT NOT NULL, channel TEXT NOT NULL, repo TEXT NOT NULL,
+        at TEXT NOT NULL, zone TEXT NOT NULL, lang TEXT NOT NULL, branch TEXT, quiet TEXT NOT NULL,
+        source TEXT NOT NULL, created_by TEXT, created_at TEXT NOT NULL,
+        paused TEXT, paused_at TEXT,
+        PRIMARY KEY (platform, channel, repo)
+    );
+    CREATE TABLE posts (
+        platform TEXT NOT NULL, channel TEXT NOT NULL, repo TEXT NOT NULL, day TEXT NOT NULL,
+        part INTEGER NOT NULL,
+        generation INTEGER NOT NULL DEFAULT 0,
+        state TEXT NOT NULL, owner TEXT NOT NULL, heartbeat_at TEXT NOT NULL,
+        message_id TEXT, thread_id TEXT, shas TEXT, zone TEXT, lang TEXT, branch TEXT, late INTEGER NOT NULL DEFAULT 0,
+        attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, posted_at TEXT,
+        PRIMARY KEY (platform, channel, repo, day, part)
+    );
+    CREATE TABLE seen_events (
+        platform TEXT NOT NULL, event_id TEXT NOT NULL, seen_at TEXT NOT NULL,
+        PRIMARY KEY (platform, event_id)
+    );
+    CREATE TABLE command_log (
+        id INTEGER PRIMARY KEY, platform TEXT NOT NULL, user TEXT NOT NULL, at TEXT NOT NULL, costly INTEGER NOT NULL
+    );
+    CREATE INDEX command_log_by_user ON command_log (platform, user, at);
+    """,
 )
 
 

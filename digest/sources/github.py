@@ -239,6 +239,14 @@ class GitHubSource:
             hint = "" if self.client.has_token else " (a private repository needs GITHUB_TOKEN)"
             raise RepoNotFound(f"repository {self.repo.name} not found on GitHub{hint}") from None
 
+    def is_private(self) -> bool:
+        """Whether GitHub reports the repository as private (the token may reach what a channel must not see)."""
+        try:
+            return bool(self.client.get(self.base).data.get("private", False))
+        except NotFound:
+            hint = "" if self.client.has_token else " (a private repository needs GITHUB_TOKEN)"
+            raise RepoNotFound(f"repository {self.repo.name} not found on GitHub{hint}") from None
+
     def _list(self, params: dict[str, Any], branch: str) -> Iterator[Commit]:
         try:
             for page in self.client.pages(f"{self.base}/commits", params):
