@@ -578,7 +578,7 @@ class FeishuWS:
         ready = threading.Event()
 
         async def open_server() -> Server:
-            return await ws_serve(self._handle, "127.0.0.1", 0)
+            return await ws_serve(self._handle, "127.0.0.1", 0, close_timeout=1)
 
         def run() -> None:
             asyncio.set_event_loop(self._loop)
