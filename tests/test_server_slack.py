@@ -527,6 +527,16 @@ def test_socket_mode_client_connects_and_acks(slack):
         client.close()
 
 
+def test_socket_mode_pings_are_answered(slack):
+    client = SocketModeClient(app_token=APP, web_client=web(slack), ping_interval=0.1)
+    try:
+        client.connect()
+        slack.wait_for(lambda: client.current_session.last_ping_pong_time is not None, timeout=5)
+        assert slack.socket.connections == 1
+    finally:
+        client.close()
+
+
 def test_websocket_without_a_valid_ticket_is_refused(slack):
     with pytest.raises(InvalidStatus):
         ws_connect(f"ws://127.0.0.1:{slack.socket.port}/link/?ticket=forged", open_timeout=5)

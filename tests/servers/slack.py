@@ -551,6 +551,15 @@ def _flag(value: Any) -> bool:
     return value is True or str(value).lower() in ("true", "1")
 
 
+def _micros(ts: str) -> int:
+    """A Slack timestamp ("1767862800.000100" or "1767862800") in microseconds, compared exactly."""
+    try:
+        seconds, _, fraction = ts.partition(".")
+        return int(seconds) * 1_000_000 + int((fraction + "000000")[:6])
+    except ValueError:
+        raise _ApiError("invalid_ts_oldest") from None
+
+
 def _cursor(ts: str) -> str:
     return base64.b64encode(f"next_ts:{ts}".encode()).decode()
 
@@ -945,12 +954,17 @@ class SlackServer:
                 "response_metadata": {"next_cursor": _cursor(rest[0].ts) if rest else ""}}
 
     def _in_window(self, m: Message, params: dict) -> bool:
+        """oldest < ts < latest; the bounds themselves only with inclusive."""
         inclusive = _flag(params.get("inclusive"))
-        ts = float(m.ts)
-        if params.get("oldest") and (ts < float(params["oldest"]) or (ts == float(params["oldest"]) and not inclusive)):
-            return False
-        if params.get("latest") and (ts > float(params["latest"]) or (ts == float(params["latest"]) and not inclusive)):
-            return False
+        ts = _micros(m.ts)
+        if params.get("oldest"):
+            oldest = _micros(str(params["oldest"]))
+            if ts < oldest or (ts == oldest and not inclusive):
+                return False
+        if params.get("latest"):
+            latest = _micros(str(params["latest"]))
+            if ts > latest or (ts == latest and not inclusive):
+                return False
         return True
 
     def _history(self, params: dict) -> dict:
