@@ -417,6 +417,8 @@ class OpenAIServer:
         self.requests: list[dict] = []
         self.max_in_flight = 0
         self.in_flight = 0
+        self.gate = threading.Event()  # cleared by hold(): chat completions wait until release()
+        self.gate.set()
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -426,6 +428,13 @@ class OpenAIServer:
         self._thread: threading.Thread | None = None
 
     # -- public API
+    def hold(self) -> None:
+        """Chat completions are received (and counted in flight) but not answered until release()."""
+        self.gate.clear()
+
+    def release(self) -> None:
+        self.gate.set()
+
     def fault(self, *faults: Fault) -> None:
         """Queue faults; each chat completion request consumes the next one."""
         for f in faults:
@@ -570,6 +579,8 @@ class OpenAIServer:
         schema = self._validate(body)
 
         self._sleep(self.latency)
+        while not self.gate.wait(0.05) and not self._stopping.is_set():  # held by the test: answers wait
+            pass
 
         if self.responder is not None:
             try:
