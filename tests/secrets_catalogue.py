@@ -48,7 +48,7 @@ SECRETS: list[tuple[str, str, str]] = [
 
 # Text that looks a bit like a secret and must reach the LLM exactly as it is.
 NEGATIVES: list[str] = [
-    "Reverts 3f2a1b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a and d112f6a.",
+    "Reverts 9c1e5a7b3d2f4e6a8b0c1d3e5f7a9b2c4d6e8f01 and d112f6a.",
     "request_id = uuid.UUID('123e4567-e89b-12d3-a456-426614174000')",
     'password = os.environ["DB_PASSWORD"]',
     "api_key = os.getenv('OPENAI_API_KEY')",
