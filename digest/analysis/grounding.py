@@ -36,46 +36,50 @@ MongoDB NVIDIA AMD ROCm CUDA cuDNN cuBLAS FlashAttention FlashInfer HuggingFace 
 iPhone YouTube LinkedIn WebSocket WebSockets GraphQL OAuth JSON YAML TOML NixOS FreeBSD OpenBSD PyPI CPython MyPy
 SGLang vLLM TensorRT OpenMP OpenCL PowerPC DevOps Node.js Vue.js Next.js ASP.NET e.g i.e etc.
 """.split())
-_PATHISH = re.compile(r"/|\.[A-Za-z0-9]{1,8}$")
+_EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,8}$")
 _NAMEISH = re.compile(rf"^(?:--?[\w-]+|[\w./-]+(?:\(\))?)$")
 
 
 def _prose(analysis: Analysis) -> list[str]:
-    texts = [analysis.summary, analysis.importance_reason, *analysis.breaking_changes, *analysis.suggestions]
+    texts = [analysis.summary, analysis.importance_reason, *analysis.breaking_changes]
     if analysis.insights:
         texts += [analysis.insights.architecture, analysis.insights.performance, analysis.insights.security,
                   analysis.insights.maintainability]
     for risk in analysis.risks:
         texts += [risk.point, risk.description, risk.consequence, risk.mitigation]
-    return texts
+    return texts + analysis.suggestions
 
 
 def _is_path(name: str) -> bool:
     return "/" in name and not name.startswith("--")
 
 
-def _prose_names(text: str) -> list[str]:
-    """Names written without backticks: what is left outside `code spans` and URLs."""
-    plain = _URL.sub(" ", _CODE.sub(" ", text))
-    names = []
+def _blank(match: re.Match[str]) -> str:
+    return " " * len(match.group(0))
+
+
+def _names_in(text: str) -> list[str]:
+    """`code spans` and names written without backticks (outside code spans and URLs), in the order written."""
+    found = [(m.start(), m.group(1).strip()) for m in _CODE.finditer(text)]
+    plain = _URL.sub(_blank, _CODE.sub(_blank, text))
     for match in _PROSE_NAMES.finditer(plain):
         name = match.group(0).rstrip(".")
         if name in _WORDS or name.lower() in ("and/or", "i/o", "input/output", "read/write"):
             continue
-        if _is_path(name) and not _PATHISH.search(name.rstrip("/")) and name.count("/") < 2:
+        if (_is_path(name) and not name.endswith("/") and not _EXTENSION.search(name)
+                and name.count("/") < 2):
             continue  # "CPU/GPU", "fp8/fp16": a slash in prose, not a path
         if re.fullmatch(r"[A-Za-z]+\.[A-Za-z]+", name) and name.split(".")[1][:1].isupper():
             continue  # "done.Next": a missing space after a full stop
-        names.append(name)
-    return names
+        found.append((match.start(), name))
+    return [name for _, name in sorted(found)]
 
 
 def citations(analysis: Analysis) -> list[str]:
     """Every name the analysis cites, once each, in order: code spans, names in prose, then the impact scope."""
     cited: list[str] = []
     for text in _prose(analysis):
-        cited += [m.strip() for m in _CODE.findall(text)]
-        cited += _prose_names(text)
+        cited += _names_in(text)
     cited += [p.strip().strip("`") for p in analysis.impact_scope]
     return list(dict.fromkeys(c for c in cited if c))
 
