@@ -19,16 +19,13 @@ _URL = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+", re.I)
 _W = r"A-Za-z0-9_"  # ASCII word characters: in Chinese prose a name touches CJK letters, which \b treats as word
 _PROSE_NAMES = re.compile(
     rf"(?<![{_W}./-])(?:"
-    rf"--[a-z0-9][a-z0-9-]+"  # --flags
+    rf"--[A-Za-z0-9][{_W}-]+"  # --flags
     rf"|[{_W}.-]+(?:/[{_W}.-]+)+/?"  # dir/file.ext, dir/sub/
     rf"|[A-Za-z_][{_W}]*(?:\.[A-Za-z_][{_W}]*)+(?:\(\))?"  # dotted.names, module.func()
-    rf"|[A-Za-z_][{_W}]*\(\)"  # func()
-    rf"|_*[a-z][a-z0-9]*(?:_[a-z0-9]+)+_*"  # snake_case
-    rf"|_*[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+"  # UPPER_SNAKE
-    rf"|[A-Z][a-z0-9]+(?:[A-Z][a-z0-9]*)+"  # CamelCase
-    rf"|[a-z]+[0-9]*(?:[A-Z][a-z0-9]*)+"  # lowerCamel
+    rf"|[A-Za-z_][{_W}]*(?:\(\))?"  # a word: a name if it has an underscore, a lower-to-upper hump, or ()
     rf")(?![{_W}/-])"
 )
+_CODE_WORD = re.compile(r"_|[a-z][A-Z]|\(\)$|[A-Z]{2,}[a-z]+[A-Z]")
 # Product and technology names that look like identifiers; prose naming them is not a citation.
 _WORDS = frozenset("""
 GitHub GitLab JavaScript TypeScript PyTorch TensorFlow NumPy SciPy OpenAI DeepSeek FastAPI SQLite PostgreSQL MySQL
@@ -71,6 +68,8 @@ def _names_in(text: str) -> list[str]:
             continue  # "CPU/GPU", "fp8/fp16": a slash in prose, not a path
         if re.fullmatch(r"[A-Za-z]+\.[A-Za-z]+", name) and name.split(".")[1][:1].isupper():
             continue  # "done.Next": a missing space after a full stop
+        if re.fullmatch(rf"[A-Za-z_][{_W}]*", name) and not _CODE_WORD.search(name):
+            continue  # an ordinary word
         found.append((match.start(), name))
     return [name for _, name in sorted(found)]
 
