@@ -93,3 +93,14 @@ def test_a_diff_that_fits_once_condensed_takes_one_call(repo, db):
         assert len(server.requests) == 1
         assert "[file deleted: 2000 lines: handler_1_0, handler_1_1" in server.requests[0]["messages"][1]["content"]
     assert report.analysis.diff_coverage.condensed == 1 and report.analysis.diff_coverage.calls == 1
+
+
+def test_the_large_diff_benchmark_runs():
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "large_diff.py"), "--source", "30", "--vendored", "5",
+                          "--lockfiles", "5", "--budget", "3000"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "source files the LLM saw (in full or in a map call): 30/30" in out.stdout
