@@ -151,7 +151,7 @@ def warn_fallbacks(digest: Digest, say: Callable[[str], None]) -> None:
     for note in digest.notes:
         say(f"warning: {note}")
     if cov.fallbacks:
-        say(f"warning: {cov.fallbacks} analyses use the offline rules because the LLM failed; they are queued "
+        say(f"warning: {cov.fallbacks} commits use the offline rules because the LLM failed; they are queued "
             "for a retry:")
         for reason in cov.reasons:
             say(f"  {reason}")

@@ -6,6 +6,7 @@ rerun or a retry upserts instead of duplicating. One connection per thread: call
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import sqlite_utils
@@ -83,3 +84,25 @@ def migrate(db: sqlite_utils.Database) -> int:
         with db.conn:
             db.conn.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
     return len(MIGRATIONS)
+
+
+class PerThread:
+    """One connection per thread to the database `db` was opened on (sqlite3 refuses a connection from another
+    thread). The thread that opened `db` keeps using it; an in-memory database serves only that thread."""
+
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self.first = db
+        self.owner = threading.get_ident()
+        rows = db.execute("PRAGMA database_list").fetchall()
+        self.path = next((row[2] for row in rows if row[1] == "main"), "") or ":memory:"
+        self.local = threading.local()
+
+    def get(self) -> sqlite_utils.Database:
+        if threading.get_ident() == self.owner:
+            return self.first
+        db = getattr(self.local, "db", None)
+        if db is None:
+            if self.path == ":memory:":
+                raise RuntimeError("an in-memory database cannot be shared between threads; use a file")
+            db = self.local.db = open_db(self.path)
+        return db

@@ -10,8 +10,8 @@ import re
 
 from digest.labels import CHANGE_TYPE, IMPORTANCE, IMPORTANCE_ICON, text
 from digest.models import Analysis, Commit, CommitReport, Digest, Entry
-from digest.render.common import (by_importance, local_time, pr_url, provenance, strip_controls, web_url_of,
-                                  window_line, with_marks)
+from digest.render.common import (by_importance, coverage_line, local_time, pr_url, provenance, strip_controls,
+                                  web_url_of, window_line, with_marks)
 
 _CODE_SPAN = re.compile(r"(`[^`\n]+`)")
 _SPECIAL = re.compile(r"([\\*_\[\]<>|~])")
@@ -116,9 +116,7 @@ def render_digest(digest: Digest) -> str:
         extra.append(text(lang, "breaking_count", n=stats.breaking))
     if stats.merges:
         extra.append(text(lang, "merges_count", n=stats.merges))
-    cov = digest.coverage
-    extra.append(text(lang, "coverage", llm=cov.llm, rules=cov.rules)
-                 + (text(lang, "coverage_fallback", n=cov.fallbacks) if cov.fallbacks else ""))
+    extra.append(md(coverage_line(digest)))
     out += [">", "> " + " · ".join(extra), "", '<a id="toc"></a>', "", f"### {text(lang, 'toc')}", "",
             f"- [{text(lang, 'stats_title')}](#stats)"]
     for level, entries in groups:

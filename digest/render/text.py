@@ -6,8 +6,8 @@ import textwrap
 
 from digest.labels import CHANGE_TYPE, IMPORTANCE, IMPORTANCE_ICON, text
 from digest.models import Analysis, Commit, CommitReport, Digest
-from digest.render.common import (by_importance, local_time, one_line, pr_url, provenance, strip_controls, web_url_of,
-                                  window_line, with_marks)
+from digest.render.common import (by_importance, coverage_line, local_time, one_line, pr_url, provenance, strip_controls,
+                                  web_url_of, window_line, with_marks)
 
 WIDTH = 100
 INDENT = " " * 11
@@ -61,9 +61,7 @@ def render_digest(digest: Digest) -> str:
         return "\n".join(out) + "\n"
     out.append(text(lang, "stats_line", total=stats.total, high=stats.high, medium=stats.medium, low=stats.low)
                + (f" | {text(lang, 'breaking_count', n=stats.breaking)}" if stats.breaking else ""))
-    cov = digest.coverage
-    out.append(text(lang, "coverage", llm=cov.llm, rules=cov.rules)
-               + (text(lang, "coverage_fallback", n=cov.fallbacks) if cov.fallbacks else ""))
+    out.append(one_line(coverage_line(digest)))
     for level, entries in by_importance(digest):
         if not entries:
             continue
