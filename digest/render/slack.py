@@ -15,7 +15,8 @@ from typing import Any
 
 from digest.labels import CHANGE_TYPE, IMPORTANCE, IMPORTANCE_ICON, text
 from digest.models import Analysis, Commit, CommitReport, Digest, Entry
-from digest.render.common import by_importance, coverage_line, one_line, pr_url, provenance, web_url_of, window_line
+from digest.render.common import (by_importance, coverage_line, one_line, pr_url, provenance, web_url_of, window_line,
+                                  with_marks)
 from digest.textfit import fit
 
 MAX_BLOCKS = 48  # of Slack's 50, room for a progress or notice block
@@ -23,6 +24,8 @@ SECTION = 2900  # of 3000
 HEADER = 150
 MESSAGE_BUDGET = 9000  # characters of block text per message, well under the ~12,000 Slack rejects
 TEXT_FALLBACK = 3000
+TOP_HIGH = 8  # high commits with their summary in the top message; the rest are in the thread
+TOP_MEDIUM = 10  # medium commits listed one line each in the top message
 DEEP_ACTION = "deep_analysis"
 POST_ACTION = "post_to_channel"
 
@@ -150,7 +153,7 @@ def summary_blocks(digest: Digest, *, late: bool = False, extra: list[dict[str, 
         out.add({"type": "divider"})
         out.add(_section(f"*{text(lang, 'high_title')}*"))
         shown = 0
-        for e in groups["high"]:
+        for e in groups["high"][:TOP_HIGH]:
             body = f"*{_commit_link(e, web)}*\n{esc(fit(e.analysis.summary, 600))}"
             if not out.add(_section(body, deep_button(e.commit, lang))):
                 break
@@ -159,7 +162,9 @@ def summary_blocks(digest: Digest, *, late: bool = False, extra: list[dict[str, 
             out.add(_context(text(lang, "more_in_thread", n=len(groups["high"]) - shown)))
     if groups["medium"]:
         lines = [f"• {_commit_link(e, web)} — {esc(fit(e.analysis.summary, 160))}" for e in groups["medium"]]
-        _listing(out, f"*{text(lang, 'medium_title')}*", lines, lang)
+        _listing(out, f"*{text(lang, 'medium_title')}*", lines[:TOP_MEDIUM], lang)
+        if len(lines) > TOP_MEDIUM:
+            out.add(_context(text(lang, "more_in_thread", n=len(lines) - TOP_MEDIUM)))
     if groups["low"]:
         titles = " · ".join(esc(fit(e.commit.title, 80)) for e in groups["low"])
         out.add(_context(fit(text(lang, "low_line", n=len(groups["low"]), titles=titles), 1500)))
@@ -193,7 +198,7 @@ def fallback_text(digest: Digest) -> str:
 def commit_blocks(e: Entry, digest_lang: str, web: str | None, *, button: bool = True) -> list[dict[str, Any]]:
     """One commit in the thread: title, SHA, type and importance with the reason, summary, impact, breaking
     changes; a high commit's deep analysis adds insights, risks and suggestions."""
-    lang, a, c = digest_lang, e.best, e.commit
+    lang, a, c = digest_lang, with_marks(e.best), e.commit
     level = e.analysis.importance
     head = (f"{IMPORTANCE_ICON[level]} *{_commit_link(e, web)}*  `{c.short_sha}`"
             f"{' 🔀' if c.is_merge else ''}\n"
