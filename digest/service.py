@@ -15,12 +15,13 @@ from datetime import date, datetime, timezone
 
 import sqlite_utils
 
+from digest import merge_facts, merges
 from digest.analysis import rules
 from digest.analysis.llm import LLMAnalyser, LLMResult
 from digest.analysis.prompts import PROMPT_VERSION
 from digest.errors import BadSha, LLMUnavailable
 from digest.labels import text
-from digest.models import Analysis, Commit, CommitReport, Digest, Entry, Progress, RepoRef
+from digest.models import Analysis, Commit, CommitReport, Digest, Progress, RepoRef
 from digest.sources import CommitSource
 from digest.window import day_of, day_window, parse_day
 from storage import analyses as stored_analyses
@@ -78,12 +79,18 @@ class DigestService:
         assert isinstance(when, date)
         window = day_window(when, zone)
         listed = source.commits_between(head, window.start, window.end)
+        # -- merges told once (issue 8, digest/merges.py): a merge whose commits are all listed is read only
+        # through its own changes (if any); `read` is what the analysers read, `commits` what the digest lists.
+        merge_plan, own = merge_facts.prepare(self.db, source, repo.name, listed)
+        read: list[Commit] = []
         commits: list[Commit] = []  # filled as details arrive; analyses start meanwhile
         with closing(self._details(source, repo, listed, commits, report)) as fetched:
-            briefs = self._analyse_all(fetched, len(listed), "brief", lang, report)
-        high = [c for c in commits if briefs[c.sha].importance == "high"]
+            briefs = self._analyse_all(merges.to_analyse(fetched, merge_plan.grouped, own, read),
+                                       merges.analysed_count(listed, merge_plan.grouped, own), "brief", lang, report)
+        high = [c for c in read if briefs[c.sha].importance == "high"]
         deeps = self._analyse_all(high, len(high), "deep", lang, report) if high else {}
-        entries = tuple(Entry(c, briefs[c.sha], deeps.get(c.sha)) for c in commits)
+        entries = merges.compose(commits, briefs, deeps, merge_plan, lang)  # grouped merges, breaking changes once
+        # -- end of merges --------------------------------------------------------------------------------------
         digest = Digest(
             repo=repo.name, window=window, lang=lang, branch=_branch_name(head), entries=entries,
             built_at=self.clock(), web_url=repo.web_url, notes=tuple(notes),
@@ -133,7 +140,10 @@ class DigestService:
             pool.shutdown(wait=False, cancel_futures=True)
 
     def _stored(self, commit: Commit, depth: str, lang: str) -> Analysis | None:
-        load = stored_analyses.load_analysis
+        def load(db: sqlite_utils.Database, repo: str, sha: str, depth: str, lang: str, version: str,
+                 model: str) -> Analysis | None:  # a merge's own changes are stored apart (merges.view_version)
+            return stored_analyses.load_analysis(db, repo, sha, depth, lang, merges.view_version(version, commit), model)
+
         if self.llm is not None:
             for model in self.llm.models:
                 if found := load(self.db, commit.repo, commit.sha, depth, lang, PROMPT_VERSION, model):
@@ -222,7 +232,7 @@ class DigestService:
         return self._save(commit, analysis, PROMPT_VERSION)
 
     def _save(self, commit: Commit, analysis: Analysis, version: str) -> Analysis:
-        stored_analyses.save_analysis(self.db, commit.repo, commit.sha, analysis, version)
+        stored_analyses.save_analysis(self.db, commit.repo, commit.sha, analysis, merges.view_version(version, commit))
         return analysis
 
 

@@ -62,6 +62,14 @@ MIGRATIONS: tuple[str, ...] = (
         base_url TEXT NOT NULL, model TEXT NOT NULL, mode TEXT NOT NULL, PRIMARY KEY (base_url, model)
     );
     """,
+    # 2: merges told once (issue 8): what each merge brings in, and its own changes once checked
+    """
+    CREATE TABLE merges (
+        repo TEXT NOT NULL, sha TEXT NOT NULL,
+        merged TEXT NOT NULL, own TEXT, checked_at TEXT NOT NULL,
+        PRIMARY KEY (repo, sha)
+    );
+    """,
 )
 
 
