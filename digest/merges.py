@@ -191,7 +191,7 @@ def _composed(merge: Commit, members: list[Entry], lang: str) -> Analysis:
     level = top.importance if top else "low"
     label = merge_label(merge, len(members), lang)
     return Analysis(change_type=top.change_type if top else "chore", importance=level,
-                    importance_reason=text(lang, "merge_importance", n=len(members)), summary=label,
+                    importance_reason=text(lang, "merge_importance_one" if len(members) == 1 else "merge_importance", n=len(members)), summary=label,
                     source="rules", model=MERGE_MODEL, lang=lang)  # type: ignore[arg-type]
 
 
@@ -203,15 +203,16 @@ def _keys(change: str) -> frozenset[str]:
 
 
 def compose(commits: Sequence[Commit], briefs: Mapping[str, Analysis], deeps: Mapping[str, Analysis],
-            merge_plan: MergePlan, lang: str) -> tuple[Entry, ...]:
+            merge_plan: MergePlan, own: Mapping[str, tuple[FileChange, ...] | None], lang: str) -> tuple[Entry, ...]:
     """The digest's entries in listing order: analyses attached, grouped merges composed from their commits
     (importance the highest of theirs and of their own changes), and each breaking change listed once."""
     plain: dict[str, Entry] = {}
     for c in commits:
         merged = merge_plan.merged.get(c.sha, ())
         if c.sha in briefs:
-            plain[c.sha] = Entry(c, briefs[c.sha], deeps.get(c.sha), merged=merged,
-                                 grouped=c.sha in merge_plan.grouped, merged_into=merge_plan.merged_into.get(c.sha))
+            grouped = c.sha in merge_plan.grouped
+            plain[c.sha] = Entry(c, briefs[c.sha], deeps.get(c.sha), merged=merged, grouped=grouped,
+                                 merged_into=merge_plan.merged_into.get(c.sha), own_only=grouped and bool(own.get(c.sha)))
     entries: dict[str, Entry] = {}
     # inner merges first, so an outer merge's importance sees theirs
     order = sorted(commits, key=lambda c: len(merge_plan.merged.get(c.sha, ())) if c.sha in merge_plan.grouped else -1)
@@ -225,7 +226,7 @@ def compose(commits: Sequence[Commit], briefs: Mapping[str, Analysis], deeps: Ma
             own = plain[c.sha]
             top = _highest([own.analysis, *(e.analysis for e in members)])
             if top is not None and top is not own.analysis and top.importance != own.analysis.importance:
-                reason = text(lang, "merge_importance", n=len(members))
+                reason = text(lang, "merge_importance_one" if len(members) == 1 else "merge_importance", n=len(members))
                 own = replace(own, analysis=own.analysis.model_copy(update={"importance": top.importance,
                                                                             "importance_reason": reason}))
             entries[c.sha] = own

@@ -165,7 +165,8 @@ class Entry:
     - `analysed`: False for a grouped merge with no changes of its own: nothing was analysed and `analysis` is
       composed from its commits (importance the highest of theirs, summary the merge's label; it has no
       breaking changes and counts in no coverage). A grouped merge with own changes (a conflict resolution) is
-      analysed from those only. A merge that is not grouped is analysed from its diff against its first parent.
+      analysed from those only (`own_only`). A merge that is not grouped, or whose own changes could not be
+      told, is analysed from its diff against its first parent.
     - `merged_into`: for a commit listed under a grouped merge of this digest, that merge's SHA (the innermost).
     - `breaking_changes`: the breaking changes shown under this entry; those its analysis repeats from a commit
       it carries are left out and `breaking_told_in` names where they are listed.
@@ -178,6 +179,7 @@ class Entry:
     grouped: bool = False
     analysed: bool = True
     merged_into: str | None = None
+    own_only: bool = False  # the analysis covers only what the merge changes beyond its parents
     repeats: tuple[str, ...] = ()  # breaking changes of `best` told under another entry (in `breaking_told_in`)
     breaking_told_in: tuple[str, ...] = ()
 

@@ -89,7 +89,7 @@ class DigestService:
                                        merges.analysed_count(listed, merge_plan.grouped, own), "brief", lang, report)
         high = [c for c in read if briefs[c.sha].importance == "high"]
         deeps = self._analyse_all(high, len(high), "deep", lang, report) if high else {}
-        entries = merges.compose(commits, briefs, deeps, merge_plan, lang)  # grouped merges, breaking changes once
+        entries = merges.compose(commits, briefs, deeps, merge_plan, own, lang)  # grouped merges, breaking changes once
         # -- end of merges --------------------------------------------------------------------------------------
         digest = Digest(
             repo=repo.name, window=window, lang=lang, branch=_branch_name(head), entries=entries,

@@ -129,7 +129,7 @@ def test_the_issue_day_from_a_clone(repo, db, llm_server):
     assert all(entries[s[k]].merged_into == s["m643"] for k in ("feat1", "feat2", "feat3"))
 
     mfix = entries[s["mfix"]]
-    assert mfix.grouped and mfix.analysed and mfix.merged == (s["fix1"],)
+    assert mfix.grouped and mfix.analysed and mfix.own_only and mfix.merged == (s["fix1"],)
     (own_request,) = [r for r in llm_server.requests if s["mfix"] in r["messages"][1]["content"]]
     prompt = own_request["messages"][1]["content"]
     assert "only the changes it makes beyond its parents" in prompt
@@ -178,6 +178,7 @@ def test_every_renderer_shows_merges_the_same_way(repo, db, llm_server):
     assert data[s["m643"]]["merged"] == [s["feat3"], s["feat2"], s["feat1"]]
     assert data[s["m643"]]["analysed"] is False and data[s["m643"]]["analysis"] is None
     assert data[s["m643"]]["importance"] == "high" and data[s["feat1"]]["merged_into"] == s["m643"]
+    assert data[s["mfix"]]["analysed_from"] == "own_changes" and data[s["mlong"]]["analysed_from"] == "diff"
     assert data[s["mfix"]]["analysed"] is True and data[s["mlong"]]["merged"] == [s["long2"], s["long1"]]
     assert data[s["mmixed"]]["breaking_changes"] == [] and data[s["mmixed"]]["breaking_told_in"] == [s["mixed2"]]
     assert data[s["trace"]]["merged"] == [] and data[s["trace"]]["analysed"] is True
@@ -195,7 +196,7 @@ def test_the_issue_day_through_github_gives_the_same_digest(repo, tmp_path, gith
 
     def view(digest) -> list[tuple]:
         return [(e.commit.sha, e.merged, e.grouped, e.analysed, e.merged_into, e.importance, e.breaking_changes,
-                 e.breaking_told_in, e.commit.own_changes_only) for e in digest.entries]
+                 e.breaking_told_in, e.own_only) for e in digest.entries]
 
     assert view(by_github) == view(by_git)
     assert by_github.stats == by_git.stats
@@ -237,6 +238,20 @@ def test_a_merge_told_in_one_zone_and_read_whole_in_another_keeps_both_analyses(
     assert len(later) == 1 and "diff against the first parent" in later[0]["messages"][1]["content"]
     service.build_digest(clone_ref(repo), DAY, "UTC")  # and back: both are stored, nothing is asked again
     assert len([r for r in llm_server.requests if s["mfix"] in r["messages"][1]["content"]]) == 2
+
+
+def test_when_github_cannot_compare_merges_are_read_whole_and_asked_again_next_time(repo, db, github, llm_server):
+    s = issue_day(repo)
+    service, _ = github_service(db, github, analyser(llm_server))
+    github.inject(502, count=1000, path_contains="/compare/")
+    degraded = by_sha(service.build_digest(github_ref(), DAY, "UTC"))
+    assert not degraded[s["mlong"]].merged and degraded[s["mlong"]].analysed  # read whole, as before issue 8
+    m643 = degraded[s["m643"]]  # the listing was enough to group #643, but its own changes are unknown: read whole
+    assert m643.grouped and m643.analysed and not m643.own_only and s["m643"] in read_shas(llm_server)
+    assert m643.breaking_changes == [] and m643.breaking_told_in == (s["feat2"],)  # the removal is still told once
+    github._injections.clear()
+    again = by_sha(service.build_digest(github_ref(), DAY, "UTC"))
+    assert again[s["mlong"]].merged == (s["long2"], s["long1"])
 
 
 def test_a_squash_merge_history_is_unaffected(repo, db, github, llm_server, tmp_path):

@@ -39,7 +39,8 @@ def commit_dict(commit: Commit, analysis: Analysis, deep: Analysis | None = None
 
 def entry_dict(e: Entry) -> dict[str, Any]:
     """A commit of a digest; a merge says what it brings in (`merged`), whether it is told through those commits
-    (`grouped`) and whether it was analysed (`analysed`: false leaves `analysis` null)."""
+    (`grouped`) and whether it was analysed (`analysed`: false leaves `analysis` null), from what
+    (`analysed_from`: its own changes beyond its parents, or its diff against the first parent)."""
     data = commit_dict(e.commit, e.analysis, e.deep)
     if not e.analysed:
         data["analysis"] = None
@@ -48,6 +49,7 @@ def entry_dict(e: Entry) -> dict[str, Any]:
         "merged": list(e.merged),
         "grouped": e.grouped,
         "analysed": e.analysed,
+        "analysed_from": None if not e.analysed else "own_changes" if e.own_only else "diff",
         "merged_into": e.merged_into,
         "breaking_changes": e.breaking_changes,
         "breaking_told_in": list(e.breaking_told_in),

@@ -95,8 +95,9 @@ def _entry(entry: Entry, digest: Digest, lang: str) -> list[str]:
             return lines + [f"**{text(lang, 'importance')}**：{IMPORTANCE_ICON[level]} {IMPORTANCE[lang][level]} — "
                             f"{md(entry.analysis.importance_reason)}  ", md(text(lang, "merge_nothing_own")),
                             "", "---", ""]
-        lines += [f"##### {text(lang, 'merge_own')}", ""]
-    elif entry.merged:
+        if entry.own_only:
+            lines += [f"##### {text(lang, 'merge_own')}", ""]
+    if entry.merged and not entry.own_only:
         lines += [f"🔀 {md(text(lang, 'merge_brings', n=len(entry.merged)))}", ""]
     if entry.merged_into:
         lines += [f"🔀 [{md(text(lang, 'in_merge', merge=entry.merged_into[:7]))}](#c-{entry.merged_into[:7]})", ""]

@@ -88,8 +88,9 @@ def _entry(e: Entry, digest: Digest, lang: str) -> list[str]:
         if not e.analysed:
             return lines + [f"{INDENT}{lang_level}: {one_line(e.analysis.importance_reason)}",
                             f"{INDENT}{text(lang, 'merge_nothing_own')}"]
-        lines.append(f"{INDENT}{text(lang, 'merge_own')}:")
-    elif e.merged:
+        if e.own_only:
+            lines.append(f"{INDENT}{text(lang, 'merge_own')}:")
+    if e.merged and not e.own_only:
         lines.append(f"{INDENT}🔀 {text(lang, 'merge_brings', n=len(e.merged))}")
     if e.merged_into:
         lines.append(f"{INDENT}🔀 {text(lang, 'in_merge', merge=e.merged_into[:7])}")
