@@ -26,6 +26,37 @@ class Settings:
     llm_timeout: float = 120.0
     digest_tz: str = "UTC"
     digest_lang: str = "en"
+    # the chat bot
+    digest_repos: tuple[str, ...] = ()
+    digest_time: str = "09:00"
+    allowed_repos: tuple[str, ...] = ()
+    costly_per_hour: int = 20
+    port: int = 3000
+    slack_bot_token: str | None = None
+    slack_signing_secret: str | None = None
+    slack_app_token: str | None = None
+    slack_api_url: str = "https://slack.com/api/"
+    slack_channel: str | None = None
+    slack_admins: tuple[str, ...] = ()
+    slack_post_interval: float = 1.0
+    feishu_webhook_url: str | None = None
+    feishu_webhook_secret: str | None = None
+    feishu_app_id: str | None = None
+    feishu_app_secret: str | None = None
+    feishu_encrypt_key: str | None = None
+    feishu_verification_token: str | None = None
+    feishu_base_url: str = "https://open.feishu.cn"
+    feishu_chat_id: str | None = None
+    feishu_event_mode: str = "ws"
+    feishu_admins: tuple[str, ...] = ()
+
+    @property
+    def slack_enabled(self) -> bool:
+        return bool(self.slack_bot_token)
+
+    @property
+    def feishu_app_enabled(self) -> bool:
+        return bool(self.feishu_app_id and self.feishu_app_secret)
 
     @property
     def llm_enabled(self) -> bool:
@@ -34,8 +65,13 @@ class Settings:
     @property
     def secrets(self) -> list[str]:
         """Tokens, keys, and passwords written into a URL: none of them may be shown."""
-        in_urls = [urlsplit(u).password for u in (self.github_api_url, self.llm_base_url or "")]
-        return [s for s in (self.github_token, self.llm_api_key, *in_urls) if s and len(s) >= 4]
+        in_urls = [urlsplit(u).password for u in (self.github_api_url, self.llm_base_url or "", self.slack_api_url,
+                                                   self.feishu_base_url)]
+        webhook_path = urlsplit(self.feishu_webhook_url or "").path.rsplit("/", 1)[-1]  # the path is a token
+        secrets = (self.github_token, self.llm_api_key, self.slack_bot_token, self.slack_signing_secret,
+                   self.slack_app_token, self.feishu_webhook_secret, self.feishu_app_secret, self.feishu_encrypt_key,
+                   self.feishu_verification_token, self.feishu_webhook_url, webhook_path, *in_urls)
+        return sorted((s for s in secrets if s and len(s) >= 4), key=len, reverse=True)
 
     def redact(self, text: str) -> str:
         """`text` with every configured secret replaced by ***."""
@@ -66,7 +102,8 @@ class Settings:
         lang = get("DIGEST_LANG") or "en"
         if lang not in ("en", "zh"):
             raise BadInput(f"DIGEST_LANG must be en or zh, not {lang!r}")
-        for secret in ("GITHUB_TOKEN", "LLM_API_KEY"):
+        for secret in ("GITHUB_TOKEN", "LLM_API_KEY", "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET",
+                       "FEISHU_APP_SECRET", "FEISHU_WEBHOOK_SECRET"):
             if any(ch.isspace() or ord(ch) < 32 for ch in get(secret) or ""):
                 raise BadInput(f"{secret} contains whitespace or control characters: check its quoting in .env")
         return cls(
@@ -82,6 +119,28 @@ class Settings:
             llm_timeout=number("LLM_TIMEOUT", 120.0, 1, 3600),
             digest_tz=zone,
             digest_lang=lang,
+            digest_repos=tuple(parse_repo_name(r) for r in _items(get("DIGEST_REPOS"))),
+            digest_time=_hhmm(get("DIGEST_TIME") or "09:00"),
+            allowed_repos=tuple(_items(get("DIGEST_ALLOWED_REPOS"))),
+            costly_per_hour=int(number("DIGEST_USER_LIMIT", 20, 1, 10000)),
+            port=int(number("PORT", 3000, 0, 65535)),
+            slack_bot_token=get("SLACK_BOT_TOKEN"),
+            slack_signing_secret=get("SLACK_SIGNING_SECRET"),
+            slack_app_token=get("SLACK_APP_TOKEN"),
+            slack_api_url=_slash(get("SLACK_API_URL") or "https://slack.com/api/"),
+            slack_channel=get("SLACK_CHANNEL"),
+            slack_admins=tuple(_items(get("SLACK_ADMINS"))),
+            slack_post_interval=number("SLACK_POST_INTERVAL", 1.0, 0, 60),
+            feishu_webhook_url=get("FEISHU_WEBHOOK_URL"),
+            feishu_webhook_secret=get("FEISHU_WEBHOOK_SECRET"),
+            feishu_app_id=get("FEISHU_APP_ID"),
+            feishu_app_secret=get("FEISHU_APP_SECRET"),
+            feishu_encrypt_key=get("FEISHU_ENCRYPT_KEY"),
+            feishu_verification_token=get("FEISHU_VERIFICATION_TOKEN"),
+            feishu_base_url=(get("FEISHU_BASE_URL") or "https://open.feishu.cn").rstrip("/"),
+            feishu_chat_id=get("FEISHU_CHAT_ID"),
+            feishu_event_mode=_choice("FEISHU_EVENT_MODE", get("FEISHU_EVENT_MODE") or "ws", ("ws", "http")),
+            feishu_admins=tuple(_items(get("FEISHU_ADMINS"))),
         )
 
 
@@ -97,3 +156,24 @@ def parse_clones(text: str) -> dict[str, Path]:
         except RuntimeError:  # ~nosuchuser
             raise BadInput(f"GIT_CLONES: cannot expand the path {path.strip()!r}") from None
     return clones
+
+
+def _items(text: str | None) -> list[str]:
+    return [item.strip() for item in (text or "").replace(";", ",").split(",") if item.strip()]
+
+
+def _hhmm(value: str) -> str:
+    hh, sep, mm = value.partition(":")
+    if not (sep and hh.isdigit() and mm.isdigit() and int(hh) < 24 and int(mm) < 60 and len(mm) == 2):
+        raise BadInput(f"DIGEST_TIME must be HH:MM, e.g. 09:00, not {value!r}")
+    return f"{int(hh):02d}:{mm}"
+
+
+def _slash(url: str) -> str:
+    return url if url.endswith("/") else url + "/"
+
+
+def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise BadInput(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
+    return value

@@ -142,9 +142,9 @@ def view_version(version: str, commit: Commit) -> str:
 
 
 def to_analyse(commits: Iterable[Commit], grouped: frozenset[str],
-               own: Mapping[str, tuple[FileChange, ...] | None], into: list[Commit]) -> Iterator[Commit]:
-    """The commits the analysers read, in order, each also appended to `into`: a grouped merge only through
-    its own changes (none: skipped; unknown, None: its whole diff, as for any other merge)."""
+               own: Mapping[str, tuple[FileChange, ...] | None]) -> Iterator[Commit]:
+    """The commits the analysers read, in order: a grouped merge only through its own changes (none: skipped;
+    unknown, None: its whole diff, as for any other merge)."""
     for commit in commits:
         if commit.sha in grouped:
             found = own.get(commit.sha)
@@ -152,7 +152,6 @@ def to_analyse(commits: Iterable[Commit], grouped: frozenset[str],
                 if not found:
                     continue
                 commit = own_view(commit, found)
-        into.append(commit)
         yield commit
 
 

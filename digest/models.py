@@ -222,21 +222,34 @@ class Stats:
 
 @dataclass(frozen=True)
 class Coverage:
-    """Who wrote the analyses: the LLM, or the offline rules (by choice or as a fallback)."""
+    """Who analysed the day's commits, counted in commits: the LLM, or the offline rules (by choice or as a fallback).
 
+    A commit counts for the LLM only when every analysis it shows (brief, and deep if any) came from the LLM.
+    """
+
+    commits: int = 0
     llm: int = 0
     rules: int = 0
-    fallbacks: int = 0  # rules analyses standing in for a failed LLM call, queued for a retry
+    fallbacks: int = 0  # commits showing a rules analysis that stands in for a failed LLM call, queued for a retry
+    models: tuple[str, ...] = ()
     reasons: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, entries: tuple[Entry, ...]) -> "Coverage":
-        analyses = [e.analysis for e in entries if e.analysed] + [e.deep for e in entries if e.deep]
-        fallbacks = [a for a in analyses if a.source == "rules" and a.note]
+        entries = tuple(e for e in entries if e.analysed)  # a merge told through its commits is no analysis
+
+        def shown(e: Entry) -> list[Analysis]:
+            return [e.analysis] + ([e.deep] if e.deep else [])
+
+        by_llm = [e for e in entries if all(a.source == "llm" for a in shown(e))]
+        fallbacks = [a for e in entries for a in shown(e) if a.source == "rules" and a.note]
+        fallback_commits = sum(1 for e in entries if any(a.source == "rules" and a.note for a in shown(e)))
         return cls(
-            llm=sum(1 for a in analyses if a.source == "llm"),
-            rules=sum(1 for a in analyses if a.source == "rules"),
-            fallbacks=len(fallbacks),
+            commits=len(entries),
+            llm=len(by_llm),
+            rules=len(entries) - len(by_llm),
+            fallbacks=fallback_commits,
+            models=tuple(dict.fromkeys(a.model for e in by_llm for a in shown(e))),
             reasons=tuple(dict.fromkeys(a.note for a in fallbacks)),
         )
 

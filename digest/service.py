@@ -1,7 +1,8 @@
 """build_digest(repo, day) and analyze(repo, sha): source -> storage -> analysis -> Digest.
 
-The CLI, the chat commands and the scheduler all call these two methods. SQLite is touched only from the
-calling thread; LLM calls run in a bounded thread pool and their results are stored as they complete.
+The CLI, the chat commands and the scheduler all call these methods, from many threads at once: each thread
+uses its own SQLite connection; LLM calls run in one bounded pool per process (LLM_CONCURRENCY in flight across
+every digest) and their results are stored by the calling thread as they complete.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Generator, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
 from contextlib import closing
 from datetime import date, datetime, timezone
 
@@ -22,12 +23,14 @@ from digest.analysis.prompts import PROMPT_VERSION
 from digest.errors import BadSha, LLMUnavailable
 from digest.labels import text
 from digest.models import Analysis, Commit, CommitReport, Digest, Progress, RepoRef
+from digest.singleflight import SingleFlight
 from digest.sources import CommitSource
 from digest.window import day_of, day_window, parse_day
 from storage import analyses as stored_analyses
 from storage import commits as stored_commits
 from storage import digests as stored_digests
 from storage import llm as llm_store
+from storage.db import PerThread
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +50,8 @@ def parse_sha(value: str) -> str:
 
 
 class DigestService:
+    """One per process: its LLM pool bounds the calls in flight across every digest and analysis at once."""
+
     def __init__(
         self,
         db: sqlite_utils.Database,
@@ -56,23 +61,40 @@ class DigestService:
         concurrency: int = 8,
         clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
     ) -> None:
-        self.db = db
+        self._dbs = PerThread(db)
         self.source_for = source_for
         self.llm = llm
         self.concurrency = max(1, concurrency)
         self.clock = clock
+        self.pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="llm")
+        self.flights: SingleFlight[Digest] = SingleFlight()
+        self.report_flights: SingleFlight[CommitReport] = SingleFlight()
 
-    # -- the two calls ---------------------------------------------------------------------------------
+    @property
+    def db(self) -> sqlite_utils.Database:
+        """This thread's connection (sqlite3 refuses one connection from several threads)."""
+        return self._dbs.get()
+
+    # -- the calls -------------------------------------------------------------------------------------
+
+    def resolve_day(self, day: date | str, zone: str) -> date | str:
+        """A date, or "latest" (which needs the source); BadDate for anything else."""
+        return parse_day(day, zone, self.clock()) if isinstance(day, str) else day
 
     def build_digest(self, repo: RepoRef, day: date | str, zone: str, lang: str = "en", *,
                      branch: str | None = None, progress: ProgressFn | None = None) -> Digest:
-        report = progress or (lambda _: None)
+        """The digest of `day`, built now. The same digest asked for while it is being built is built once."""
+        when = self.resolve_day(day, zone)
+        key = (repo.name, str(when), zone, lang, branch)
+        return self.flights.run(key, lambda report: self._build(repo, when, zone, lang, branch, report), progress)
+
+    def _build(self, repo: RepoRef, when: date | str, zone: str, lang: str, branch: str | None,
+               report: ProgressFn) -> Digest:
         source = self.source_for(repo)
         notes: list[str] = []
         if repo.fetch and (warning := source.fetch()):
             notes.append(warning)
         head = source.branch(branch)
-        when = parse_day(day, zone, self.clock()) if isinstance(day, str) else day
         if when == "latest":
             latest = source.latest_commit_time(head)
             when = day_of(latest, zone) if latest else day_of(self.clock(), zone)
@@ -80,15 +102,12 @@ class DigestService:
         window = day_window(when, zone)
         listed = source.commits_between(head, window.start, window.end)
         # -- merges told once (issue 8, digest/merges.py): a merge whose commits are all listed is read only
-        # through its own changes (if any); `read` is what the analysers read, `commits` what the digest lists.
+        # through its own changes (if any); the digest lists `commits`, the analysers read `to_analyse` of them.
         merge_plan, own = merge_facts.prepare(self.db, source, repo.name, listed)
-        read: list[Commit] = []
         commits: list[Commit] = []  # filled as details arrive; analyses start meanwhile
         with closing(self._details(source, repo, listed, commits, report)) as fetched:
-            briefs = self._analyse_all(merges.to_analyse(fetched, merge_plan.grouped, own, read),
-                                       merges.analysed_count(listed, merge_plan.grouped, own), "brief", lang, report)
-        high = [c for c in read if briefs[c.sha].importance == "high"]
-        deeps = self._analyse_all(high, len(high), "deep", lang, report) if high else {}
+            briefs, deeps = self._analyse(merges.to_analyse(fetched, merge_plan.grouped, own),
+                                          merges.analysed_count(listed, merge_plan.grouped, own), lang, report, brief=True)
         entries = merges.compose(commits, briefs, deeps, merge_plan, own, lang)  # grouped merges, breaking changes once
         # -- end of merges --------------------------------------------------------------------------------------
         digest = Digest(
@@ -99,8 +118,13 @@ class DigestService:
         return digest
 
     def analyze(self, repo: RepoRef, sha: str, lang: str = "en", *, progress: ProgressFn | None = None) -> CommitReport:
-        """A deep analysis of one commit; `sha` may be a prefix of 7 or more hex digits."""
+        """A deep analysis of one commit; `sha` may be a prefix of 7 or more hex digits. Asked twice at once
+        (two clicks on two messages), it runs once."""
         prefix = parse_sha(sha)
+        return self.report_flights.run((repo.name, prefix, lang), lambda report: self._analyze(repo, prefix, lang, report),
+                                       progress)
+
+    def _analyze(self, repo: RepoRef, prefix: str, lang: str, progress: ProgressFn) -> CommitReport:
         known = stored_commits.shas_with_prefix(self.db, repo.name, prefix)
         commit = stored_commits.load_commit(self.db, repo.name, known[0]) if len(known) == 1 else None
         notes: list[str] = []
@@ -110,12 +134,30 @@ class DigestService:
                 notes.append(warning)
             commit = source.commit(prefix)
             stored_commits.save_commit(self.db, commit)
-        analysis = self._analyse_all([commit], 1, "deep", lang, progress or (lambda _: None))[commit.sha]
-        return CommitReport(commit=commit, analysis=analysis, web_url=repo.web_url, notes=tuple(notes))
+        _, deeps = self._analyse([commit], 1, lang, progress, brief=False)
+        return CommitReport(commit=commit, analysis=deeps[commit.sha], web_url=repo.web_url, notes=tuple(notes))
+
+    def stored_report(self, repo: RepoRef, sha: str, lang: str) -> CommitReport | None:
+        """A deep analysis already made (by the LLM as configured, or the rules when there is none), else None."""
+        commit = stored_commits.load_commit(self.db, repo.name, sha)
+        analysis = self._stored(commit, "deep", lang) if commit else None
+        return CommitReport(commit, analysis, repo.web_url) if commit and analysis else None
 
     def find_digest(self, repo: str, day: date, zone: str, lang: str, branch: str | None = None) -> Digest | None:
         """A digest built before, as it was stored (commits and analyses are read back)."""
         return stored_digests.load_digest(self.db, repo, day, zone, lang, branch)
+
+    def finished_digest(self, repo: str, day: date, zone: str, lang: str, branch: str | None = None) -> Digest | None:
+        """A stored digest that can answer without touching GitHub or git: built after its day ended, by the
+        analyser configured now (rules stand-ins for a failed LLM call count: the backfill replaces them)."""
+        digest = self.find_digest(repo, day, zone, lang, branch)
+        if digest is None or digest.built_at < digest.window.end:
+            return None
+        cov = digest.coverage
+        by_choice = cov.rules - cov.fallbacks
+        if (self.llm is not None and by_choice) or (self.llm is None and cov.llm):
+            return None
+        return digest
 
     # -- steps -----------------------------------------------------------------------------------------
 
@@ -154,58 +196,67 @@ class DigestService:
             return load(self.db, commit.repo, commit.sha, depth, lang, FALLBACK_VERSION, rules.RULES_MODEL)
         return load(self.db, commit.repo, commit.sha, depth, lang, RULES_VERSION, rules.RULES_MODEL)
 
-    def _analyse_all(self, commits: Iterable[Commit], total: int, depth: str, lang: str,
-                     report: ProgressFn) -> dict[str, Analysis]:
-        """Stored analyses are reused; the others go to the LLM (bounded concurrency) as commits arrive."""
-        results: dict[str, Analysis] = {}
-
-        def finished(commit: Commit, analysis: Analysis) -> None:
-            results[commit.sha] = analysis
-            report(Progress(depth, len(results), total, commit.sha))  # type: ignore[arg-type]
-
+    def _analyse(self, commits: Iterable[Commit], total: int, lang: str, report: ProgressFn,
+                 *, brief: bool) -> tuple[dict[str, Analysis], dict[str, Analysis]]:
+        """(briefs, deeps). With `brief`, every commit gets a brief analysis and a deep one starts as soon as its
+        brief says "high" (no barrier between the phases); without, every commit gets a deep one. Stored analyses
+        are reused; the others go to the process-wide LLM pool as commits arrive."""
+        results: dict[str, dict[str, Analysis]] = {"brief": {}, "deep": {}}
+        totals = {"brief": total if brief else 0, "deep": 0 if brief else total}
         llm = self.llm
-        futures: dict[Future[LLMResult], tuple[Commit, Analysis]] = {}
+        futures: dict[Future[LLMResult], tuple[Commit, str, Analysis]] = {}
+
+        def finished(commit: Commit, depth: str, analysis: Analysis) -> None:
+            results[depth][commit.sha] = analysis
+            report(Progress(depth, len(results[depth]), totals[depth], commit.sha))  # type: ignore[arg-type]
+            if brief and depth == "brief" and analysis.importance == "high":
+                totals["deep"] += 1
+                start(commit, "deep")
+
+        def start(commit: Commit, depth: str) -> None:
+            if found := self._stored(commit, depth, lang):
+                finished(commit, depth, found)
+            elif llm is None:
+                finished(commit, depth, self._save(commit, rules.analyse(commit, lang, depth), RULES_VERSION))
+            else:
+                prior = rules.analyse(commit, lang, depth)
+                futures[self.pool.submit(llm.analyse, commit, prior, depth, lang)] = (commit, depth, prior)
 
         def settle(future: Future[LLMResult]) -> None:
-            commit, prior = futures.pop(future)
-            finished(commit, self._settle(commit, prior, depth, lang, future))
+            commit, depth, prior = futures.pop(future)
+            finished(commit, depth, self._settle(commit, prior, depth, lang, future))
 
-        def keep_answered(wait: bool) -> None:
-            """After a failure: drop queued calls, store what is answered (waiting for running calls if `wait`)."""
+        def keep_answered(wait_running: bool) -> None:
+            """After a failure: drop queued calls, store what is answered (waiting for running calls if asked)."""
             for future in [f for f in futures if f.cancel()]:
                 futures.pop(future)
-            for future in as_completed(list(futures)) if wait else [f for f in list(futures) if f.done()]:
+            for future in as_completed(list(futures)) if wait_running else [f for f in list(futures) if f.done()]:
                 try:
-                    settle(future)
+                    commit, depth, prior = futures.pop(future)
+                    self._settle(commit, prior, depth, lang, future)
                 except Exception:
-                    log.exception("could not store the analysis of %s", futures.get(future, (None,))[0])
+                    log.exception("could not store an analysis")
 
-        pool = ThreadPoolExecutor(max_workers=self.concurrency)
         try:
             for commit in commits:
-                if found := self._stored(commit, depth, lang):
-                    finished(commit, found)
-                elif llm is None:
-                    finished(commit, self._save(commit, rules.analyse(commit, lang, depth), RULES_VERSION))
-                else:
-                    prior = rules.analyse(commit, lang, depth)
-                    futures[pool.submit(llm.analyse, commit, prior, depth, lang)] = (commit, prior)
+                start(commit, "brief" if brief else "deep")
                 for future in [f for f in futures if f.done()]:  # store answers as they come
                     settle(future)
-            for future in as_completed(list(futures)):
-                settle(future)
+            while futures:
+                done, _ = wait(list(futures), return_when=FIRST_COMPLETED)
+                for future in done:
+                    settle(future)
         except KeyboardInterrupt:
-            keep_answered(wait=False)  # the user wants out now: running calls are abandoned
+            keep_answered(wait_running=False)  # the user wants out now: running calls are abandoned
             raise
         except BaseException:
-            keep_answered(wait=True)  # a fetch failed: what the LLM is already answering is paid for, keep it
+            keep_answered(wait_running=True)  # a fetch failed: what the LLM is already answering is paid for, keep it
             raise
         finally:
-            pool.shutdown(wait=False, cancel_futures=True)
             if llm is not None:  # what the endpoint accepts, learned in this batch, for the next run
                 for model, mode in llm.modes().items():
                     llm_store.save_mode(self.db, llm.config.endpoint, model, mode)
-        return results
+        return results["brief"], results["deep"]
 
     def _settle(self, commit: Commit, prior: Analysis, depth: str, lang: str, future: Future[LLMResult]) -> Analysis:
         """Store what an LLM call gave; a failure keeps the rules analysis and queues the commit for a retry."""

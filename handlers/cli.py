@@ -39,7 +39,7 @@ def parser(settings: Settings) -> argparse.ArgumentParser:
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     top.add_argument("-v", "--verbose", action="store_true", help="log progress and details to stderr")
-    commands = top.add_subparsers(dest="command", required=True, metavar="{digest,analyze}")
+    commands = top.add_subparsers(dest="command", required=True, metavar="{digest,analyze,run,post}")
 
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--git", metavar="PATH", help="read a local clone (normal, bare or mirror) as it is, no network")
@@ -73,6 +73,33 @@ def parser(settings: Settings) -> argparse.ArgumentParser:
     analyze.add_argument("sha", help="commit SHA, 7 to 40 hex digits")
     analyze.add_argument("--repo", help="owner/name on GitHub (or in GIT_CLONES); optional with --git")
     common(analyze)
+
+    run = commands.add_parser(
+        "run", help="the chat bot: daily posts, /digest and /analyze in Slack and Feishu", epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Runs until stopped: posts each subscription's digest at its time, answers commands (Slack "
+                    "Socket Mode when SLACK_APP_TOKEN is set, else HTTP on $PORT at /slack/events; Feishu as "
+                    "configured) and serves GET /healthz.")
+    run.add_argument("--db", metavar="PATH", default=settings.database_path, help="SQLite file (default DATABASE_PATH)")
+    run.add_argument("--no-llm", action="store_true", help="use the offline rules analyser even if LLM_* is set")
+    run.add_argument("-v", "--verbose", action="store_true", help="log progress and details to stderr")
+
+    post = commands.add_parser(
+        "post", help="post one day's digest now, the way the schedule does", epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Posts to the repository's subscriptions, else to the configured destinations (SLACK_CHANNEL, "
+                    "FEISHU_CHAT_ID, FEISHU_WEBHOOK_URL), or to --to. Once per destination and day unless --force.")
+    post.add_argument("repo", help="owner/name")
+    post.add_argument("--date", default="yesterday", help="YYYY-MM-DD, today, yesterday (default) or latest")
+    post.add_argument("--to", action="append", metavar="DEST",
+                      help="slack:CHANNEL_ID, feishu:CHAT_ID or feishu:webhook (repeatable)")
+    post.add_argument("--force", action="store_true", help="post again, anew, even if that day was posted")
+    post.add_argument("--tz", default=None, help="IANA zone of the day (default: the subscription's, else DIGEST_TZ)")
+    post.add_argument("--lang", choices=["en", "zh"], default=None,
+                      help="language (default: the subscription's, else DIGEST_LANG)")
+    post.add_argument("--db", metavar="PATH", default=settings.database_path, help="SQLite file (default DATABASE_PATH)")
+    post.add_argument("--no-llm", action="store_true", help="use the offline rules analyser even if LLM_* is set")
+    post.add_argument("-v", "--verbose", action="store_true", help="log progress and details to stderr")
     return top
 
 
@@ -116,6 +143,10 @@ def run(argv: list[str] | None, settings: Settings, make_service: Callable[[Sett
         except (sqlite3.Error, OSError) as err:
             reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
             raise BadInput(f"cannot open the database {args.db}: {reason}") from None
+        if args.command == "run":
+            return run_bot(settings, service, say)
+        if args.command == "post":
+            return post_now(settings, service, args, say, stdout)
         repo_name = args.repo
         repo = resolve_repo(repo_name, args.git, settings.git_clones, settings.github_api_url)
         progress = ProgressBar(stderr) if args.format == "text" else None
@@ -146,12 +177,72 @@ def run(argv: list[str] | None, settings: Settings, make_service: Callable[[Sett
         return 1
 
 
+def run_bot(settings: Settings, service: DigestService, say: Callable[[str], None]) -> int:
+    import signal
+    import threading
+
+    from handlers.app import Bot
+
+    if not (settings.slack_enabled or settings.feishu_app_enabled or settings.feishu_webhook_url):
+        raise BadInput("nothing to run: set SLACK_BOT_TOKEN, FEISHU_APP_ID and FEISHU_APP_SECRET, or "
+                       "FEISHU_WEBHOOK_URL (see .env.example)")
+    bot = Bot(settings, service)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    server = bot.start()
+    say(f"commit radar running: http://0.0.0.0:{server.port}/healthz; Ctrl-C to stop")
+    stop.wait()
+    bot.stop()
+    return 0
+
+
+def post_now(settings: Settings, service: DigestService, args: argparse.Namespace, say: Callable[[str], None],
+             stdout: TextIO) -> int:
+    from handlers.app import Bot, configured_destinations
+    from storage import subscriptions as subs
+
+    bot = Bot(settings, service)
+    repo = resolve_repo(args.repo, None, settings.git_clones, settings.github_api_url).name
+    targets: list[tuple[str, str, subs.Subscription | None]] = []
+    for dest in args.to or []:
+        platform, sep, channel = dest.partition(":")
+        if platform == "feishu" and channel == "webhook":
+            platform = "webhook"
+        if not sep or not channel or platform not in ("slack", "feishu", "webhook"):
+            raise BadInput(f"--to {dest!r}: use slack:CHANNEL_ID, feishu:CHAT_ID or feishu:webhook")
+        targets.append((platform, channel, subs.get(service.db, platform, channel, repo)))
+    if not targets:
+        targets = [(s.platform, s.channel, s) for s in subs.of_repo(service.db, repo)]
+    if not targets:
+        targets = [(p, c, None) for p, c in configured_destinations(settings)]
+    if not targets:
+        raise BadInput("nowhere to post: set SLACK_BOT_TOKEN and SLACK_CHANNEL, FEISHU_APP_ID, FEISHU_APP_SECRET and "
+                       "FEISHU_CHAT_ID, or FEISHU_WEBHOOK_URL, or name one with --to slack:C123")
+    failures = 0
+    for platform, channel, sub in targets:
+        zone = args.tz or (sub.zone if sub else settings.digest_tz)
+        lang = args.lang or (sub.lang if sub else settings.digest_lang)
+        day = service.resolve_day(args.date, zone)
+        if day == "latest":
+            raise BadInput("post takes a date, today or yesterday")
+        assert not isinstance(day, str)
+        outcome = bot.ops.post_digest(bot.destination(platform, channel), repo, day, zone, lang,
+                                      sub.branch if sub else None, quiet=sub.quiet if sub else "line",
+                                      force=args.force)
+        stdout.write(f"{platform}:{channel} {repo} {day.isoformat()}: {outcome.status}"
+                     + (f" ({outcome.detail})" if outcome.detail else "")
+                     + (f", {outcome.replies} thread replies" if outcome.replies else "") + "\n")
+        failures += outcome.status in ("failed", "paused")
+    return 1 if failures else 0
+
+
 def warn_fallbacks(digest: Digest, say: Callable[[str], None]) -> None:
     cov = digest.coverage
     for note in digest.notes:
         say(f"warning: {note}")
     if cov.fallbacks:
-        say(f"warning: {cov.fallbacks} analyses use the offline rules because the LLM failed; they are queued "
+        say(f"warning: {cov.fallbacks} commits use the offline rules because the LLM failed; they are queued "
             "for a retry:")
         for reason in cov.reasons:
             say(f"  {reason}")

@@ -6,6 +6,7 @@ rerun or a retry upserts instead of duplicating. One connection per thread: call
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import sqlite_utils
@@ -62,7 +63,34 @@ MIGRATIONS: tuple[str, ...] = (
         base_url TEXT NOT NULL, model TEXT NOT NULL, mode TEXT NOT NULL, PRIMARY KEY (base_url, model)
     );
     """,
-    # 2: merges told once (issue 8): what each merge brings in, and its own changes once checked
+    # 2: the chat bot: subscriptions, posts claimed before sending (exactly once), events seen, rate limits
+    """
+    CREATE TABLE subscriptions (
+        platform TEXT NOT NULL, channel TEXT NOT NULL, repo TEXT NOT NULL,
+        at TEXT NOT NULL, zone TEXT NOT NULL, lang TEXT NOT NULL, branch TEXT, quiet TEXT NOT NULL,
+        source TEXT NOT NULL, created_by TEXT, created_at TEXT NOT NULL,
+        paused TEXT, paused_at TEXT,
+        PRIMARY KEY (platform, channel, repo)
+    );
+    CREATE TABLE posts (
+        platform TEXT NOT NULL, channel TEXT NOT NULL, repo TEXT NOT NULL, day TEXT NOT NULL,
+        part INTEGER NOT NULL,
+        generation INTEGER NOT NULL DEFAULT 0,
+        state TEXT NOT NULL, owner TEXT NOT NULL, heartbeat_at TEXT NOT NULL,
+        message_id TEXT, thread_id TEXT, shas TEXT, zone TEXT, lang TEXT, branch TEXT, late INTEGER NOT NULL DEFAULT 0,
+        attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, posted_at TEXT,
+        PRIMARY KEY (platform, channel, repo, day, part)
+    );
+    CREATE TABLE seen_events (
+        platform TEXT NOT NULL, event_id TEXT NOT NULL, seen_at TEXT NOT NULL,
+        PRIMARY KEY (platform, event_id)
+    );
+    CREATE TABLE command_log (
+        id INTEGER PRIMARY KEY, platform TEXT NOT NULL, user TEXT NOT NULL, at TEXT NOT NULL, costly INTEGER NOT NULL
+    );
+    CREATE INDEX command_log_by_user ON command_log (platform, user, at);
+    """,
+    # 3: merges told once (issue 8): what each merge brings in, and its own changes once checked
     """
     CREATE TABLE merges (
         repo TEXT NOT NULL, sha TEXT NOT NULL,
@@ -91,3 +119,25 @@ def migrate(db: sqlite_utils.Database) -> int:
         with db.conn:
             db.conn.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
     return len(MIGRATIONS)
+
+
+class PerThread:
+    """One connection per thread to the database `db` was opened on (sqlite3 refuses a connection from another
+    thread). The thread that opened `db` keeps using it; an in-memory database serves only that thread."""
+
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self.first = db
+        self.owner = threading.get_ident()
+        rows = db.execute("PRAGMA database_list").fetchall()
+        self.path = next((row[2] for row in rows if row[1] == "main"), "") or ":memory:"
+        self.local = threading.local()
+
+    def get(self) -> sqlite_utils.Database:
+        if threading.get_ident() == self.owner:
+            return self.first
+        db = getattr(self.local, "db", None)
+        if db is None:
+            if self.path == ":memory:":
+                raise RuntimeError("an in-memory database cannot be shared between threads; use a file")
+            db = self.local.db = open_db(self.path)
+        return db

@@ -10,6 +10,7 @@ import pytest
 
 from digest.analysis.llm import LLMAnalyser, LLMConfig
 from digest.analysis.prompts import PROMPT_VERSION
+from digest.render import text as render_text
 from storage import llm as llm_store
 from tests.conftest import clone_ref, git_service, sample_history
 from tests.servers.openai import Fault, OpenAIServer
@@ -54,7 +55,8 @@ def llm_server():
 def test_digest_with_llm_asks_json_schema_and_stores_every_analysis(repo, db, llm_server):
     sample_history(repo)
     digest = git_service(db, analyser(llm_server)).build_digest(clone_ref(repo), DAY, "UTC", "zh")
-    assert digest.coverage.llm == 5 and digest.coverage.rules == 0  # 4 brief + 1 deep: the same-day merge is not read
+    assert digest.coverage.llm == 4 and digest.coverage.rules == 0  # commits analysed (brief, +1 deep) by the LLM;
+    assert "4/4 个提交由 test-model 分析" in render_text.render_digest(digest)  # the same-day merge is not read
     first = llm_server.requests[0]
     assert first["model"] == "test-model"
     assert first["response_format"]["type"] == "json_schema"
@@ -89,7 +91,7 @@ def test_text_mode_parses_fenced_json_with_thinking(repo, db):
     fenced = lambda req: "<think>hmm</think>\n```json\n" + answer(req) + "\n```"  # noqa: E731
     with OpenAIServer(responder=fenced, reject_json_schema=True, reject_json_object=True) as server:
         digest = git_service(db, analyser(server), concurrency=1).build_digest(clone_ref(repo), DAY, "UTC")
-        assert digest.coverage.llm == 5
+        assert digest.coverage.llm == 4
         assert "response_format" not in server.requests[-1]
 
 
@@ -125,14 +127,14 @@ def test_unreachable_llm_falls_back_to_rules_says_so_and_queues_retries(repo, db
     digest = git_service(db, llm).build_digest(clone_ref(repo), DAY, "UTC")
     # every brief but the same-day merge's, plus a deep one per high-importance commit
     expected = 4 + sum(1 for e in digest.entries if e.analysed and e.importance == "high")
-    assert digest.coverage.llm == 0 and digest.coverage.fallbacks == digest.coverage.rules == expected
+    assert digest.coverage.llm == 0 and digest.coverage.fallbacks == digest.coverage.rules == 4
     assert all(e.analysis.source == "rules" and "LLM unavailable" in e.analysis.note for e in digest.entries if e.analysed)
     assert "sk-secret-value" not in json.dumps([e.analysis.note for e in digest.entries])
     pending = list(db.query("SELECT * FROM pending"))
     assert len(pending) == expected and all(p["attempts"] == 1 for p in pending)
     # the rebuild keeps the rules fallbacks (the backfill retries them) and does not hammer the endpoint
     again = git_service(db, llm).build_digest(clone_ref(repo), DAY, "UTC")
-    assert again.coverage.fallbacks == expected and len(list(db.query("SELECT * FROM pending"))) == expected
+    assert again.coverage.fallbacks == 4 and len(list(db.query("SELECT * FROM pending"))) == expected
 
 
 def test_timeouts_and_429_are_retried_by_the_sdk_then_fall_back(repo, db, llm_server):

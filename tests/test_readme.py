@@ -28,7 +28,7 @@ def test_the_main_job_runs_on_embedded_defaults(tmp_path):
     out = run("digest", "--git", str(ROOT), "--date", "latest", "--db", str(tmp_path / "radar.db"), cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert re.search(r"\d+ commits \| 🔴 high \d+ \| 🟡 medium \d+ \| 🟢 low \d+", out.stdout)
-    assert "Analyses: 0 by LLM" in out.stdout and (tmp_path / "radar.db").exists()
+    assert "commits analysed by offline rules" in out.stdout and (tmp_path / "radar.db").exists()
 
 
 def test_every_option_is_documented():

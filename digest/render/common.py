@@ -50,6 +50,19 @@ def window_line(digest: Digest) -> str:
     return text(digest.lang, "window", start=start, end=end, zone=digest.window.zone, branch=digest.branch)
 
 
+def coverage_line(digest: Digest) -> str:
+    """'16/18 commits analysed by m, 2 by rules while the LLM was unreachable' (plain text: renderers escape it)."""
+    cov, lang = digest.coverage, digest.lang
+    if cov.llm == 0 and cov.fallbacks == 0:
+        return text(lang, "coverage_rules", n=cov.commits)
+    line = text(lang, "coverage", llm=cov.llm, total=cov.commits, models=", ".join(cov.models) or "LLM")
+    if cov.fallbacks:
+        line += text(lang, "coverage_fallback", n=cov.fallbacks)
+    if cov.rules - cov.fallbacks > 0:
+        line += text(lang, "coverage_by_rules", n=cov.rules - cov.fallbacks)
+    return line
+
+
 def provenance(a: Analysis, lang: str) -> str:
     """Where the analysis' claims come from, in one line (plain text: each renderer escapes it)."""
     if a.source == "llm":

@@ -10,8 +10,8 @@ import re
 
 from digest.labels import CHANGE_TYPE, IMPORTANCE, IMPORTANCE_ICON, text
 from digest.models import Analysis, Commit, CommitReport, Digest, Entry
-from digest.render.common import (breaking_told, by_importance, local_time, merge_title, merged_here, pr_url,
-                                  provenance, stats_extras, strip_controls, web_url_of, window_line)
+from digest.render.common import (breaking_told, by_importance, coverage_line, local_time, merge_title, merged_here,
+                                  pr_url, provenance, stats_extras, strip_controls, web_url_of, window_line)
 
 _CODE_SPAN = re.compile(r"(`[^`\n]+`)")
 _SPECIAL = re.compile(r"([\\*_\[\]<>|~])")
@@ -125,9 +125,7 @@ def render_digest(digest: Digest) -> str:
     out += ["", '<a id="stats"></a>', "", f"### {text(lang, 'stats_title')}", "",
             f"> {text(lang, 'stats_line', total=stats.total, high=stats.high, medium=stats.medium, low=stats.low)}"]
     extra = stats_extras(stats, lang)
-    cov = digest.coverage
-    extra.append(text(lang, "coverage", llm=cov.llm, rules=cov.rules)
-                 + (text(lang, "coverage_fallback", n=cov.fallbacks) if cov.fallbacks else ""))
+    extra.append(md(coverage_line(digest)))
     out += [">", "> " + " · ".join(extra), "", '<a id="toc"></a>', "", f"### {text(lang, 'toc')}", "",
             f"- [{text(lang, 'stats_title')}](#stats)"]
     for level, entries in groups:

@@ -6,8 +6,8 @@ import textwrap
 
 from digest.labels import CHANGE_TYPE, IMPORTANCE, IMPORTANCE_ICON, text
 from digest.models import Analysis, Commit, CommitReport, Digest, Entry
-from digest.render.common import (breaking_told, by_importance, local_time, merge_title, merged_here, one_line, pr_url,
-                                  provenance, stats_extras, strip_controls, web_url_of, window_line)
+from digest.render.common import (breaking_told, by_importance, coverage_line, local_time, merge_title, merged_here,
+                                  one_line, pr_url, provenance, stats_extras, strip_controls, web_url_of, window_line)
 
 WIDTH = 100
 INDENT = " " * 11
@@ -63,9 +63,7 @@ def render_digest(digest: Digest) -> str:
         return "\n".join(out) + "\n"
     out.append(" | ".join([text(lang, "stats_line", total=stats.total, high=stats.high, medium=stats.medium,
                                  low=stats.low), *stats_extras(stats, lang)]))
-    cov = digest.coverage
-    out.append(text(lang, "coverage", llm=cov.llm, rules=cov.rules)
-               + (text(lang, "coverage_fallback", n=cov.fallbacks) if cov.fallbacks else ""))
+    out.append(one_line(coverage_line(digest)))
     for level, entries in by_importance(digest):
         if not entries:
             continue

@@ -16,6 +16,10 @@ class CommitSource(Protocol):
     repo: RepoRef
     detail_workers: int  # details fetched at once: network round trips overlap, local git subprocesses do not gain
 
+    def is_private(self) -> bool:
+        """Whether the hosting service reports the repository as private."""
+        ...
+
     def fetch(self) -> str | None:
         """Bring a clone up to date; a warning (not an error) when that fails. Nothing to do for GitHub."""
         ...

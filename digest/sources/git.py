@@ -93,6 +93,9 @@ class GitSource:
     def _git(self, *args: str, check: bool = True, input_: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
         return _run(self.path, list(args), timeout=self.timeout, check=check, input_=input_)
 
+    def is_private(self) -> bool:
+        return False  # a clone the operator configured is theirs to show
+
     def fetch(self) -> str | None:
         """`git fetch`; a failure is a warning (returned) and the clone is read as it is."""
         done = self._git("fetch", "--quiet", "--prune", check=False)

@@ -24,6 +24,7 @@ from digest.errors import BadInput, CommitNotFound, RateLimited, RepoNotFound, S
 from digest.models import Commit, FileChange, RepoRef
 from digest.sources import LISTING_MARGIN_DAYS, in_window, split_message
 from storage import http_cache
+from storage.db import PerThread
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ class GitHubClient:
                  timeout: tuple[float, float] = (10.0, 60.0), max_wait: float = 60.0, retries: int = 3,
                  backoff: float = 1.0, sleep: Callable[[float], None] = time.sleep,
                  now: Callable[[], float] = time.time) -> None:
-        self.db = db
+        self._dbs = PerThread(db)  # one client serves every thread of a long-running bot
         self.api_url = api_url.rstrip("/")
         self.has_token = bool(token)
         self.timeout = timeout
@@ -75,6 +76,10 @@ class GitHubClient:
             self.session.headers["Authorization"] = f"Bearer {token}"
         self.calls = 0  # answers that were downloaded (200), for tests and benchmarks
         self._count = threading.Lock()  # details are fetched from a few threads at once
+
+    @property
+    def db(self) -> Any:
+        return self._dbs.get()
 
     @property
     def host(self) -> str:
@@ -232,6 +237,14 @@ class GitHubSource:
             return requested
         try:
             return str(self.client.get(self.base).data["default_branch"])
+        except NotFound:
+            hint = "" if self.client.has_token else " (a private repository needs GITHUB_TOKEN)"
+            raise RepoNotFound(f"repository {self.repo.name} not found on GitHub{hint}") from None
+
+    def is_private(self) -> bool:
+        """Whether GitHub reports the repository as private (the token may reach what a channel must not see)."""
+        try:
+            return bool(self.client.get(self.base).data.get("private", False))
         except NotFound:
             hint = "" if self.client.has_token else " (a private repository needs GITHUB_TOKEN)"
             raise RepoNotFound(f"repository {self.repo.name} not found on GitHub{hint}") from None

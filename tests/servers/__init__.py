@@ -1,4 +1,4 @@
-"""Local servers that behave like GitHub's REST API and an OpenAI-compatible endpoint, for the tests."""
+"""Local servers that behave like GitHub's REST API, an OpenAI-compatible endpoint and Slack, for the tests."""
 
 from __future__ import annotations
 

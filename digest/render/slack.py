@@ -1,0 +1,295 @@
+"""Slack Block Kit for digests and analyses: pure functions of a Digest or an Analysis -> message dicts.
+
+Every untrusted string (commit titles and messages, author names, LLM output) passes through `esc` (`&`, `<`,
+`>`: nothing else), so `<!channel>` or `<https://evil|ok>` in a commit cannot ping or disguise a link. Every
+message stays inside Slack's limits (50 blocks, 3000 characters a section, 150 a header, and a total of block
+text well under the ~12,000 that answers `msg_blocks_too_long`); long text is shortened at a sentence or word
+boundary with "…", and what does not fit in the top message is in the thread, where every commit appears once.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from digest.labels import CHANGE_TYPE, IMPORTANCE, IMPORTANCE_ICON, text
+from digest.models import Analysis, Commit, CommitReport, Digest, Entry
+from digest.render.common import by_importance, coverage_line, one_line, pr_url, provenance, web_url_of, window_line
+from digest.textfit import fit
+
+MAX_BLOCKS = 48  # of Slack's 50, room for a progress or notice block
+SECTION = 2900  # of 3000
+HEADER = 150
+MESSAGE_BUDGET = 9000  # characters of block text per message, well under the ~12,000 Slack rejects
+TEXT_FALLBACK = 3000
+DEEP_ACTION = "deep_analysis"
+POST_ACTION = "post_to_channel"
+
+
+def esc(value: str) -> str:
+    """Untrusted text for mrkdwn: one line of it, with &, < and > escaped so nothing pings or links."""
+    return one_line(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def esc_text(value: str) -> str:
+    """Like `esc` but keeps line breaks (for multi-line fields)."""
+    return "\n".join(esc(line) for line in value.replace("\r", "").split("\n"))
+
+
+def link(url: str | None, label: str) -> str:
+    """A mrkdwn link to one of our URLs (GitHub's), its label escaped; the label alone if the URL is odd."""
+    shown = esc(label)
+    if not url or not url.startswith(("https://", "http://")) or any(ch in url for ch in "<>| \n"):
+        return shown
+    return f"<{url}|{shown.replace('|', '¦')}>"
+
+
+def _section(body: str, accessory: dict[str, Any] | None = None) -> dict[str, Any]:
+    block: dict[str, Any] = {"type": "section", "text": {"type": "mrkdwn", "text": fit(body, SECTION)}}
+    if accessory:
+        block["accessory"] = accessory
+    return block
+
+
+def _context(body: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": fit(body, SECTION)}]}
+
+
+def _header(title: str) -> dict[str, Any]:
+    return {"type": "header", "text": {"type": "plain_text", "text": fit(one_line(title), HEADER), "emoji": True}}
+
+
+def deep_button(commit: Commit, lang: str) -> dict[str, Any]:
+    return {"type": "button", "text": {"type": "plain_text", "text": text(lang, "deep_button")},
+            "action_id": f"{DEEP_ACTION}:{commit.short_sha}",
+            "value": json.dumps({"repo": commit.repo, "sha": commit.sha, "lang": lang})}
+
+
+def block_text_size(blocks: list[dict[str, Any]]) -> int:
+    """Characters of text in blocks, counted the way Slack's per-message total is."""
+    total = 0
+
+    def walk(node: Any) -> None:
+        nonlocal total
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "text" and isinstance(value, str):
+                    total += len(value)
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(blocks)
+    return total
+
+
+@dataclass
+class _Budget:
+    """Blocks of one message, added while they fit."""
+
+    blocks: list[dict[str, Any]] = field(default_factory=list)
+    max_blocks: int = MAX_BLOCKS
+    max_chars: int = MESSAGE_BUDGET
+
+    def fits(self, *blocks: dict[str, Any]) -> bool:
+        return (len(self.blocks) + len(blocks) <= self.max_blocks
+                and block_text_size(self.blocks) + block_text_size(list(blocks)) <= self.max_chars)
+
+    def add(self, *blocks: dict[str, Any]) -> bool:
+        if not self.fits(*blocks):
+            return False
+        self.blocks.extend(blocks)
+        return True
+
+
+def _commit_link(e: Entry, web: str | None) -> str:
+    c = e.commit
+    return link(c.url, c.title) + (f" ({link(url, f'#{c.pr_number}')})" if (url := pr_url(c, web_url_of(web, c)))
+                                   else "")
+
+
+def stats_line(digest: Digest) -> str:
+    s = digest.stats
+    line = text(digest.lang, "stats_chat", total=s.total, high=s.high, medium=s.medium, low=s.low,
+                additions=sum(e.commit.additions for e in digest.entries),
+                deletions=sum(e.commit.deletions for e in digest.entries))
+    if s.breaking:
+        line += " · " + text(digest.lang, "breaking_count", n=s.breaking)
+    if s.merges:
+        line += " · " + text(digest.lang, "merges_count", n=s.merges)
+    return line
+
+
+def summary_blocks(digest: Digest, *, late: bool = False, extra: list[dict[str, Any]] | None = None,
+                   budget: int = MESSAGE_BUDGET) -> list[dict[str, Any]]:
+    """The top message: header, stats, breaking changes, high commits with summaries, medium one line each,
+    low folded into a line, coverage. What does not fit says how many more are in the thread."""
+    lang, web = digest.lang, digest.web_url
+    reserve = block_text_size(extra or []) + 400
+    out = _Budget(max_blocks=MAX_BLOCKS - len(extra or []) - 2, max_chars=budget - reserve)
+    out.add(_header(text(lang, "digest_title", repo=digest.repo, day=digest.day.isoformat())))
+    context = esc(window_line(digest))
+    if late:
+        context = f"{text(lang, 'late')} {context}"
+    out.add(_context(context))
+    for note in digest.notes:
+        out.add(_context(f"⚠️ {esc(note)}"))
+    if not digest.entries:
+        out.add(_section(esc(text(lang, "quiet_day", repo=digest.repo, day=digest.day.isoformat()))))
+        return out.blocks + (extra or [])
+    out.add(_section(stats_line(digest)))
+    breaking = [(e, b) for e in digest.entries for b in e.best.breaking_changes]
+    if breaking:
+        lines = [f"• {_commit_link(e, web)}: {esc(fit(b, 300))}" for e, b in breaking]
+        _listing(out, f"*{text(lang, 'breaking_title')}*", lines, lang)
+    groups = dict(by_importance(digest))
+    if groups["high"]:
+        out.add({"type": "divider"})
+        out.add(_section(f"*{text(lang, 'high_title')}*"))
+        shown = 0
+        for e in groups["high"]:
+            body = f"*{_commit_link(e, web)}*\n{esc(fit(e.analysis.summary, 600))}"
+            if not out.add(_section(body, deep_button(e.commit, lang))):
+                break
+            shown += 1
+        if shown < len(groups["high"]):
+            out.add(_context(text(lang, "more_in_thread", n=len(groups["high"]) - shown)))
+    if groups["medium"]:
+        lines = [f"• {_commit_link(e, web)} — {esc(fit(e.analysis.summary, 160))}" for e in groups["medium"]]
+        _listing(out, f"*{text(lang, 'medium_title')}*", lines, lang)
+    if groups["low"]:
+        titles = " · ".join(esc(fit(e.commit.title, 80)) for e in groups["low"])
+        out.add(_context(fit(text(lang, "low_line", n=len(groups["low"]), titles=titles), 1500)))
+    closing = [_context(esc(coverage_line(digest)))]
+    return out.blocks + closing + (extra or [])
+
+
+def _listing(out: _Budget, title: str, lines: list[str], lang: str) -> None:
+    """A titled list in as many sections as fit; the rest counted as 'more in the thread'."""
+    chunk, pending, shown = f"*{title}*" if not title.startswith("*") else title, 0, 0
+    full = False
+    for line in lines:
+        if len(chunk) + 1 + len(line) > SECTION and pending:
+            if not out.add(_section(chunk)):
+                full = True
+                break
+            shown, chunk, pending = shown + pending, "", 0
+        chunk, pending = (f"{chunk}\n{line}" if chunk else line), pending + 1
+    if not full and pending and out.add(_section(chunk)):
+        shown += pending
+    if shown < len(lines):
+        out.add(_context(text(lang, "more_in_thread", n=len(lines) - shown)))
+
+
+def fallback_text(digest: Digest) -> str:
+    s = digest.stats
+    return fit(esc(f"{digest.repo} {digest.day.isoformat()}: {s.total} commits, {s.high} high, {s.medium} medium, "
+                   f"{s.low} low"), TEXT_FALLBACK)
+
+
+def commit_blocks(e: Entry, digest_lang: str, web: str | None, *, button: bool = True) -> list[dict[str, Any]]:
+    """One commit in the thread: title, SHA, type and importance with the reason, summary, impact, breaking
+    changes; a high commit's deep analysis adds insights, risks and suggestions."""
+    lang, a, c = digest_lang, e.best, e.commit
+    level = e.analysis.importance
+    head = (f"{IMPORTANCE_ICON[level]} *{_commit_link(e, web)}*  `{c.short_sha}`"
+            f"{' 🔀' if c.is_merge else ''}\n"
+            f"{CHANGE_TYPE[lang][a.change_type]} · {IMPORTANCE[lang][level]} — {esc(fit(e.analysis.importance_reason, 300))}\n"
+            f"{esc(fit(a.summary, 900))}")
+    if a.impact_scope:
+        head += f"\n{text(lang, 'impact')}: " + ", ".join(f"`{esc(p).replace('`', '')}`" for p in a.impact_scope[:8])
+    for b in a.breaking_changes[:5]:
+        head += f"\n{text(lang, 'breaking')}: {esc(fit(b, 300))}"
+    blocks = [_section(head, deep_button(c, lang) if button and e.deep is None else None)]
+    blocks += analysis_detail_blocks(a, lang)
+    blocks.append(_context(_provenance(a, lang, c)))
+    return blocks
+
+
+def analysis_detail_blocks(a: Analysis, lang: str) -> list[dict[str, Any]]:
+    """Insights, risks and suggestions of a deep analysis (nothing for a brief one)."""
+    blocks = []
+    if a.insights and any(a.insights.model_dump().values()):
+        lines = [f"*{text(lang, 'insights')}*"]
+        for key in ("architecture", "performance", "security", "maintainability"):
+            if value := getattr(a.insights, key):
+                lines.append(f"• *{text(lang, key)}*: {esc(fit(value, 600))}")
+        blocks.append(_section("\n".join(lines)))
+    if a.risks:
+        lines = [f"*{text(lang, 'risks')}*"] + [
+            f"• *{esc(fit(r.point, 150))}*: {esc(fit(r.description, 300))} → {esc(fit(r.consequence, 200))}. "
+            f"{esc(fit(r.mitigation, 200))}" for r in a.risks[:5]]
+        blocks.append(_section("\n".join(lines)))
+    if a.suggestions:
+        lines = [f"*{text(lang, 'suggestions')}*"] + [f"{i}. {esc(fit(s, 300))}" for i, s in enumerate(a.suggestions[:6], 1)]
+        blocks.append(_section("\n".join(lines)))
+    return blocks
+
+
+def _provenance(a: Analysis, lang: str, c: Commit) -> str:
+    line = esc(provenance(a, lang))
+    if a.grounding and a.grounding.unverified:
+        line += " ⚠️ " + esc(text(lang, "unverified", names=", ".join(a.grounding.unverified[:10])))
+    return fit(f"{c.author and esc(c.author)} · +{c.additions} −{c.deletions} · {line}", 1900)
+
+
+def detail_messages(digest: Digest) -> list[tuple[list[dict[str, Any]], tuple[str, ...]]]:
+    """The thread: every commit once, high first, several commits per reply, each reply inside the limits."""
+    ordered = [e for _, entries in by_importance(digest) for e in entries]
+    messages: list[tuple[list[dict[str, Any]], tuple[str, ...]]] = []
+    current = _Budget()
+    shas: list[str] = []
+    for e in ordered:
+        blocks = commit_blocks(e, digest.lang, digest.web_url) + [{"type": "divider"}]
+        if not current.add(*blocks):
+            if current.blocks:
+                messages.append((current.blocks, tuple(shas)))
+            current, shas = _Budget(), []
+            if not current.add(*blocks):  # one commit alone over budget: its first block only (fitted)
+                current.add(blocks[0], blocks[-2])
+        shas.append(e.commit.sha)
+    if current.blocks:
+        messages.append((current.blocks, tuple(shas)))
+    total = len(messages)
+    return [([_context(text(digest.lang, "details_part", i=i, n=total))] + blocks, group)
+            for i, (blocks, group) in enumerate(messages, start=1)]
+
+
+def details_fallback(digest: Digest, shas: tuple[str, ...]) -> str:
+    return fit(esc(f"{digest.repo} {digest.day.isoformat()}: {len(shas)} commits"), TEXT_FALLBACK)
+
+
+def post_button(digest: Digest) -> dict[str, Any]:
+    value = {"repo": digest.repo, "day": digest.day.isoformat(), "zone": digest.window.zone, "lang": digest.lang,
+             "branch": digest.branch}
+    return {"type": "actions", "elements": [{
+        "type": "button", "style": "primary", "text": {"type": "plain_text", "text": text(digest.lang, "post_button")},
+        "action_id": POST_ACTION, "value": json.dumps(value)}]}
+
+
+def ephemeral_digest(digest: Digest) -> list[dict[str, Any]]:
+    """An on-demand answer: the summary, and a button that posts the full digest to the channel."""
+    return summary_blocks(digest, extra=[post_button(digest)] if digest.entries else [])
+
+
+def report_blocks(report: CommitReport) -> list[dict[str, Any]]:
+    """/analyze and the Deep analysis button: one commit's deep analysis."""
+    a, c = report.analysis, report.commit
+    entry = Entry(c, a, a if a.depth == "deep" else None)
+    blocks = [_header(text(a.lang, "deep_of", title=c.title))]
+    blocks += commit_blocks(entry, a.lang, report.web_url, button=False)
+    for note in report.notes:
+        blocks.append(_context(f"⚠️ {esc(note)}"))
+    out = _Budget()
+    for block in blocks:
+        if not out.add(block):
+            break
+    return out.blocks
+
+
+def notice_blocks(message: str) -> list[dict[str, Any]]:
+    """A plain answer (help, errors, lists): our own text, with untrusted parts escaped by the caller."""
+    return [_section(message)]

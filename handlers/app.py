@@ -1,0 +1,159 @@
+"""The long-lived bot, assembled from settings: ChatOps, the schedule, Slack (Socket Mode or HTTP), Feishu, the
+HTTP server. `bot.py run` and `bot.py post` call these; nothing runs at import."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, time, timezone
+from typing import Any
+
+from digest.config import Settings
+from digest.errors import BadInput
+from digest.service import DigestService
+from handlers.chat import ChatOps, ChatSettings
+from handlers.delivery import Destination, Poster
+from handlers.schedule import Schedule
+from handlers.web import Response, Server
+from storage import subscriptions as subs
+from storage.subscriptions import Subscription
+
+log = logging.getLogger(__name__)
+
+DestinationFactory = Callable[[str], Destination]
+
+
+def chat_settings(settings: Settings) -> ChatSettings:
+    hh, mm = settings.digest_time.split(":")
+    return ChatSettings(digest_tz=settings.digest_tz, digest_lang=settings.digest_lang, digest_time=time(int(hh), int(mm)),
+                        allowed_repos=settings.allowed_repos, costly_per_hour=settings.costly_per_hour,
+                        admins={"slack": frozenset(settings.slack_admins), "feishu": frozenset(settings.feishu_admins)},
+                        git_clones=settings.git_clones, github_api_url=settings.github_api_url)
+
+
+def configured_destinations(settings: Settings) -> list[tuple[str, str]]:
+    """The default destinations: SLACK_CHANNEL, FEISHU_CHAT_ID, FEISHU_WEBHOOK_URL."""
+    found = []
+    if settings.slack_enabled and settings.slack_channel:
+        found.append(("slack", settings.slack_channel))
+    if settings.feishu_app_enabled and settings.feishu_chat_id:
+        found.append(("feishu", settings.feishu_chat_id))
+    if settings.feishu_webhook_url:
+        found.append(("webhook", "webhook"))
+    return found
+
+
+def sync_env_subscriptions(db: Any, settings: Settings, now: datetime) -> list[Subscription]:
+    """DIGEST_REPOS x the configured destinations, re-created at each start; those it no longer names removed."""
+    hh, mm = settings.digest_time.split(":")
+    made, keep = [], set()
+    for platform, channel in configured_destinations(settings):
+        for repo in settings.digest_repos:
+            existing = subs.get(db, platform, channel, repo)
+            if existing is not None and existing.source == "chat":
+                continue  # a subscription made in chat wins over the environment
+            made.append(subs.save(db, Subscription(platform=platform, channel=channel, repo=repo,
+                                                   at=time(int(hh), int(mm)), zone=settings.digest_tz,
+                                                   lang=settings.digest_lang, source="env"), now))
+            keep.add((platform, channel, repo))
+    subs.drop_env(db, keep)
+    return made
+
+
+@dataclass
+class Bot:
+    settings: Settings
+    service: DigestService
+    clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+    factories: dict[str, DestinationFactory] = field(default_factory=dict)
+    ops: ChatOps = field(init=False)
+    schedule: Schedule = field(init=False)
+    stopping: threading.Event = field(default_factory=threading.Event)
+    closers: list[Callable[[], None]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        poster = Poster(db=lambda: self.service.db, clock=self.clock)
+        self.ops = ChatOps(self.service, poster, chat_settings(self.settings), self.destination, clock=self.clock,
+                           private=lambda ref: self.service.source_for(ref).is_private(), health=self.health_lines)
+        self.schedule = Schedule(self.ops, clock=self.clock)
+        self.ops.next_runs = self.schedule.next_runs
+        self.ops.on_subscriptions_changed = self.schedule.sync
+        if self.settings.slack_enabled:
+            from handlers import slack
+
+            pacer = slack.Pacer(self.settings.slack_post_interval)
+            self.factories["slack"] = slack.destination_factory(self.settings.slack_bot_token or "",
+                                                                self.settings.slack_api_url, pacer)
+
+    def destination(self, platform: str, channel: str) -> Destination:
+        factory = self.factories.get(platform)
+        if factory is None:
+            raise BadInput(f"{platform} is not configured: set its variables (see .env.example)")
+        return factory(channel)
+
+    def health_lines(self, lang: str) -> list[str]:
+        db = self.service.db
+        lines = []
+        if self.service.llm is None:
+            lines.append("LLM: not configured (offline rules analysis)")
+        else:
+            last = list(db.query("SELECT at, ok, error, model FROM llm_usage ORDER BY id DESC LIMIT 1"))
+            pending = db.execute("SELECT count(*) FROM pending").fetchone()[0]
+            state = ("no call yet" if not last else
+                     f"last call {'ok' if last[0]['ok'] else 'failed: ' + (last[0]['error'] or '')} at {last[0]['at'][:16]}")
+            lines.append(f"LLM {self.service.llm.config.model} at {self.service.llm.config.endpoint}: {state}; "
+                         f"{pending} analyses queued for a retry")
+        lines.append("GitHub: " + ("token set (5000 requests/h)" if self.settings.github_token
+                                   else "no GITHUB_TOKEN (60 requests/h)"))
+        return lines
+
+    def health(self) -> dict:
+        return {"ok": True, "next_runs": {k: v.isoformat() if v else None for k, v in self.schedule.next_runs().items()}}
+
+    # -- run -----------------------------------------------------------------------------------------------
+
+    def start(self) -> Server:
+        sync_env_subscriptions(self.service.db, self.settings, self.clock())
+        routes: dict[str, Callable[[bytes, dict[str, str], str], Response]] = {}
+        if self.settings.slack_enabled:
+            self._start_slack(routes)
+        server = Server(self.settings.port, routes, self.health)
+        server.start()
+        self.closers.append(server.stop)
+        self.schedule.start()
+        self.closers.append(self.schedule.shutdown)
+        return server
+
+    def _start_slack(self, routes: dict) -> None:
+        from slack_bolt.request import BoltRequest
+
+        from handlers import slack
+
+        app = slack.build_app(self.settings.slack_bot_token or "", self.settings.slack_signing_secret,
+                              self.settings.slack_api_url)
+        slack.register(app, self.ops)
+        if self.settings.slack_app_token:
+            from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+            handler = SocketModeHandler(app, self.settings.slack_app_token)
+            handler.connect()  # returns once connected; the client keeps its own threads
+            self.closers.append(handler.close)
+            log.info("Slack: Socket Mode connected")
+        elif not self.settings.slack_signing_secret:
+            raise BadInput("Slack over HTTP needs SLACK_SIGNING_SECRET (or set SLACK_APP_TOKEN for Socket Mode)")
+
+        def route(body: bytes, headers: dict[str, str], query: str) -> Response:
+            resp = app.dispatch(BoltRequest(body=body.decode("utf-8", "replace"), query=query, headers=headers))
+            return Response(resp.status, (resp.body or "").encode(),
+                            tuple((k, v[0]) for k, v in resp.headers.items() if v))
+
+        routes["/slack/events"] = route
+
+    def stop(self) -> None:
+        for close in reversed(self.closers):
+            try:
+                close()
+            except Exception:  # stopping: one closer failing must not keep the others from running
+                log.warning("error while stopping", exc_info=True)

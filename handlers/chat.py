@@ -1,0 +1,362 @@
+"""What a chat command does, written once for Slack and Feishu: parse -> check -> service -> answer.
+
+A platform hands over the command text, who sent it and where, and a `Reply` that knows how to show progress,
+a digest, an analysis or a notice in that platform. Errors become one clear answer with the usage; nothing
+raised here reaches a channel as a traceback.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timezone
+from typing import Protocol
+
+from digest.errors import BadInput, CommitRadarError
+from digest.labels import text
+from digest.models import Digest, Progress, RepoRef
+from digest.repos import resolve_repo
+from digest.service import DigestService
+from digest.window import parse_day, parse_zone
+from handlers import commands as cmd
+from handlers.delivery import Destination, Outcome, Poster
+from storage import events, posts
+from storage import subscriptions as subs
+from storage.subscriptions import Subscription
+
+log = logging.getLogger(__name__)
+
+
+class Reply(Protocol):
+    """Where one command's answers go. `notice` takes plain text: the platform escapes it."""
+
+    def progress(self, line: str) -> None: ...
+
+    def digest(self, digest: Digest) -> None: ...
+
+    def report(self, report: CommitReport) -> None: ...
+
+    def notice(self, message: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class ChatSettings:
+    digest_tz: str = "UTC"
+    digest_lang: str = "en"
+    digest_time: time = time(9, 0)
+    allowed_repos: tuple[str, ...] = ()  # owner/name, owner/*, *: private repositories answered only if listed
+    admins: dict[str, frozenset[str]] = field(default_factory=dict)  # platform -> user ids; empty: anyone
+    costly_per_hour: int = 20
+    git_clones: dict = field(default_factory=dict)
+    github_api_url: str = "https://api.github.com"
+
+
+HELP = {
+    "en": """*Commit Radar*: daily digests of a repository's commits, analysed.
+• `/digest` — yesterday's digest of this channel's repository (in its time zone)
+• `/digest 2026-01-11 [owner/name]`, `/digest today|yesterday|latest [owner/name]`
+• `/digest subscribe owner/name [at 09:00] [tz Asia/Shanghai] [lang zh] [branch main] [quiet skip|line]`
+• `/digest unsubscribe owner/name`, `/digest list`, `/digest status`, `/digest help`
+• `/analyze d112f6a [owner/name]` — a deep analysis of one commit
+Any command takes `lang en|zh`.""",
+    "zh": """*Commit Radar*：每日提交摘要与分析。
+• `/digest` — 本频道订阅仓库昨天的摘要（按订阅的时区）
+• `/digest 2026-01-11 [owner/name]`、`/digest today|yesterday|latest [owner/name]`
+• `/digest subscribe owner/name [at 09:00] [tz Asia/Shanghai] [lang zh] [branch main] [quiet skip|line]`
+• `/digest unsubscribe owner/name`、`/digest list`、`/digest status`、`/digest help`
+• `/analyze d112f6a [owner/name]` — 单个提交的深度分析
+所有命令都可加 `lang en|zh`。""",
+}
+
+
+def is_allowed(repo: str, patterns: tuple[str, ...]) -> bool:
+    return any(fnmatch.fnmatchcase(repo, p) for p in patterns)
+
+
+@dataclass
+class ChatOps:
+    service: DigestService
+    poster: Poster
+    settings: ChatSettings
+    destination: Callable[[str, str], Destination]  # (platform, channel) -> where to post
+    next_runs: Callable[[], dict[str, datetime | None]] = lambda: {}
+    on_subscriptions_changed: Callable[[], None] = lambda: None
+    health: Callable[[str], list[str]] = lambda lang: []
+    clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+    private: Callable[[RepoRef], bool] = lambda repo: False
+
+    # -- entry points ----------------------------------------------------------------------------------
+
+    def handle(self, platform: str, channel: str, user: str, command: str, args: str, reply: Reply) -> None:
+        """Run one command to its answer; every failure becomes an answer, never an exception."""
+        lang = self._channel_lang(platform, channel)
+        try:
+            parsed = cmd.parse(command, args)
+            lang = getattr(parsed, "lang", None) or lang
+            self._run(parsed, platform, channel, user, lang, reply)
+        except cmd.BadCommand as err:
+            log.info("bad command from %s:%s: %s", platform, user, err)
+            reply.notice(f"⚠️ {err}\n\n{HELP[lang]}" if err.topic == "digest" else f"⚠️ {err}\n{_usage(err.topic)}")
+        except BadInput as err:
+            log.info("bad input from %s:%s: %s", platform, user, err)
+            reply.notice(f"⚠️ {err}")
+        except CommitRadarError as err:
+            log.warning("%s %s failed: %s", command, args[:100], err)
+            reply.notice(f"❌ {err}")
+        except Exception as err:  # a bug: the user gets a line, the log gets the traceback
+            log.exception("internal error in %s %s", command, args[:100])
+            reply.notice(f"❌ internal error ({type(err).__name__}); it is in the bot's log")
+
+    def deep(self, platform: str, dedupe_key: str, repo: str, sha: str, lang: str, reply: Reply) -> None:
+        """The Deep analysis button: once per (channel, message, action, value), even if clicked twice."""
+        if not events.first_time(self.service.db, platform, dedupe_key, self.clock()):
+            log.info("duplicate deep-analysis action %s ignored", dedupe_key)
+            return
+        try:
+            ref = self._repo(repo)
+            report = self.service.stored_report(ref, sha, lang)
+            if report is None:
+                reply.progress(text(lang, "progress_analyze", sha=sha[:7], repo=repo))
+                report = self.service.analyze(ref, sha, lang)
+            reply.report(report)
+        except CommitRadarError as err:
+            reply.notice(f"❌ {err}")
+        except Exception as err:
+            log.exception("deep analysis of %s %s failed", repo, sha)
+            reply.notice(f"❌ internal error ({type(err).__name__}); it is in the bot's log")
+
+    def post_to_channel(self, platform: str, channel: str, dedupe_key: str, repo: str, day: date, zone: str,
+                        lang: str, branch: str | None, reply: Reply) -> Outcome | None:
+        """The "Post to channel" button: the full digest, as the schedule posts it, taking that day's claim."""
+        if not events.first_time(self.service.db, platform, dedupe_key, self.clock()):
+            return None
+        try:
+            outcome = self.post_digest(self.destination(platform, channel), repo, day, zone, lang, branch)
+        except CommitRadarError as err:
+            reply.notice(f"❌ {err}")
+            return None
+        if outcome.status == "already":
+            reply.notice(text(lang, "already_posted", repo=repo, day=day.isoformat()))
+        elif outcome.status != "posted":
+            reply.notice(f"⚠️ {outcome.status}: {outcome.detail}")
+        return outcome
+
+    # -- posting (schedule, bot.py post, the button) ---------------------------------------------------------
+
+    def post_digest(self, dest: Destination, repo: str, day: date, zone: str, lang: str, branch: str | None, *,
+                    quiet: str = "line", late: bool = False, force: bool = False) -> Outcome:
+        ref = self._repo(repo)
+
+        def build() -> Digest:
+            return (self.service.finished_digest(ref.name, day, zone, lang, branch)
+                    or self.service.build_digest(ref, day, zone, lang, branch=branch))
+
+        return self.poster.post(dest, ref.name, day, build, quiet=quiet, late=late, force=force)
+
+    def post_subscription(self, sub: Subscription, day: date, *, late: bool = False) -> Outcome:
+        if sub.paused:
+            return Outcome("paused", sub.paused)
+        return self.post_digest(self.destination(sub.platform, sub.channel), sub.repo, day, sub.zone, sub.lang,
+                                sub.branch, quiet=sub.quiet, late=late)
+
+    # -- commands ----------------------------------------------------------------------------------------
+
+    def _run(self, c: cmd.Command, platform: str, channel: str, user: str, lang: str, reply: Reply) -> None:
+        if isinstance(c, cmd.CHANGES_SUBSCRIPTIONS) and not self._is_admin(platform, user):
+            reply.notice(_extra(lang)["not_admin"])
+            return
+        if isinstance(c, cmd.COSTS_LLM) and not events.allow(self.service.db, platform, user, self.clock(),
+                                                               self.settings.costly_per_hour):
+            reply.notice(_extra(lang)["rate_limited"].format(n=self.settings.costly_per_hour))
+            return
+        if isinstance(c, cmd.Help):
+            prefix = _extra(lang)["unknown_word"].format(word=c.unknown) + "\n\n" if c.unknown else ""
+            reply.notice(prefix + HELP[lang])
+        elif isinstance(c, cmd.DigestCommand):
+            self._digest(c, platform, channel, lang, reply)
+        elif isinstance(c, cmd.AnalyzeCommand):
+            self._analyze(c, platform, channel, lang, reply)
+        elif isinstance(c, cmd.Subscribe):
+            self._subscribe(c, platform, channel, user, lang, reply)
+        elif isinstance(c, cmd.Unsubscribe):
+            self._unsubscribe(c, platform, channel, lang, reply)
+        elif isinstance(c, cmd.ListSubscriptions):
+            reply.notice(self._list(platform, channel, lang))
+        elif isinstance(c, cmd.Status):
+            reply.notice(self._status(platform, channel, lang))
+
+    def _which(self, platform: str, channel: str, named: str | None, lang: str, reply: Reply) -> tuple[str, Subscription | None] | None:
+        here = subs.in_channel(self.service.db, platform, channel)
+        if named:
+            return named, next((s for s in here if s.repo == named), None)
+        if len(here) == 1:
+            return here[0].repo, here[0]
+        choices = ", ".join(f"`{s.repo}`" for s in here)
+        reply.notice(_extra(lang)["which_repo"].format(choices=choices) if here else _extra(lang)["no_repo"])
+        return None
+
+    def _digest(self, c: cmd.DigestCommand, platform: str, channel: str, lang: str, reply: Reply) -> None:
+        found = self._which(platform, channel, c.repo, lang, reply)
+        if found is None:
+            return
+        repo, sub = found
+        ref = self._checked_repo(repo)
+        zone = sub.zone if sub else self.settings.digest_tz
+        lang = c.lang or (sub.lang if sub else lang)
+        branch = sub.branch if sub else None
+        day = parse_day(c.day or "yesterday", zone, self.clock())
+        if isinstance(day, date) and (stored := self.service.finished_digest(ref.name, day, zone, lang, branch)):
+            reply.digest(stored)
+            return
+        shown = day if isinstance(day, str) else day.isoformat()
+        reply.progress(text(lang, "progress", repo=repo, day=shown, what=text(lang, "progress_start")))
+
+        def progress(p: Progress) -> None:
+            if p.total:
+                reply.progress(text(lang, "progress", repo=repo, day=shown,
+                                    what=text(lang, f"progress_{p.phase}", done=p.done, total=p.total)))
+
+        reply.digest(self.service.build_digest(ref, day, zone, lang, branch=branch, progress=progress))
+
+    def _analyze(self, c: cmd.AnalyzeCommand, platform: str, channel: str, lang: str, reply: Reply) -> None:
+        found = self._which(platform, channel, c.repo, lang, reply)
+        if found is None:
+            return
+        repo, sub = found
+        lang = c.lang or (sub.lang if sub else lang)
+        ref = self._checked_repo(repo)
+        reply.progress(text(lang, "progress_analyze", sha=c.sha[:7], repo=repo))
+        reply.report(self.service.analyze(ref, c.sha, lang))
+
+    def _subscribe(self, c: cmd.Subscribe, platform: str, channel: str, user: str, lang: str, reply: Reply) -> None:
+        self._checked_repo(c.repo)
+        existing = subs.get(self.service.db, platform, channel, c.repo)
+        sub = subs.save(self.service.db, Subscription(
+            platform=platform, channel=channel, repo=c.repo,
+            at=c.at or (existing.at if existing else self.settings.digest_time),
+            zone=c.zone or (existing.zone if existing else self.settings.digest_tz),
+            lang=c.lang or (existing.lang if existing else self.settings.digest_lang),
+            branch=c.branch or (existing.branch if existing else None),
+            quiet=c.quiet or (existing.quiet if existing else "line"),
+            source="chat", created_by=user), self.clock())
+        self.on_subscriptions_changed()
+        reply.notice(_extra(lang)["subscribed"].format(repo=sub.repo, at=sub.at.strftime("%H:%M"), zone=sub.zone,
+                                                       lang=sub.lang, next=self._next_run(sub)))
+
+    def _unsubscribe(self, c: cmd.Unsubscribe, platform: str, channel: str, lang: str, reply: Reply) -> None:
+        existing = subs.get(self.service.db, platform, channel, c.repo)
+        if existing is None:
+            reply.notice(_extra(lang)["not_subscribed"].format(repo=c.repo))
+        elif existing.source == "env":
+            reply.notice(_extra(lang)["env_subscription"].format(repo=c.repo))
+        else:
+            subs.delete(self.service.db, platform, channel, c.repo)
+            self.on_subscriptions_changed()
+            reply.notice(_extra(lang)["unsubscribed"].format(repo=c.repo))
+
+    def _list(self, platform: str, channel: str, lang: str) -> str:
+        here = subs.in_channel(self.service.db, platform, channel)
+        if not here:
+            return _extra(lang)["no_repo"]
+        lines = [_extra(lang)["list_title"]]
+        for s in here:
+            env = " (env)" if s.source == "env" else ""
+            lines.append(f"• `{s.repo}` {s.at:%H:%M} {s.zone} · {s.lang}{' · ' + s.branch if s.branch else ''}"
+                         f" · quiet {s.quiet}{env}" + (f" · ⏸ {s.paused}" if s.paused else ""))
+        return "\n".join(lines)
+
+    def _status(self, platform: str, channel: str, lang: str) -> str:
+        words = _extra(lang)
+        lines = [words["status_title"]]
+        for s in subs.in_channel(self.service.db, platform, channel):
+            last = posts.last_post(self.service.db, s.platform, s.channel, s.repo)
+            outcome = (words["never_posted"] if last is None else
+                       f"{last.state} {last.posted_at or ''}".strip() + (f" ({last.last_error})" if last.last_error
+                                                                          and last.state != "posted" else ""))
+            lines.append(f"• `{s.repo}`: {words['next_run']} {self._next_run(s)} · {words['last_post']} "
+                         f"{last.day if last else ''} {outcome}" + (f"\n  ⏸ {s.paused}" if s.paused else ""))
+        if len(lines) == 1:
+            lines.append(words["no_repo"])
+        lines += self.health(lang)
+        paused = [s for s in subs.all_subscriptions(self.service.db) if s.paused and s.channel != channel]
+        for s in paused:
+            lines.append(f"⏸ {s.destination} `{s.repo}`: {s.paused}")
+        return "\n".join(lines)
+
+    # -- helpers -------------------------------------------------------------------------------------------
+
+    def _next_run(self, sub: Subscription) -> str:
+        when = self.next_runs().get(f"{sub.destination}|{sub.repo}")
+        return when.astimezone(parse_zone(sub.zone)).strftime("%Y-%m-%d %H:%M %Z") if when else "—"
+
+    def _channel_lang(self, platform: str, channel: str) -> str:
+        here = subs.in_channel(self.service.db, platform, channel)
+        return here[0].lang if len(here) == 1 else self.settings.digest_lang
+
+    def _is_admin(self, platform: str, user: str) -> bool:
+        admins = self.settings.admins.get(platform)
+        return not admins or user in admins
+
+    def _repo(self, name: str) -> RepoRef:
+        return resolve_repo(name, None, self.settings.git_clones, self.settings.github_api_url)
+
+    def _checked_repo(self, name: str) -> RepoRef:
+        """A private repository is answered only where DIGEST_ALLOWED_REPOS lists it (the token may reach it)."""
+        ref = self._repo(name)
+        if not is_allowed(ref.name, self.settings.allowed_repos) and self.private(ref):
+            raise BadInput(f"{ref.name} is private; add it to DIGEST_ALLOWED_REPOS to allow it in chat")
+        return ref
+
+
+def _usage(topic: str) -> str:
+    return {
+        "analyze": "Usage: `/analyze SHA [owner/name] [lang en|zh]`, e.g. `/analyze d112f6a sgl-project/sglang`",
+        "subscribe": "Usage: `/digest subscribe owner/name [at HH:MM] [tz ZONE] [lang en|zh] [branch B] [quiet skip|line]`",
+        "unsubscribe": "Usage: `/digest unsubscribe owner/name`",
+        "list": "Usage: `/digest list`",
+        "status": "Usage: `/digest status`",
+    }.get(topic, "Usage: `/digest [YYYY-MM-DD|today|yesterday|latest] [owner/name] [lang en|zh]`")
+
+
+_WORDS = {
+    "en": {
+        "not_admin": "⛔ Only the bot's admins can change subscriptions here.",
+        "rate_limited": "⏳ You have asked for {n} analyses in the last hour; please wait a little.",
+        "unknown_word": "I did not understand `{word}`.",
+        "which_repo": "Which repository? This channel has several: {choices}. Add one to the command.",
+        "no_repo": "This channel has no subscription: name a repository (`/digest 2026-01-11 owner/name`) or "
+                   "subscribe with `/digest subscribe owner/name`.",
+        "subscribed": "✅ Subscribed to `{repo}`: daily at {at} {zone}, in {lang}. Next post: {next}.",
+        "not_subscribed": "This channel is not subscribed to `{repo}`.",
+        "env_subscription": "`{repo}` is subscribed from the environment (DIGEST_REPOS): edit DIGEST_REPOS and "
+                            "restart the bot to remove it.",
+        "unsubscribed": "✅ Unsubscribed from `{repo}`.",
+        "list_title": "*Subscriptions in this channel*",
+        "status_title": "*Commit Radar status*",
+        "next_run": "next",
+        "last_post": "last post",
+        "never_posted": "none yet",
+    },
+    "zh": {
+        "not_admin": "⛔ 只有机器人管理员可以修改订阅。",
+        "rate_limited": "⏳ 过去一小时内你已请求 {n} 次分析，请稍后再试。",
+        "unknown_word": "无法理解 `{word}`。",
+        "which_repo": "哪个仓库？本频道订阅了多个：{choices}。请在命令中指明。",
+        "no_repo": "本频道没有订阅：请指明仓库（`/digest 2026-01-11 owner/name`）或用 `/digest subscribe owner/name` 订阅。",
+        "subscribed": "✅ 已订阅 `{repo}`：每天 {at}（{zone}），语言 {lang}。下次发送：{next}。",
+        "not_subscribed": "本频道未订阅 `{repo}`。",
+        "env_subscription": "`{repo}` 来自环境变量 DIGEST_REPOS：请修改 DIGEST_REPOS 并重启机器人。",
+        "unsubscribed": "✅ 已取消订阅 `{repo}`。",
+        "list_title": "*本频道的订阅*",
+        "status_title": "*Commit Radar 状态*",
+        "next_run": "下次",
+        "last_post": "上次发送",
+        "never_posted": "尚无",
+    },
+}
+
+
+def _extra(lang: str) -> dict[str, str]:
+    return _WORDS[lang]

@@ -1,0 +1,183 @@
+"""Exactly-once delivery of a day's digest to a destination, written once for Slack and Feishu.
+
+A destination (a Slack channel, a Feishu chat, a Feishu webhook) implements the narrow `Destination` protocol:
+render a digest into a top-level message and thread replies, send one, find one sent before by its tag, update
+one. Everything else is here: the claim before building, the heartbeat, saving each message id right after
+sending, resuming a thread where a killed process stopped, and pausing a destination that is gone.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from typing import Any, Protocol
+
+import sqlite_utils
+
+from digest.models import Digest
+from storage import posts
+from storage import subscriptions as subs
+from storage.posts import PostKey
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_EVERY = 10.0  # seconds; posts.STALE_AFTER is many times this
+
+
+@dataclass(frozen=True)
+class Part:
+    """One message: the platform's payload and the commits it shows (so later edits find their message)."""
+
+    payload: dict[str, Any]
+    shas: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Rendered:
+    top: Part
+    replies: tuple[Part, ...] = ()
+
+
+@dataclass(frozen=True)
+class Tag:
+    """What marks a message as ours, for finding one whose id was never saved (and Feishu's idempotency uuid)."""
+
+    key: PostKey
+    part: int
+    generation: int
+
+    @property
+    def text(self) -> str:
+        return f"{self.key.repo}|{self.key.day}|{self.part}|{self.generation}"
+
+    @property
+    def uuid(self) -> str:
+        """<= 50 characters, stable for (destination, repo, day, part, generation)."""
+        return uuid.uuid5(uuid.NAMESPACE_URL, f"{self.key.platform}:{self.key.channel}|{self.text}").hex
+
+
+class DestinationGone(Exception):
+    """The destination cannot take posts until someone acts (bot removed, channel archived or not found)."""
+
+
+class SendFailed(Exception):
+    """A send failed after the platform client's own retries; the post is retried later."""
+
+
+class Destination(Protocol):
+    platform: str
+    channel: str
+    can_find: bool  # whether `find` can see earlier sends (a webhook cannot: at least once there)
+
+    def render(self, digest: Digest, *, late: bool) -> Rendered: ...
+
+    def send(self, part: Part, *, tag: Tag, thread: str | None) -> str:
+        """Post a message (a reply in `thread` when given); its id. DestinationGone or SendFailed."""
+        ...
+
+    def find(self, tag: Tag, thread: str | None) -> str | None:
+        """The id of a message sent earlier with this tag, if the platform can tell."""
+        ...
+
+    def update(self, message_id: str, part: Part) -> None: ...
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # posted | already | busy | quiet | paused | failed
+    detail: str = ""
+    message_id: str | None = None
+    replies: int = 0
+
+
+@dataclass
+class Poster:
+    """Claims, builds, sends. One per process; `owner` names this process in the claims."""
+
+    db: Callable[[], sqlite_utils.Database]
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc))
+    owner: str = field(default_factory=lambda: f"{uuid.uuid4().hex[:12]}")
+    heartbeat_every: float = HEARTBEAT_EVERY
+
+    def post(self, dest: Destination, repo: str, day: date, build: Callable[[], Digest], *, quiet: str = "line",
+             late: bool = False, force: bool = False) -> Outcome:
+        """Post the digest of `day` to `dest` once. `build` runs only after the claim is won."""
+        key = PostKey(dest.platform, dest.channel, repo, day.isoformat())
+        db = self.db()
+        generation = posts.next_generation(db, key) if force else (posts.load(db, key).generation
+                                                                     if posts.load(db, key) else 0)
+        top = posts.claim(db, key, 0, self.owner, self.clock(), generation=generation, late=late)
+        if top is None:
+            row = posts.load(db, key)
+            return Outcome("already" if row and row.state == "posted" else "busy",
+                           message_id=row.message_id if row else None)
+        with self._heartbeat(key):
+            try:
+                digest = build()
+            except BaseException:
+                posts.release(db, key, self.owner)
+                raise
+            if not digest.entries and quiet == "skip" and top.message_id is None:
+                posts.release(db, key, self.owner)
+                return Outcome("quiet")
+            try:
+                return self._send_all(dest, key, top, digest, late or top.late)
+            except DestinationGone as gone:
+                posts.failed(db, key, 0, self.owner, str(gone))
+                subs.pause(db, dest.platform, dest.channel, str(gone), self.clock())
+                log.warning("%s:%s paused: %s", dest.platform, dest.channel, gone)
+                return Outcome("paused", str(gone))
+            except SendFailed as err:
+                posts.failed(db, key, 0, self.owner, str(err))
+                log.warning("%s:%s %s %s not posted yet (retried later): %s", dest.platform, dest.channel, repo,
+                            key.day, err)
+                return Outcome("failed", str(err))
+
+    def _send_all(self, dest: Destination, key: PostKey, top: posts.PartRow, digest: Digest, late: bool) -> Outcome:
+        db = self.db()
+        rendered = dest.render(digest, late=late)
+        digest_key = (digest.window.zone, digest.lang, digest.branch)
+        top_id = top.message_id
+        if top_id is None:
+            tag = Tag(key, 0, top.generation)
+            top_id = (dest.find(tag, None) if dest.can_find and top.attempts > 1 else None) \
+                or dest.send(rendered.top, tag=tag, thread=None)
+            posts.sent(db, key, 0, self.owner, top_id, shas=rendered.top.shas, done=False, now=self.clock(),
+                       digest_key=digest_key)
+        sent = 0
+        for number, part in enumerate(rendered.replies, start=1):
+            row = posts.claim(db, key, number, self.owner, self.clock(), generation=top.generation)
+            if row is None or row.message_id is not None:
+                if row is not None:  # saved but not marked done: a crash between the two writes
+                    posts.sent(db, key, number, self.owner, row.message_id, thread_id=top_id, shas=row.shas,
+                               now=self.clock())
+                continue
+            tag = Tag(key, number, top.generation)
+            reply_id = (dest.find(tag, top_id) if dest.can_find and row.attempts > 1 else None) \
+                or dest.send(part, tag=tag, thread=top_id)
+            posts.sent(db, key, number, self.owner, reply_id, thread_id=top_id, shas=part.shas, now=self.clock())
+            sent += 1
+        posts.finish(db, key, self.owner, self.clock())
+        return Outcome("posted", message_id=top_id, replies=sent)
+
+    @contextmanager
+    def _heartbeat(self, key: PostKey) -> Iterator[None]:
+        """Keep the claim fresh while building and sending, from a thread with its own connection."""
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(self.heartbeat_every):
+                posts.heartbeat(self.db(), key, self.owner, self.clock())
+
+        thread = threading.Thread(target=beat, name="claim-heartbeat", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()

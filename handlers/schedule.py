@@ -1,0 +1,123 @@
+"""The daily schedule: one cron job per subscription in its own zone, a catch-up of missed days at start, and
+retries of posts that failed. Jobs live in memory, rebuilt from the subscriptions table; whether a day was
+posted is decided by the claims in SQLite, never by the scheduler (two processes may run it at once)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import date, datetime, timedelta, timezone
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from digest.window import day_of, parse_zone
+from handlers.chat import ChatOps
+from storage import posts
+from storage import subscriptions as subs
+from storage.subscriptions import Subscription
+
+log = logging.getLogger(__name__)
+
+CATCH_UP_DAYS = 3
+ON_TIME = timedelta(minutes=30)  # a post this long after its time is marked late
+
+
+def job_id(sub: Subscription) -> str:
+    return f"{sub.destination}|{sub.repo}"
+
+
+def due_at(sub: Subscription, day: date) -> datetime:
+    """When the digest of `day` is due: the subscription's time on the next day, in its zone (DST-aware)."""
+    tz = parse_zone(sub.zone)
+    return datetime.combine(day + timedelta(days=1), sub.at, tzinfo=tz).astimezone(timezone.utc)
+
+
+def next_fire(sub: Subscription, after: datetime) -> datetime | None:
+    trigger = CronTrigger(hour=sub.at.hour, minute=sub.at.minute, timezone=parse_zone(sub.zone))
+    fire = trigger.get_next_fire_time(None, after)
+    return fire.astimezone(timezone.utc) if fire else None
+
+
+def owed_days(sub: Subscription, now: datetime, posted: set[str], days: int = CATCH_UP_DAYS) -> list[date]:
+    """Days whose post time has passed, after the subscription was made, not posted; oldest first."""
+    today = day_of(now, sub.zone)
+    owed = []
+    for back in range(days, 0, -1):
+        day = today - timedelta(days=back)
+        due = due_at(sub, day)
+        if due <= now and (sub.created_at is None or due >= sub.created_at) and day.isoformat() not in posted:
+            owed.append(day)
+    return owed
+
+
+class Schedule:
+    def __init__(self, ops: ChatOps, *, clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+                 retry_every: timedelta = timedelta(minutes=5), workers: int = 4) -> None:
+        self.ops = ops
+        self.clock = clock
+        self.retry_every = retry_every
+        self.scheduler = BackgroundScheduler(
+            timezone=timezone.utc, executors={"default": {"type": "threadpool", "max_workers": workers}},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 6 * 3600})
+
+    @property
+    def db(self):  # noqa: ANN201
+        return self.ops.service.db
+
+    def start(self) -> None:
+        self.sync()
+        self.scheduler.add_job(self.retry_failed, IntervalTrigger(seconds=self.retry_every.total_seconds()),
+                               id="retry-posts", replace_existing=True)
+        self.scheduler.start()
+        self.scheduler.add_job(self.catch_up, id="catch-up", replace_existing=True)  # at once, in the pool
+
+    def shutdown(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+
+    def sync(self) -> None:
+        """One cron job per active subscription; called at start and whenever a subscription changes."""
+        wanted = {job_id(s): s for s in subs.all_subscriptions(self.db) if not s.paused}
+        for job in self.scheduler.get_jobs():
+            if "|" in job.id and job.id not in wanted:
+                job.remove()
+        for jid, sub in wanted.items():
+            trigger = CronTrigger(hour=sub.at.hour, minute=sub.at.minute, timezone=parse_zone(sub.zone))
+            self.scheduler.add_job(self.run_daily, trigger, args=[sub.platform, sub.channel, sub.repo], id=jid,
+                                   replace_existing=True)
+
+    def next_runs(self) -> dict[str, datetime | None]:
+        now = self.clock()
+        return {job_id(s): next_fire(s, now) for s in subs.all_subscriptions(self.db) if not s.paused}
+
+    def run_daily(self, platform: str, channel: str, repo: str) -> None:
+        """The cron job: yesterday's digest in the subscription's zone (read again: it may have changed)."""
+        sub = subs.get(self.db, platform, channel, repo)
+        if sub is None or sub.paused:
+            return
+        now = self.clock()
+        day = day_of(now, sub.zone) - timedelta(days=1)
+        outcome = self.ops.post_subscription(sub, day, late=now - due_at(sub, day) > ON_TIME)
+        log.info("daily %s %s %s: %s %s", sub.destination, repo, day, outcome.status, outcome.detail)
+
+    def catch_up(self) -> None:
+        """Missed days (the process was down at post time), up to 3 back, oldest first, marked late."""
+        now = self.clock()
+        for sub in subs.all_subscriptions(self.db):
+            if sub.paused:
+                continue
+            for day in owed_days(sub, now, posts.posted_days(self.db, sub.platform, sub.channel, sub.repo)):
+                late = now - due_at(sub, day) > ON_TIME
+                outcome = self.ops.post_subscription(sub, day, late=late)
+                log.info("catch-up %s %s %s: %s", sub.destination, sub.repo, day, outcome.status)
+
+    def retry_failed(self) -> None:
+        """Posts that failed or whose owner died mid-post, with the settings they were claimed with."""
+        for key, row in posts.unfinished(self.db):
+            sub = subs.get(self.db, key.platform, key.channel, key.repo)
+            if sub is None or sub.paused:
+                continue
+            outcome = self.ops.post_subscription(sub, date.fromisoformat(key.day), late=row.late)
+            log.info("retry %s:%s %s %s: %s", key.platform, key.channel, key.repo, key.day, outcome.status)

@@ -1,0 +1,290 @@
+"""Slack in and out: Bolt listeners that ack at once and hand the work to ChatOps; a channel as a Destination;
+answers through `response_url`. No decisions here: parsing, checks and posting rules live in handlers/chat.py
+and handlers/delivery.py."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date
+from typing import Any
+
+from slack_bolt import Ack, App
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import (ConnectionErrorRetryHandler, RateLimitErrorRetryHandler,
+                                                   ServerErrorRetryHandler)
+from slack_sdk.webhook import WebhookClient
+
+from digest.models import CommitReport, Digest
+from digest.render import slack as render
+from handlers.chat import ChatOps
+from handlers.delivery import DestinationGone, Part, Rendered, SendFailed, Tag
+
+log = logging.getLogger(__name__)
+
+EVENT_TYPE = "commit_radar_post"
+GONE = {
+    "not_in_channel": "the bot is not in this channel: invite it with /invite @Commit Radar",
+    "channel_not_found": "the channel was not found (deleted, or private without the bot): invite the bot again",
+    "is_archived": "the channel is archived: unarchive it or subscribe another channel",
+    "account_inactive": "the Slack app was removed or its token revoked: reinstall it and update SLACK_BOT_TOKEN",
+    "token_revoked": "the Slack app was removed or its token revoked: reinstall it and update SLACK_BOT_TOKEN",
+    "invalid_auth": "SLACK_BOT_TOKEN is not valid: reinstall the app and update SLACK_BOT_TOKEN",
+    "not_authed": "SLACK_BOT_TOKEN is missing",
+    "restricted_action": "the workspace does not let the bot post in this channel",
+}
+RESPONSE_URL_USES = 5  # Slack: a response_url takes 5 posts within 30 minutes
+
+
+def web_client(token: str, base_url: str, *, post_only: bool = False, timeout: int = 30) -> WebClient:
+    """A WebClient that honours Retry-After on 429. The posting client retries nothing else by itself: a post
+    that timed out may have been posted, so the destination looks for it before posting again."""
+    handlers: list[Any] = [RateLimitErrorRetryHandler(max_retry_count=5)]
+    if not post_only:
+        handlers += [ServerErrorRetryHandler(max_retry_count=2), ConnectionErrorRetryHandler(max_retry_count=2)]
+    return WebClient(token=token, base_url=base_url, timeout=timeout, retry_handlers=handlers)
+
+
+class Pacer:
+    """About one message a second per channel (Slack's chat.postMessage limit), shared by every sender."""
+
+    def __init__(self, interval: float = 1.0) -> None:
+        self.interval = interval
+        self._lock = threading.Lock()
+        self._next: dict[str, float] = {}
+
+    def wait(self, channel: str) -> None:
+        with self._lock:
+            now = time.monotonic()
+            at = max(now, self._next.get(channel, 0.0))
+            self._next[channel] = at + self.interval
+        if at > now:
+            time.sleep(at - now)
+
+
+class SlackDestination:
+    platform = "slack"
+    can_find = True
+
+    def __init__(self, client: WebClient, post_client: WebClient, channel: str, pacer: Pacer) -> None:
+        self.client = client
+        self.post_client = post_client
+        self.channel = channel
+        self.pacer = pacer
+
+    def render(self, digest: Digest, *, late: bool) -> Rendered:
+        top = Part({"text": render.fallback_text(digest), "blocks": render.summary_blocks(
+            digest, late=late, extra=[render._context(render.text(digest.lang, "thread_hint"))] if digest.entries
+            else [])})
+        replies = tuple(Part({"text": render.details_fallback(digest, shas), "blocks": blocks}, shas)
+                        for blocks, shas in render.detail_messages(digest))
+        return Rendered(top, replies)
+
+    def send(self, part: Part, *, tag: Tag, thread: str | None) -> str:
+        metadata = {"event_type": EVENT_TYPE, "event_payload": {"tag": tag.text}}
+        for attempt in range(2):
+            self.pacer.wait(self.channel)
+            try:
+                resp = self.post_client.chat_postMessage(channel=self.channel, thread_ts=thread, metadata=metadata,
+                                                         unfurl_links=False, unfurl_media=False, **part.payload)
+                return str(resp["ts"])
+            except SlackApiError as err:
+                error = str(err.response.get("error", "")) if err.response is not None else ""
+                if error in GONE:
+                    raise DestinationGone(GONE[error]) from None
+                status = err.response.status_code if err.response is not None else 0
+                if status < 500:
+                    raise SendFailed(f"Slack refused the message: {error or status}") from None
+                reason = f"Slack answered HTTP {status}"
+            except Exception as err:  # a timeout or a dropped connection: the message may have been posted
+                reason = f"Slack did not answer ({type(err).__name__})"
+            log.warning("%s in %s: looking for the message before posting again", reason, self.channel)
+            if (found := self.find(tag, thread)) is not None:
+                return found
+        raise SendFailed(reason)
+
+    def find(self, tag: Tag, thread: str | None) -> str | None:
+        """Our message with this tag among the channel's latest messages (or the thread's replies)."""
+        try:
+            if thread is None:
+                resp = self.client.conversations_history(channel=self.channel, limit=200, include_all_metadata=True)
+            else:
+                resp = self.client.conversations_replies(channel=self.channel, ts=thread, limit=200,
+                                                         include_all_metadata=True)
+        except SlackApiError as err:
+            log.warning("cannot read %s to look for an earlier post: %s", self.channel, err.response.get("error"))
+            return None
+        for message in resp.get("messages", []):
+            meta = message.get("metadata") or {}
+            if meta.get("event_type") == EVENT_TYPE and (meta.get("event_payload") or {}).get("tag") == tag.text:
+                return str(message["ts"])
+        return None
+
+    def update(self, message_id: str, part: Part) -> None:
+        try:
+            self.client.chat_update(channel=self.channel, ts=message_id, **part.payload)
+        except SlackApiError as err:
+            error = str(err.response.get("error", ""))
+            raise (DestinationGone(GONE[error]) if error in GONE else SendFailed(f"chat.update failed: {error}")) from None
+
+
+class ResponseReply:
+    """Answers to one command or click through its response_url: ephemeral, progress throttled to fit the five
+    uses Slack allows (one kept for the answer and one for an error)."""
+
+    def __init__(self, url: str, client: WebClient, channel: str, user: str, *, progress_every: float = 3.0,
+                 replace: bool = True) -> None:
+        self.webhook = WebhookClient(url, timeout=15, retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=3),
+                                                                      ServerErrorRetryHandler(max_retry_count=2)])
+        self.client = client
+        self.channel = channel
+        self.user = user
+        self.progress_every = progress_every
+        self.replace = replace
+        self.uses = 0
+        self.last_progress = 0.0
+        self._lock = threading.Lock()
+
+    def _send(self, blocks: list[dict[str, Any]], fallback: str) -> None:
+        with self._lock:
+            self.uses += 1
+            use = self.uses
+        if use <= RESPONSE_URL_USES:
+            resp = self.webhook.send(text=fallback, blocks=blocks, response_type="ephemeral",
+                                     replace_original=self.replace)
+            if resp.status_code == 200:
+                return
+            log.warning("response_url answered %s %s; answering with chat.postEphemeral", resp.status_code, resp.body)
+        try:
+            self.client.chat_postEphemeral(channel=self.channel, user=self.user, text=fallback, blocks=blocks)
+        except SlackApiError as err:
+            log.error("could not answer %s in %s: %s", self.user, self.channel, err.response.get("error"))
+
+    def progress(self, line: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if self.uses >= RESPONSE_URL_USES - 2 or now - self.last_progress < self.progress_every:
+                return
+            self.last_progress = now
+        self._send(render.notice_blocks(render.esc_text(line)), render.esc(line))
+
+    def digest(self, digest: Digest) -> None:
+        self._send(render.ephemeral_digest(digest), render.fallback_text(digest))
+
+    def report(self, report: CommitReport) -> None:
+        self._send(render.report_blocks(report), render.esc(report.commit.title))
+
+    def notice(self, message: str) -> None:
+        self._send(render.notice_blocks(render.esc_text(message)), render.esc(message.split("\n")[0]))
+
+
+class ThreadReply:
+    """Answers to a Deep analysis click on a channel message: in that message's thread, for everyone."""
+
+    def __init__(self, client: WebClient, channel: str, thread_ts: str, fallback: ResponseReply) -> None:
+        self.client = client
+        self.channel = channel
+        self.thread_ts = thread_ts
+        self.fallback = fallback
+
+    def progress(self, line: str) -> None:
+        self.fallback.progress(line)
+
+    def digest(self, digest: Digest) -> None:
+        self.fallback.digest(digest)
+
+    def report(self, report: CommitReport) -> None:
+        try:
+            self.client.chat_postMessage(channel=self.channel, thread_ts=self.thread_ts, unfurl_links=False,
+                                         text=render.esc(report.commit.title), blocks=render.report_blocks(report))
+        except SlackApiError as err:
+            log.warning("cannot post the deep analysis in %s: %s", self.channel, err.response.get("error"))
+            self.fallback.report(report)
+
+    def notice(self, message: str) -> None:
+        self.fallback.notice(message)
+
+
+def register(app: App, ops: ChatOps, *, progress_every: float = 3.0) -> None:
+    """Wire Slack's commands and buttons to ChatOps: ack first (inside Slack's 3 s), work lazily on the pool."""
+    client = app.client
+
+    def reply_for(body: dict[str, Any], replace: bool = True) -> ResponseReply:
+        channel = body.get("channel_id") or (body.get("channel") or {}).get("id", "")
+        user = body.get("user_id") or (body.get("user") or {}).get("id", "")
+        return ResponseReply(body.get("response_url", ""), client, channel, user, progress_every=progress_every,
+                             replace=replace)
+
+    def ack_command(ack: Ack, body: dict[str, Any]) -> None:
+        ack(text="⏳ …")
+
+    def run_command(body: dict[str, Any]) -> None:
+        ops.handle("slack", body.get("channel_id", ""), body.get("user_id", ""), body.get("command", ""),
+                   body.get("text", ""), reply_for(body))
+
+    for name in ("/digest", "/analyze"):
+        app.command(name)(ack=ack_command, lazy=[run_command])
+
+    def ack_action(ack: Ack) -> None:
+        ack()
+
+    def run_deep(body: dict[str, Any]) -> None:
+        action = body["actions"][0]
+        value = _value(action)
+        container = body.get("container") or {}
+        channel = (body.get("channel") or {}).get("id") or container.get("channel_id", "")
+        message_ts = container.get("message_ts") or (body.get("message") or {}).get("ts", "")
+        key = f"deep|{channel}|{message_ts}|{action.get('action_id')}|{action.get('value')}"
+        fallback = reply_for(body, replace=False)
+        reply: Any = fallback
+        if container.get("type") == "message" and not container.get("is_ephemeral") and message_ts:
+            reply = ThreadReply(client, channel, (body.get("message") or {}).get("thread_ts") or message_ts, fallback)
+        ops.deep("slack", key, str(value.get("repo", "")), str(value.get("sha", "")), str(value.get("lang", "en")),
+                 reply)
+
+    def run_post(body: dict[str, Any]) -> None:
+        action = body["actions"][0]
+        value = _value(action)
+        channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id", "")
+        key = f"post|{channel}|{(body.get('container') or {}).get('message_ts')}|{action.get('value')}"
+        reply = reply_for(body)
+        outcome = ops.post_to_channel("slack", channel, key, str(value["repo"]), date.fromisoformat(value["day"]),
+                                      str(value["zone"]), str(value["lang"]), value.get("branch"), reply)
+        if outcome is not None and outcome.status == "posted":
+            reply.notice(render.text(str(value["lang"]), "posted_to_channel", channel=channel).replace("<#", "#")
+                         .replace(">", ""))
+
+    import re
+
+    app.action(re.compile(f"^{render.DEEP_ACTION}"))(ack=ack_action, lazy=[run_deep])
+    app.action(render.POST_ACTION)(ack=ack_action, lazy=[run_post])
+
+    @app.error
+    def on_error(error: Exception, body: dict[str, Any]) -> None:
+        log.error("Slack listener failed: %s", type(error).__name__, exc_info=error)
+
+
+def _value(action: dict[str, Any]) -> dict[str, Any]:
+    try:
+        value = json.loads(action.get("value") or "{}")
+    except json.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def build_app(token: str, signing_secret: str | None, api_url: str, workers: int = 16) -> App:
+    """A Bolt app whose every Web API call goes to `api_url`; listeners run on a bounded pool."""
+    return App(client=web_client(token, api_url), signing_secret=signing_secret or "socket-mode-unused",
+               token_verification_enabled=False, process_before_response=False,
+               listener_executor=ThreadPoolExecutor(max_workers=workers, thread_name_prefix="slack"))
+
+
+def destination_factory(token: str, api_url: str, pacer: Pacer) -> Callable[[str], SlackDestination]:
+    client = web_client(token, api_url)
+    post_client = web_client(token, api_url, post_only=True)
+    return lambda channel: SlackDestination(client, post_client, channel, pacer)
