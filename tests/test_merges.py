@@ -184,6 +184,23 @@ def test_every_renderer_shows_merges_the_same_way(repo, db, llm_server):
     assert data[s["trace"]]["merged"] == [] and data[s["trace"]]["analysed"] is True
 
 
+def test_slack_messages_show_merges_the_same_way(repo, db, llm_server):
+    from digest.render import slack as render_slack
+
+    s = issue_day(repo)
+    digest = git_service(db, analyser(llm_server)).build_digest(clone_ref(repo), DAY, "UTC")
+    summary = json.dumps(render_slack.summary_blocks(digest), ensure_ascii=False)
+    thread = json.dumps([blocks for blocks, _ in render_slack.detail_messages(digest)], ensure_ascii=False)
+    assert "Merge #643 (dataflow-up-32-engine-collapse): 3 commits" in summary + thread
+    assert summary.count("`old_helper` removed") == 1 and "Removes `legacy_api()`" not in summary
+    assert thread.count("`old_helper` removed") == 1 and "Removes `legacy_api()`" not in thread
+    assert "2 breaking changes" in summary and "listed under " + s["mixed2"][:7] in thread
+    merge_block = next(b for blocks, _ in render_slack.detail_messages(digest) for b in blocks
+                       if f"`{s['m643'][:7]}`" in json.dumps(b))
+    assert "accessory" not in merge_block  # nothing analysed: no deep-analysis button
+    assert f"`{s['feat2'][:7]}`" in merge_block["text"]["text"]
+
+
 def test_the_issue_day_through_github_gives_the_same_digest(repo, tmp_path, github):
     s = issue_day(repo)
     with OpenAIServer(responder=answer) as by_git_llm:
