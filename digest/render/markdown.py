@@ -10,8 +10,9 @@ import re
 
 from digest.labels import CHANGE_TYPE, IMPORTANCE, IMPORTANCE_ICON, text
 from digest.models import Analysis, Commit, CommitReport, Digest, Entry
-from digest.render.common import (breaking_told, by_importance, coverage_line, local_time, merge_title, merged_here,
-                                  pr_url, provenance, stats_extras, strip_controls, web_url_of, window_line)
+from digest.render.common import (breaking_told, by_importance, coverage_line, local_time, marked, merge_title,
+                                  merged_here, pr_url, provenance, stats_extras, strip_controls, web_url_of, window_line,
+                                  with_marks)
 
 _CODE_SPAN = re.compile(r"(`[^`\n]+`)")
 _SPECIAL = re.compile(r"([\\*_\[\]<>|~])")
@@ -46,6 +47,8 @@ def _link_line(commit: Commit, web: str | None, lang: str) -> str:
 
 def _analysis(a: Analysis, lang: str, importance_of: Analysis, breaking: list[str] | None = None,
               told: str = "") -> list[str]:
+    breaking = None if breaking is None else marked(a, breaking)
+    a, importance_of = with_marks(a), with_marks(importance_of)
     level = importance_of.importance
     lines = [
         f"**{text(lang, 'change_type')}**：{CHANGE_TYPE[lang][a.change_type]}  ",
@@ -55,7 +58,7 @@ def _analysis(a: Analysis, lang: str, importance_of: Analysis, breaking: list[st
         "",
     ]
     if a.impact_scope:
-        lines += [f"**{text(lang, 'impact')}**：", *[f"- {md('`' + p.replace('`', '') + '`')}" for p in a.impact_scope],
+        lines += [f"**{text(lang, 'impact')}**：", *[f"- {_scope(p)}" for p in a.impact_scope],
                   ""]
     shown = a.breaking_changes if breaking is None else breaking
     if shown or told:
@@ -79,6 +82,14 @@ def _analysis(a: Analysis, lang: str, importance_of: Analysis, breaking: list[st
     if a.grounding and a.grounding.unverified:
         lines.append(f"<sub>⚠️ {md(text(lang, 'unverified', names=', '.join(a.grounding.unverified)))}</sub>")
     return lines
+
+
+def _scope(path: str) -> str:
+    """An impact scope entry as code; a mark added by with_marks stays outside the code span."""
+    for mark in (" (unverified)", "（未验证）"):
+        if path.endswith(mark):
+            return md("`" + path[: -len(mark)].replace("`", "") + "`") + md(mark)
+    return md("`" + path.replace("`", "") + "`")
 
 
 def _entry(entry: Entry, digest: Digest, lang: str) -> list[str]:

@@ -6,8 +6,9 @@ import textwrap
 
 from digest.labels import CHANGE_TYPE, IMPORTANCE, IMPORTANCE_ICON, text
 from digest.models import Analysis, Commit, CommitReport, Digest, Entry
-from digest.render.common import (breaking_told, by_importance, coverage_line, local_time, merge_title, merged_here,
-                                  one_line, pr_url, provenance, stats_extras, strip_controls, web_url_of, window_line)
+from digest.render.common import (breaking_told, by_importance, coverage_line, local_time, marked, merge_title,
+                                  merged_here, one_line, pr_url, provenance, stats_extras, strip_controls, web_url_of,
+                                  window_line, with_marks)
 
 WIDTH = 100
 INDENT = " " * 11
@@ -20,6 +21,8 @@ def _wrap(label: str, value: str) -> list[str]:
 
 def _analysis(a: Analysis, lang: str, level: str, reason: str, breaking: list[str] | None = None,
               told: str = "") -> list[str]:
+    breaking = None if breaking is None else marked(a, breaking)
+    a = with_marks(a)
     lines = [f"{INDENT}{CHANGE_TYPE[lang][a.change_type]} · {IMPORTANCE_ICON[level]} {IMPORTANCE[lang][level]}: "
              f"{one_line(reason)}"]
     lines += _wrap("", a.summary)
@@ -92,7 +95,7 @@ def _entry(e: Entry, digest: Digest, lang: str) -> list[str]:
         lines.append(f"{INDENT}🔀 {text(lang, 'merge_brings', n=len(e.merged))}")
     if e.merged_into:
         lines.append(f"{INDENT}🔀 {text(lang, 'in_merge', merge=e.merged_into[:7])}")
-    return lines + _analysis(e.best, lang, e.importance, e.analysis.importance_reason, e.breaking_changes,
+    return lines + _analysis(e.best, lang, e.importance, with_marks(e.analysis).importance_reason, e.breaking_changes,
                              breaking_told(e, lang))
 
 
