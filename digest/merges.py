@@ -185,12 +185,16 @@ def _highest(analyses: Iterable[Analysis]) -> Analysis | None:
     return min(analyses, key=lambda a: IMPORTANCES.index(a.importance), default=None)
 
 
+def _importance_reason(n: int, lang: str) -> str:
+    return text(lang, "merge_importance_one" if n == 1 else "merge_importance", n=n)
+
+
 def _composed(merge: Commit, members: list[Entry], lang: str) -> Analysis:
     top = _highest(e.analysis for e in members)
     level = top.importance if top else "low"
     label = merge_label(merge, len(members), lang)
     return Analysis(change_type=top.change_type if top else "chore", importance=level,
-                    importance_reason=text(lang, "merge_importance_one" if len(members) == 1 else "merge_importance", n=len(members)), summary=label,
+                    importance_reason=_importance_reason(len(members), lang), summary=label,
                     source="rules", model=MERGE_MODEL, lang=lang)  # type: ignore[arg-type]
 
 
@@ -214,7 +218,7 @@ def compose(commits: Sequence[Commit], briefs: Mapping[str, Analysis], deeps: Ma
                                  merged_into=merge_plan.merged_into.get(c.sha), own_only=grouped and bool(own.get(c.sha)))
     entries: dict[str, Entry] = {}
     # inner merges first, so an outer merge's importance sees theirs
-    order = sorted(commits, key=lambda c: len(merge_plan.merged.get(c.sha, ())) if c.sha in merge_plan.grouped else -1)
+    order = sorted(commits, key=lambda c: len(merge_plan.merged[c.sha]) if c.sha in merge_plan.grouped else -1)
     for c in order:
         if c.sha not in merge_plan.grouped:
             entries[c.sha] = plain[c.sha]
@@ -225,7 +229,7 @@ def compose(commits: Sequence[Commit], briefs: Mapping[str, Analysis], deeps: Ma
             own = plain[c.sha]
             top = _highest([own.analysis, *(e.analysis for e in members)])
             if top is not None and top is not own.analysis and top.importance != own.analysis.importance:
-                reason = text(lang, "merge_importance_one" if len(members) == 1 else "merge_importance", n=len(members))
+                reason = _importance_reason(len(members), lang)
                 own = replace(own, analysis=own.analysis.model_copy(update={"importance": top.importance,
                                                                             "importance_reason": reason}))
             entries[c.sha] = own
