@@ -206,7 +206,8 @@ def commit_blocks(e: Entry, digest_lang: str, web: str | None, *, button: bool =
     level = e.analysis.importance
     head = f"{IMPORTANCE_ICON[level]} *{_commit_link(e, web, lang)}*  `{c.short_sha}`{' 🔀' if c.is_merge else ''}\n"
     if e.grouped:  # its commits, each told in its own place (issue 8)
-        head += "".join(f"↳ `{m.commit.short_sha}` {esc(fit(m.commit.title, 120))}\n" for m in merged_here_of(e, digest_entries))
+        head += "".join(f"↳ {link(m.commit.url, fit(m.commit.title, 120))}\n"  # each is analysed in its own place
+                        for m in merged_here_of(e, digest_entries))
     elif e.merged:
         head += f"🔀 {esc(text(lang, 'merge_brings', n=len(e.merged)))}\n"
     if e.merged_into:
