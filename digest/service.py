@@ -30,6 +30,7 @@ from storage import analyses as stored_analyses
 from storage import commits as stored_commits
 from storage import digests as stored_digests
 from storage import llm as llm_store
+from storage import outages
 from storage.db import PerThread
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,10 @@ class DigestService:
                                           merges.analysed_count(listed, merge_plan.grouped, own), lang, report, brief=True)
         entries = merges.compose(commits, briefs, deeps, merge_plan, own, lang)  # grouped merges, breaking changes once
         # -- end of merges --------------------------------------------------------------------------------------
+        if self.llm is not None and any(a.note and a.source == "rules" for e in entries
+                                        for a in (e.analysis, e.deep) if a is not None):
+            if (outage := outages.current(self.db, self.llm.config.endpoint)) is not None:
+                notes.append(text(lang, "outage", since=f"{outage.started_at:%Y-%m-%d %H:%M} UTC", error=outage.error))
         digest = Digest(
             repo=repo.name, window=window, lang=lang, branch=_branch_name(head), entries=entries,
             built_at=self.clock(), web_url=repo.web_url, notes=tuple(notes),
@@ -273,9 +278,15 @@ class DigestService:
                                    tokens_out=0, seconds=0.0, error=str(err))
             stored_analyses.mark_pending(self.db, commit.repo, commit.sha, depth, lang, self.llm.config.model,
                                          str(err), self.clock())
+            if outages.begin(self.db, self.llm.config.endpoint, str(err), self.clock()):
+                log.error("LLM outage: %s; analyses fall back to the offline rules and are queued for a retry", err)
             return self._save(commit, prior.model_copy(update={"note": text(lang, "fallback", error=str(err))}),
                               FALLBACK_VERSION)
-        analysis = result.analysis
+        attempts = stored_analyses.pending_attempts(self.db, commit.repo, commit.sha, depth, lang) + 1
+        analysis = result.analysis.model_copy(update={"attempts": attempts})
+        if (ended := outages.end(self.db, self.llm.config.endpoint, self.clock())) is not None:
+            log.warning("LLM answers again after an outage since %s (%s)", ended.started_at.isoformat(timespec="minutes"),
+                        ended.error)
         llm_store.record_usage(self.db, repo=commit.repo, sha=commit.sha, depth=depth, model=analysis.model,
                                mode=result.mode, ok=True, tokens_in=analysis.tokens_in,
                                tokens_out=analysis.tokens_out, seconds=result.seconds, error=None)
