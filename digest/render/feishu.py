@@ -18,7 +18,8 @@ from typing import Any
 
 from digest.labels import CHANGE_TYPE, IMPORTANCE, IMPORTANCE_ICON, text
 from digest.models import Analysis, Commit, CommitReport, Digest, Entry
-from digest.render.common import by_importance, coverage_line, one_line, pr_url, provenance, web_url_of, window_line
+from digest.render.common import (by_importance, coverage_line, one_line, pr_url, provenance, strip_controls, web_url_of,
+                                  window_line)
 from digest.textfit import fit
 
 APP_BODY_BUDGET = 28 * 1024  # bytes of the send request body, of Feishu's 30 KB per card message
@@ -399,7 +400,7 @@ def notice_card(message: str, lang: str = "en") -> dict[str, Any]:
     for line in message.replace("\r", "").split("\n"):
         parts = line.split("`")
         shown = [("`" + p.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") + "`") if i % 2
-                 else esc(p).replace("&#42;", "*")
+                 else strip_controls(p).translate(_TABLE).replace("&#42;", "*")
                  for i, p in enumerate(parts)]
         lines.append(_bold("".join(shown)))
     return card(WORDS[lang]["notice_title"], [md(fit("\n".join(lines), 8000))], template="blue")
