@@ -122,7 +122,19 @@ class Grounding(BaseModel):
 class SkippedFile(BaseModel):
     model_config = ConfigDict(frozen=True)
     path: str
-    reason: str  # budget | generated | binary | unavailable | clipped
+    reason: str  # budget | generated | binary | unavailable | clipped | summarised
+
+
+class DiffCoverage(BaseModel):
+    """How much of a large diff the analysis read in full, and how the rest was covered."""
+
+    model_config = ConfigDict(frozen=True)
+    files: int = 0  # files in the commit
+    read: int = 0  # read in full by the analysing call
+    condensed: int = 0  # deletions-only or pure renames, read as one line each
+    summarised: int = 0  # covered by summaries (map calls) or listed as generated
+    generated: int = 0  # of the summarised: generated, vendored or lockfiles (listed, no call)
+    calls: int = 1  # LLM calls this analysis made: map calls plus the combining call
 
 
 class Analysis(BaseModel):
@@ -147,6 +159,8 @@ class Analysis(BaseModel):
     read_files: list[str] = Field(default_factory=list)
     skipped_files: list[SkippedFile] = Field(default_factory=list)
     grounding: Grounding | None = None
+    redacted: dict[str, int] = Field(default_factory=dict)  # secrets kept out of the prompt: kind -> count
+    diff_coverage: DiffCoverage | None = None  # set when the diff had to be condensed or summarised
     note: str = ""  # e.g. why an LLM analysis fell back to rules
 
 

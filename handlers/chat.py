@@ -198,6 +198,7 @@ class ChatOps:
         return None
 
     def _digest(self, c: cmd.DigestCommand, platform: str, channel: str, lang: str, reply: Reply) -> None:
+        parse_day(c.day or "yesterday", "Pacific/Kiritimati", self.clock())  # the date itself first (any zone's today)
         found = self._which(platform, channel, c.repo, lang, reply)
         if found is None:
             return

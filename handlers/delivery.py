@@ -9,6 +9,8 @@ sending, resuming a thread where a killed process stopped, and pausing a destina
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -95,13 +97,37 @@ class Outcome:
     replies: int = 0
 
 
+def owner_dead(owner: str) -> bool:
+    """A claim's owner is dead when it is a process of this host that no longer runs (killed, crashed)."""
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False  # another machine's process: only its heartbeat can tell
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return int(pid) != os.getpid() and _zombie(int(pid))
+
+
+def _zombie(pid: int) -> bool:
+    """A killed child not yet reaped still answers kill(0): its state in /proc says Z."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            return stat.read().rsplit(")", 1)[-1].split()[0] == "Z"
+    except OSError:
+        return False
+
+
 @dataclass
 class Poster:
     """Claims, builds, sends. One per process; `owner` names this process in the claims."""
 
     db: Callable[[], sqlite_utils.Database]
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc))
-    owner: str = field(default_factory=lambda: f"{uuid.uuid4().hex[:12]}")
+    owner: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}")
     heartbeat_every: float = HEARTBEAT_EVERY
 
     def post(self, dest: Destination, repo: str, day: date, build: Callable[[], Digest], *, quiet: str = "line",
@@ -111,7 +137,7 @@ class Poster:
         db = self.db()
         generation = posts.next_generation(db, key) if force else (posts.load(db, key).generation
                                                                      if posts.load(db, key) else 0)
-        top = posts.claim(db, key, 0, self.owner, self.clock(), generation=generation, late=late)
+        top = posts.claim(db, key, 0, self.owner, self.clock(), generation=generation, late=late, dead=owner_dead)
         if top is None:
             row = posts.load(db, key)
             return Outcome("already" if row and row.state == "posted" else "busy",
@@ -151,7 +177,7 @@ class Poster:
                        digest_key=digest_key)
         sent = 0
         for number, part in enumerate(rendered.replies, start=1):
-            row = posts.claim(db, key, number, self.owner, self.clock(), generation=top.generation)
+            row = posts.claim(db, key, number, self.owner, self.clock(), generation=top.generation, dead=owner_dead)
             if row is None or row.message_id is not None:
                 if row is not None:  # saved but not marked done: a crash between the two writes
                     posts.sent(db, key, number, self.owner, row.message_id, thread_id=top_id, shas=row.shas,

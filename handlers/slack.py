@@ -154,9 +154,9 @@ class ResponseReply:
         with self._lock:
             self.uses += 1
             use = self.uses
-        if use <= RESPONSE_URL_USES:
+        if use <= RESPONSE_URL_USES:  # the first answer makes the ephemeral message, later ones replace it
             resp = self.webhook.send(text=fallback, blocks=blocks, response_type="ephemeral",
-                                     replace_original=self.replace)
+                                     replace_original=self.replace and use > 1)
             if resp.status_code == 200:
                 return
             log.warning("response_url answered %s %s; answering with chat.postEphemeral", resp.status_code, resp.body)
@@ -220,8 +220,8 @@ def register(app: App, ops: ChatOps, *, progress_every: float = 3.0) -> None:
         return ResponseReply(body.get("response_url", ""), client, channel, user, progress_every=progress_every,
                              replace=replace)
 
-    def ack_command(ack: Ack, body: dict[str, Any]) -> None:
-        ack(text="⏳ …")
+    def ack_command(ack: Ack) -> None:
+        ack()  # at once; the first answer (progress, help, an error) follows through response_url
 
     def run_command(body: dict[str, Any]) -> None:
         ops.handle("slack", body.get("channel_id", ""), body.get("user_id", ""), body.get("command", ""),

@@ -9,6 +9,7 @@ Two processes on one database serialise on SQLite's write lock; a dead owner's c
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -66,11 +67,16 @@ def parts(db: sqlite_utils.Database, key: PostKey) -> list[PartRow]:
 
 
 def claim(db: sqlite_utils.Database, key: PostKey, part: int, owner: str, now: datetime, *,
-          generation: int = 0, late: bool = False, stale_after: timedelta = STALE_AFTER) -> PartRow | None:
-    """Take part `part` for `owner`: a new row, one this owner holds, a failed one, or one whose owner went
-    silent. None when it is posted or a live owner holds it."""
+          generation: int = 0, late: bool = False, stale_after: timedelta = STALE_AFTER,
+          dead: Callable[[str], bool] = lambda owner: False) -> PartRow | None:
+    """Take part `part` for `owner`: a new row, one this owner holds, a failed one, one whose owner went
+    silent, or one whose owner is known `dead` (a process of this host that no longer runs). None when it is
+    posted or a live owner holds it."""
     where, args = key.where
     stale = (now - stale_after).isoformat()
+    held = load(db, key, part)
+    if held is not None and held.state == "claimed" and held.owner != owner and dead(held.owner):
+        stale = "9999"  # every heartbeat is older than this: the conditional update below may take it
     with db.conn:
         inserted = db.execute(
             "INSERT OR IGNORE INTO posts (platform, channel, repo, day, part, generation, state, owner, heartbeat_at,"

@@ -1,43 +1,150 @@
-"""Does what an analysis cites (paths, `identifiers`) appear in the diff it read? Unverified names are listed."""
+"""Does what an analysis cites appear in the commit? Paths and identifiers, with or without backticks.
+
+Citations are `code spans`, the impact scope, and names written in prose without backticks: snake_case,
+CamelCase, dotted.names, dir/file.ext and --flags. Each is matched as a whole name (`load` is not verified by
+`load_weights`) against every stored patch of the commit, its message and its file list: never against the
+summaries a map call wrote. Unverified paths leave the impact scope; unverified names are listed, and the
+renderers mark them. Prose that cites no name (an invented technology) is beyond this check.
+"""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from digest.models import Analysis, Commit, Grounding
 
 _CODE = re.compile(r"`([^`\n]{2,120})`")
+_URL = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+", re.I)
+_W = r"A-Za-z0-9_"  # ASCII word characters: in Chinese prose a name touches CJK letters, which \b treats as word
+_PROSE_NAMES = re.compile(
+    rf"(?<![{_W}./-])(?:"
+    rf"--[A-Za-z0-9][{_W}-]+"  # --flags
+    rf"|[{_W}.-]+(?:/[{_W}.-]+)+/?"  # dir/file.ext, dir/sub/
+    rf"|[A-Za-z_][{_W}]*(?:\.[A-Za-z_][{_W}]*)+(?:\(\))?"  # dotted.names, module.func()
+    rf"|[A-Za-z_][{_W}]*(?:\(\))?"  # a word: a name if it has an underscore, a lower-to-upper hump, or ()
+    rf")(?![{_W}/-])"
+)
+_CODE_WORD = re.compile(r"_|[a-z][A-Z]|\(\)$|[A-Z]{2,}[a-z]+[A-Z]")
+# Product and technology names that look like identifiers; prose naming them is not a citation.
+_WORDS = frozenset("""
+GitHub GitLab JavaScript TypeScript PyTorch TensorFlow NumPy SciPy OpenAI DeepSeek FastAPI SQLite PostgreSQL MySQL
+MongoDB NVIDIA AMD ROCm CUDA cuDNN cuBLAS FlashAttention FlashInfer HuggingFace LLaMA Llama DeepSpeed MacOS macOS iOS
+iPhone YouTube LinkedIn WebSocket WebSockets GraphQL OAuth JSON YAML TOML NixOS FreeBSD OpenBSD PyPI CPython MyPy
+SGLang vLLM TensorRT OpenMP OpenCL PowerPC DevOps Node.js Vue.js Next.js ASP.NET e.g i.e etc.
+""".split())
+_EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,8}$")
+_NAMEISH = re.compile(rf"^(?:--?[\w-]+|[\w./-]+(?:\(\))?)$")
 
 
-def _citations(analysis: Analysis) -> list[str]:
-    texts = [analysis.summary, analysis.importance_reason, *analysis.breaking_changes, *analysis.suggestions]
+def _prose(analysis: Analysis) -> list[str]:
+    texts = [analysis.summary, analysis.importance_reason, *analysis.breaking_changes]
     if analysis.insights:
         texts += [analysis.insights.architecture, analysis.insights.performance, analysis.insights.security,
                   analysis.insights.maintainability]
     for risk in analysis.risks:
         texts += [risk.point, risk.description, risk.consequence, risk.mitigation]
-    cited = [m.strip() for t in texts for m in _CODE.findall(t)]
+    return texts + analysis.suggestions
+
+
+def _is_path(name: str) -> bool:
+    return "/" in name and not name.startswith("--")
+
+
+def _blank(match: re.Match[str]) -> str:
+    return " " * len(match.group(0))
+
+
+def _names_in(text: str) -> list[str]:
+    """`code spans` and names written without backticks (outside code spans and URLs), in the order written."""
+    found = [(m.start(), m.group(1).strip()) for m in _CODE.finditer(text)]
+    plain = _URL.sub(_blank, _CODE.sub(_blank, text))
+    for match in _PROSE_NAMES.finditer(plain):
+        name = match.group(0).rstrip(".")
+        if name in _WORDS or name.lower() in ("and/or", "i/o", "input/output", "read/write"):
+            continue
+        if (_is_path(name) and not name.endswith("/") and not _EXTENSION.search(name)
+                and name.count("/") < 2):
+            continue  # "CPU/GPU", "fp8/fp16": a slash in prose, not a path
+        if re.fullmatch(r"[A-Za-z]+\.[A-Za-z]+", name) and name.split(".")[1][:1].isupper():
+            continue  # "done.Next": a missing space after a full stop
+        if re.fullmatch(rf"[A-Za-z_][{_W}]*", name) and not _CODE_WORD.search(name):
+            continue  # an ordinary word
+        found.append((match.start(), name))
+    return [name for _, name in sorted(found)]
+
+
+def citations(analysis: Analysis) -> list[str]:
+    """Every name the analysis cites, once each, in order: code spans, names in prose, then the impact scope."""
+    cited: list[str] = []
+    for text in _prose(analysis):
+        cited += _names_in(text)
     cited += [p.strip().strip("`") for p in analysis.impact_scope]
-    seen: dict[str, None] = {}
-    for c in cited:
-        if c:
-            seen.setdefault(c, None)
-    return list(seen)
+    return list(dict.fromkeys(c for c in cited if c))
 
 
-def check(analysis: Analysis, commit: Commit, diff_text: str) -> Grounding:
-    """A citation is verified when it is a changed path (or a directory of one), or appears in the diff read,
-    the commit message, or the file list."""
-    paths = [f.path for f in commit.files] + [f.previous_path for f in commit.files if f.previous_path]
-    haystack = "\n".join([diff_text, commit.message, *paths])
-    unverified = []
-    cited = _citations(analysis)
-    for name in cited:
-        bare = name.rstrip("/").removesuffix("()")
-        if bare in haystack or any(p.startswith(bare.rstrip("/") + "/") for p in paths):
-            continue
-        core = re.sub(r"^[\w.]+\.(?=\w+$)", "", bare)  # `module.func` -> `func`
-        if core and core != bare and core in haystack:
-            continue
-        unverified.append(name)
-    return Grounding(cited=len(cited), verified=len(cited) - len(unverified), unverified=unverified[:20])
+@dataclass
+class _Haystack:
+    """What a commit lets an analysis cite: every stored patch, the message, every path (old and new)."""
+
+    text: str
+    words: set[str]
+    tokens: set[str]
+    paths: list[str]
+
+    @classmethod
+    def of(cls, commit: Commit) -> "_Haystack":
+        paths = [f.path for f in commit.files] + [f.previous_path for f in commit.files if f.previous_path]
+        text = "\n".join([commit.message, *paths, *(f.patch for f in commit.files if f.patch)])
+        words = set(re.findall(rf"[A-Za-z_][{_W}]*", text))
+        tokens = {t.strip(".:,;'\"()[]{}<>") for t in re.findall(rf"[{_W}./-]+", text)}
+        return cls(text, words, tokens, paths)
+
+    def has_path(self, name: str) -> bool:
+        bare = name.rstrip("/")
+        if any(p == bare or p.startswith(bare + "/") or p.endswith("/" + bare) for p in self.paths):
+            return True
+        return any(t == bare or t.endswith("/" + bare) for t in self.tokens)
+
+    def has(self, citation: str) -> bool:
+        name = citation.strip().removesuffix("()").rstrip("/")
+        if not name:
+            return True
+        if _is_path(name):
+            return self.has_path(name)
+        if re.fullmatch(rf"[A-Za-z_][{_W}]*", name):
+            return name in self.words
+        if re.fullmatch(rf"[A-Za-z_][{_W}]*(?:\.[A-Za-z_][{_W}]*)+", name):  # module.func, obj.attr.method
+            return name in self.tokens or self.has_path(name) or all(p in self.words for p in name.split("."))
+        if name.startswith("-"):
+            return re.search(rf"(?<![{_W}-]){re.escape(name)}(?![{_W}-])", self.text) is not None
+        if re.fullmatch(r"[\w.]+", name):  # a file name: setup.py, 1.2.3
+            return name in self.tokens or self.has_path(name)
+        # an expression in a code span: found as written, or every name in it is found
+        flat = " ".join(name.split())
+        if flat in " ".join(self.text.split()):
+            return True
+        parts = re.findall(rf"[A-Za-z_][{_W}]{{2,}}", name)
+        return bool(parts) and all(p in self.words for p in parts)
+
+
+def unverified(analysis: Analysis, commit: Commit) -> tuple[list[str], list[str]]:
+    """(every citation, those the commit does not contain)."""
+    haystack = _Haystack.of(commit)
+    cited = citations(analysis)
+    return cited, [c for c in cited if not haystack.has(c)]
+
+
+def check(analysis: Analysis, commit: Commit) -> Grounding:
+    cited, missing = unverified(analysis, commit)
+    return Grounding(cited=len(cited), verified=len(cited) - len(missing), unverified=missing[:20])
+
+
+def ground(analysis: Analysis, commit: Commit) -> Analysis:
+    """The analysis with its grounding, and without the paths of its impact scope that the commit does not have."""
+    cited, all_missing = unverified(analysis, commit)
+    checked = Grounding(cited=len(cited), verified=len(cited) - len(all_missing), unverified=all_missing[:20])
+    missing = set(all_missing)
+    scope = [p for p in analysis.impact_scope
+             if not (p.strip().strip("`") in missing and _NAMEISH.match(p.strip().strip("`")))]
+    return analysis.model_copy(update={"grounding": checked, "impact_scope": scope})

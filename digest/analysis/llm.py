@@ -2,7 +2,9 @@
 
 Structured output is asked for as a JSON schema where the server supports it, else JSON mode, else plain text
 that is parsed; a 400 that rejects `response_format` moves to the next mode once, and the mode is remembered
-per endpoint and model. A cut-off answer (finish_reason "length") is never used.
+per endpoint and model. A cut-off answer (finish_reason "length") is never used. Secrets are redacted from
+everything sent. A diff too large for the budget is condensed, then summarised by map calls and analysed by one
+combining call. Breakers bound the calls made during an outage and let one probe through after a pause.
 """
 
 from __future__ import annotations
@@ -12,15 +14,21 @@ import logging
 import re
 import threading
 import time
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 import openai
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from digest.analysis import budget, grounding, prompts
+from digest.analysis.breaker import Breaker, LLMHealth, utc_now
+from digest.analysis.redact import merge, redact
 from digest.errors import LLMUnavailable
-from digest.models import Analysis, Commit
+from digest.models import Analysis, Commit, DiffCoverage
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +49,11 @@ class LLMConfig:
     deep_budget: int = 24000
     brief_max_tokens: int = 1500
     deep_max_tokens: int = 6000
-    breaker_after: int = 3  # consecutive connection failures before the endpoint is skipped for this run
+    breaker_after: int = 3  # failed calls in a row (timeouts, 5xx, 429 after retries) that open the breaker
+    breaker_pause: float = 60.0  # seconds an open breaker waits before it lets one probe call through
+    map_budget: int = 6000  # diff tokens one map call summarises
+    map_max_tokens: int = 2000
+    files_per_map_call: int = 50  # calls per analysis stay within 1 + ceil(files / files_per_map_call)
 
     @property
     def endpoint(self) -> str:
@@ -61,9 +73,24 @@ class _Rejected(Exception):
     """The server refused the response_format of this mode."""
 
 
+class _EndpointDown(LLMUnavailable):
+    """A timeout, a refused connection, a 5xx or 429 after the SDK's retries, a proxy's page: counts to the breaker."""
+
+
+class _KeyRejected(LLMUnavailable):
+    """401 or 403: no call to this endpoint can work until the key is fixed."""
+
+
+class _ModelMissing(LLMUnavailable):
+    """404 for this model: the fallback model may still work."""
+
+
+_Answer = TypeVar("_Answer", bound=BaseModel)
+
+
 class LLMAnalyser:
     def __init__(self, config: LLMConfig, modes: dict[str, str] | None = None,
-                 client: openai.OpenAI | None = None) -> None:
+                 client: openai.OpenAI | None = None, clock: Callable[[], datetime] = utc_now) -> None:
         self.config = config
         self.client = client or openai.OpenAI(
             base_url=config.base_url, api_key=config.api_key, timeout=config.timeout,
@@ -71,7 +98,18 @@ class LLMAnalyser:
         )
         self._modes = dict(modes or {})  # model -> the mode that endpoint accepts
         self._lock = threading.Lock()
-        self._failures = 0
+        self._endpoint = Breaker(config.breaker_after, config.breaker_pause, clock)
+        self._model_breakers = {m: Breaker(1, config.breaker_pause, clock) for m in self.models}
+
+    def health(self) -> LLMHealth:
+        """The endpoint's state for `/digest status` and outage alerts; "open" too when every model is missing."""
+        endpoint = self._endpoint.health()
+        down = tuple(m for m, b in self._model_breakers.items() if b.is_open)
+        if endpoint.state == "ok" and down and len(down) == len(self._model_breakers):
+            first = self._model_breakers[down[0]].health()
+            return LLMHealth(first.state, first.since, first.last_error, first.failures, first.probe_at, down)
+        return LLMHealth(endpoint.state, endpoint.since, endpoint.last_error, endpoint.failures, endpoint.probe_at,
+                         down)
 
     def modes(self) -> dict[str, str]:
         """The structured-output mode learned for each model that needed a fallback mode."""
@@ -103,52 +141,112 @@ class LLMAnalyser:
         return [m for m in (self.config.model, self.config.fallback_model) if m]
 
     def analyse(self, commit: Commit, prior: Analysis, depth: str, lang: str) -> LLMResult:
-        """A validated analysis, or LLMUnavailable with a reason that is safe to show."""
-        with self._lock:
-            if self._failures >= self.config.breaker_after:
-                raise LLMUnavailable(f"{self.config.endpoint} unreachable ({self._failures} failures in a row)")
-        selection = budget.select(commit, self._limits(depth)[0])
-        errors: list[str] = []
-        for model in self.models:
-            started = time.monotonic()
-            try:
-                answer, mode, usage = self._ask(model, commit, prior, selection, depth, lang)
-            except LLMUnavailable as err:
-                errors.append(str(err))
-                continue
-            except Exception as err:  # an answer the SDK or we could not read: a fallback, not a lost analysis
-                log.warning("%s: unexpected answer from %s", model, self.config.endpoint, exc_info=True)
-                errors.append(f"{model} gave an unreadable answer ({type(err).__name__})")
-                continue
-            with self._lock:
-                self._failures = 0
-            analysis = Analysis(
-                **answer.model_dump(),
-                depth=depth,  # type: ignore[arg-type]
-                source="llm",
-                model=model,
-                lang=lang,  # type: ignore[arg-type]
-                tokens_in=usage[0],
-                tokens_out=usage[1],
-                read_files=selection.read_files,
-                skipped_files=selection.skipped,
-            )
-            checked = grounding.check(analysis, commit, selection.text)
-            return LLMResult(analysis.model_copy(update={"grounding": checked}), mode, time.monotonic() - started)
-        raise LLMUnavailable("; ".join(errors))
+        """A validated analysis, or LLMUnavailable with a reason that is safe to show.
 
-    def _ask(self, model: str, commit: Commit, prior: Analysis, selection: budget.DiffSelection, depth: str,
-             lang: str) -> tuple[prompts.BriefAnswer, str, tuple[int, int]]:
+        While the endpoint's breaker is open this raises at once, with no call made."""
+        if not self._endpoint.admit():
+            health = self._endpoint.health()
+            raise LLMUnavailable(f"{health.last_error or self.config.endpoint + ' failing'} (calls paused)")
+        settled = False  # whether this call told the endpoint breaker something (a probe must always settle)
+        try:
+            diff_budget, _ = self._limits(depth)
+            plan = budget.plan(commit, diff_budget, self.config.map_budget, self.config.files_per_map_call)
+            errors: list[str] = []
+            for model in self.models:
+                breaker = self._model_breakers[model]
+                if not breaker.admit():
+                    errors.append(breaker.health().last_error or f"model {model} not found")
+                    continue
+                started = time.monotonic()
+                try:
+                    analysis, mode = self._analyse_with(model, commit, prior, plan, depth, lang)
+                except _KeyRejected as err:
+                    breaker.release()
+                    self._endpoint.failure(str(err), at_once=True)
+                    settled = True
+                    raise LLMUnavailable(str(err)) from None
+                except _EndpointDown as err:
+                    breaker.release()
+                    self._endpoint.failure(str(err))
+                    settled = True
+                    errors.append(str(err))
+                    if self._endpoint.is_open:
+                        break  # an outage: the fallback model is on the same endpoint
+                    continue
+                except _ModelMissing as err:
+                    breaker.failure(str(err), at_once=True)
+                    self._endpoint.success()  # the endpoint answered
+                    settled = True
+                    errors.append(str(err))
+                    continue
+                except LLMUnavailable as err:  # answered, but no usable analysis: not an outage
+                    breaker.success()
+                    self._endpoint.success()
+                    settled = True
+                    errors.append(str(err))
+                    continue
+                except Exception as err:  # an answer the SDK or we could not read: a fallback, not a lost analysis
+                    breaker.release()
+                    log.warning("%s: unexpected answer from %s", model, self.config.endpoint, exc_info=True)
+                    errors.append(f"{model} gave an unreadable answer ({type(err).__name__})")
+                    continue
+                breaker.success()
+                self._endpoint.success()
+                settled = True
+                return LLMResult(analysis, mode, time.monotonic() - started)
+            raise LLMUnavailable("; ".join(errors) or "no model available")
+        finally:
+            if not settled:
+                self._endpoint.release()
+
+    def _analyse_with(self, model: str, commit: Commit, prior: Analysis, plan: budget.DiffPlan, depth: str,
+                      lang: str) -> tuple[Analysis, str]:
+        """Map calls for what does not fit (one after another: the service bounds calls in flight), then one call."""
+        tokens = [0, 0]
+        found: list[Counter[str]] = []
+        summaries: list[prompts.FileSummary] = []
+        for number, chunk in enumerate(plan.chunks, start=1):
+            user = prompts.map_user_prompt(commit, number, len(plan.chunks), chunk.text)
+            part, _, usage, secrets = self._ask(model, user, "map", lang, self.config.map_max_tokens,
+                                                prompts.MapAnswer)
+            tokens = [tokens[0] + usage[0], tokens[1] + usage[1]]
+            found.append(secrets)
+            summaries += part.summaries
+        user = prompts.user_prompt(commit, prior, plan.selection, summaries)
+        answer, mode, usage, secrets = self._ask(model, user, depth, lang, self._limits(depth)[1],
+                                                 prompts.BriefAnswer)
+        found.append(secrets)
+        coverage = None
+        if plan.chunks or plan.condensed:
+            coverage = DiffCoverage(files=plan.files, read=len(plan.selection.read_files), condensed=plan.condensed,
+                                    summarised=plan.summarised, generated=plan.generated, calls=plan.calls)
+        analysis = Analysis(
+            **answer.model_dump(),
+            depth=depth,  # type: ignore[arg-type]
+            source="llm",
+            model=model,
+            lang=lang,  # type: ignore[arg-type]
+            tokens_in=tokens[0] + usage[0],
+            tokens_out=tokens[1] + usage[1],
+            read_files=plan.selection.read_files,
+            skipped_files=plan.selection.skipped,
+            redacted=merge(*found),
+            diff_coverage=coverage,
+        )
+        return grounding.ground(analysis, commit), mode
+
+    def _ask(self, model: str, user: str, depth: str, lang: str, first_max_tokens: int,
+             expected: type[_Answer]) -> tuple[_Answer, str, tuple[int, int], Counter[str]]:
+        """One logical call: the prompt redacted, then mode changes, one length retry and one repair retry."""
+        clean = redact(user)
         mode = self.mode_for(model)
-        max_tokens = first_max_tokens = self._limits(depth)[1]
-        user = prompts.user_prompt(commit, prior, selection)
+        max_tokens = first_max_tokens
         repair: str | None = None
         tokens_in = tokens_out = 0
         for attempt in range(4):  # mode changes, one length retry, one repair retry
-            messages = [
-                {"role": "system", "content": prompts.system_prompt(lang, depth, with_schema=mode != "json_schema")},
-                {"role": "user", "content": user},
-            ]
+            system = (prompts.map_system_prompt(with_schema=mode != "json_schema") if depth == "map"
+                      else prompts.system_prompt(lang, depth, with_schema=mode != "json_schema"))
+            messages = [{"role": "system", "content": system}, {"role": "user", "content": clean.text}]
             if repair:
                 messages.append({"role": "user", "content": repair})
             try:
@@ -167,12 +265,15 @@ class LLMAnalyser:
                 max_tokens *= 2
                 continue
             try:
-                return parse_answer(content, depth), mode, (tokens_in, tokens_out)
+                parsed = parse_answer(content, depth)
             except ValueError as err:
                 if repair:
                     raise LLMUnavailable(f"{model} gave no valid analysis: {err}") from None
                 repair = (f"Your answer was not a valid JSON object for the schema ({err}). Answer again with only "
                           "the corrected JSON object.")
+                continue
+            assert isinstance(parsed, expected)
+            return parsed, mode, (tokens_in, tokens_out), clean.found
         raise LLMUnavailable(f"{model} gave no usable analysis")
 
     def _complete(self, model: str, messages: list[dict], mode: str, depth: str,
@@ -191,21 +292,24 @@ class LLMAnalyser:
                 raise _Rejected() from None
             raise LLMUnavailable(f"{model}: request rejected (400)") from None
         except (openai.APITimeoutError, openai.APIConnectionError) as err:
-            with self._lock:
-                self._failures += 1
             kind = "timed out" if isinstance(err, openai.APITimeoutError) else "connection failed"
-            raise LLMUnavailable(f"{self.config.endpoint} {kind}") from None
+            raise _EndpointDown(f"{self.config.endpoint} {kind}") from None
         except openai.AuthenticationError:
-            raise LLMUnavailable(f"{self.config.endpoint} rejected the API key (401): check LLM_API_KEY") from None
+            raise _KeyRejected(f"{self.config.endpoint} answers 401 Unauthorized: check LLM_API_KEY") from None
+        except openai.PermissionDeniedError:
+            raise _KeyRejected(f"{self.config.endpoint} answers 403 Forbidden: check LLM_API_KEY and its access "
+                               "to the model") from None
         except openai.NotFoundError:
-            raise LLMUnavailable(f"model {model} not found at {self.config.endpoint} (404)") from None
+            raise _ModelMissing(f"model {model} not found at {self.config.endpoint} (404): check LLM_MODEL") from None
         except openai.RateLimitError:
-            raise LLMUnavailable(f"{self.config.endpoint} rate limited (429) after retries") from None
+            raise _EndpointDown(f"{self.config.endpoint} rate limited (429) after retries") from None
         except openai.APIStatusError as err:
+            if err.status_code >= 500 or err.status_code in (408, 409):
+                raise _EndpointDown(f"{self.config.endpoint} answered HTTP {err.status_code}") from None
             raise LLMUnavailable(f"{self.config.endpoint} answered HTTP {err.status_code}") from None
         choices = getattr(response, "choices", None)
         if not isinstance(choices, list) or not choices or getattr(choices[0], "message", None) is None:
-            raise LLMUnavailable(f"{model} returned no answer (not a chat completion)")
+            raise _EndpointDown(f"{self.config.endpoint} returned no chat completion (a proxy's page?)")
         choice = choices[0]
         content = choice.message.content or ""
         usage = getattr(response, "usage", None)
@@ -223,7 +327,7 @@ def _rejects_format(err: openai.BadRequestError) -> bool:
         word in text for word in ("response_format", "json_schema", "json_object", "guided", "structured"))
 
 
-def parse_answer(content: str, depth: str) -> prompts.BriefAnswer:
+def parse_answer(content: str, depth: str) -> BaseModel:
     """The JSON object in `content` (fences and <think> blocks removed), validated; ValueError otherwise."""
     text = _FENCE.sub("", _THINK.sub("", content).strip()).strip()
     start, end = text.find("{"), text.rfind("}")

@@ -65,9 +65,51 @@ def coverage_line(digest: Digest) -> str:
 def provenance(a: Analysis, lang: str) -> str:
     """Where the analysis' claims come from, in one line (plain text: each renderer escapes it)."""
     if a.source == "llm":
-        skipped = [s.path for s in a.skipped_files]
+        skipped = [s.path for s in a.skipped_files if s.reason != "summarised"]
         more = text(lang, "skipped", names=", ".join(skipped[:5]) + ("…" if len(skipped) > 5 else "")) if skipped else ""
         line = text(lang, "source_llm", model=a.model, read=len(a.read_files), skipped=more)
+        if (c := a.diff_coverage) is not None:
+            line += " " + text(lang, "diff_coverage", read=c.read, files=c.files, summarised=c.summarised, calls=c.calls,
+                               generated=text(lang, "diff_generated", n=c.generated) if c.generated else "",
+                               condensed=text(lang, "diff_condensed", n=c.condensed) if c.condensed else "")
+        if a.redacted:
+            line += " " + text(lang, "redacted", n=sum(a.redacted.values()), kinds=", ".join(a.redacted))
     else:
         line = a.note or text(lang, "source_rules")
     return line
+
+
+_W = "A-Za-z0-9_"
+
+
+def mark_unverified(value: str, names: list[str], lang: str) -> str:
+    """`value` with "(unverified)" after each whole occurrence of an unverified name (after its backticks)."""
+    if not names:
+        return value
+    mark = text(lang, "unverified_mark")
+    alternatives = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+    pattern = re.compile(rf"`(?:{alternatives})`|(?<![{_W}./`-])(?:{alternatives})(?![{_W}/`-]|\.[{_W}])")
+    return pattern.sub(lambda m: f"{m.group(0)} {mark}" if lang == "en" else f"{m.group(0)}{mark}", value)
+
+
+def with_marks(a: Analysis) -> Analysis:
+    """The analysis with every unverified name in its prose marked, for renderers to show as they are."""
+    names = a.grounding.unverified if a.grounding else []
+    if not names:
+        return a
+
+    def m(value: str) -> str:
+        return mark_unverified(value, names, a.lang)
+
+    update: dict[str, object] = {
+        "summary": m(a.summary), "importance_reason": m(a.importance_reason),
+        "impact_scope": [m(p) for p in a.impact_scope], "breaking_changes": [m(b) for b in a.breaking_changes],
+        "suggestions": [m(s) for s in a.suggestions],
+        "risks": [r.model_copy(update={k: m(getattr(r, k)) for k in ("point", "description", "consequence",
+                                                                    "mitigation")}) for r in a.risks],
+    }
+    if a.insights:
+        update["insights"] = a.insights.model_copy(update={k: m(getattr(a.insights, k)) for k in
+                                                            ("architecture", "performance", "security",
+                                                             "maintainability")})
+    return a.model_copy(update=update)

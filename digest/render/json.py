@@ -9,7 +9,7 @@ from digest.models import Analysis, Commit, CommitReport, Digest
 
 ANALYSIS_FIELDS = ("source", "model", "change_type", "importance", "importance_reason", "summary", "impact_scope",
                    "breaking_changes", "insights", "risks", "suggestions", "tokens_in", "tokens_out", "depth", "lang",
-                   "read_files", "skipped_files", "grounding", "note")
+                   "read_files", "skipped_files", "diff_coverage", "redacted", "grounding", "note")
 
 
 def analysis_dict(analysis: Analysis) -> dict[str, Any]:

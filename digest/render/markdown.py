@@ -10,8 +10,8 @@ import re
 
 from digest.labels import CHANGE_TYPE, IMPORTANCE, IMPORTANCE_ICON, text
 from digest.models import Analysis, Commit, CommitReport, Digest, Entry
-from digest.render.common import (by_importance, coverage_line, local_time, pr_url, provenance, strip_controls, web_url_of,
-                                  window_line)
+from digest.render.common import (by_importance, coverage_line, local_time, pr_url, provenance, strip_controls,
+                                  web_url_of, window_line, with_marks)
 
 _CODE_SPAN = re.compile(r"(`[^`\n]+`)")
 _SPECIAL = re.compile(r"([\\*_\[\]<>|~])")
@@ -45,6 +45,7 @@ def _link_line(commit: Commit, web: str | None, lang: str) -> str:
 
 
 def _analysis(a: Analysis, lang: str, importance_of: Analysis) -> list[str]:
+    a, importance_of = with_marks(a), with_marks(importance_of)
     level = importance_of.importance
     lines = [
         f"**{text(lang, 'change_type')}**：{CHANGE_TYPE[lang][a.change_type]}  ",
@@ -54,7 +55,7 @@ def _analysis(a: Analysis, lang: str, importance_of: Analysis) -> list[str]:
         "",
     ]
     if a.impact_scope:
-        lines += [f"**{text(lang, 'impact')}**：", *[f"- {md('`' + p.replace('`', '') + '`')}" for p in a.impact_scope],
+        lines += [f"**{text(lang, 'impact')}**：", *[f"- {_scope(p)}" for p in a.impact_scope],
                   ""]
     if a.breaking_changes:
         lines += [f"**{text(lang, 'breaking')}**：", *[f"- {md(b)}" for b in a.breaking_changes], ""]
@@ -75,6 +76,14 @@ def _analysis(a: Analysis, lang: str, importance_of: Analysis) -> list[str]:
     if a.grounding and a.grounding.unverified:
         lines.append(f"<sub>⚠️ {md(text(lang, 'unverified', names=', '.join(a.grounding.unverified)))}</sub>")
     return lines
+
+
+def _scope(path: str) -> str:
+    """An impact scope entry as code; a mark added by with_marks stays outside the code span."""
+    for mark in (" (unverified)", "（未验证）"):
+        if path.endswith(mark):
+            return md("`" + path[: -len(mark)].replace("`", "") + "`") + md(mark)
+    return md("`" + path.replace("`", "") + "`")
 
 
 def _entry(entry: Entry, web: str | None, lang: str) -> list[str]:

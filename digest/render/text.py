@@ -6,8 +6,8 @@ import textwrap
 
 from digest.labels import CHANGE_TYPE, IMPORTANCE, IMPORTANCE_ICON, text
 from digest.models import Analysis, Commit, CommitReport, Digest
-from digest.render.common import (by_importance, coverage_line, local_time, one_line, pr_url, provenance, strip_controls, web_url_of,
-                                  window_line)
+from digest.render.common import (by_importance, coverage_line, local_time, one_line, pr_url, provenance, strip_controls,
+                                  web_url_of, window_line, with_marks)
 
 WIDTH = 100
 INDENT = " " * 11
@@ -19,6 +19,7 @@ def _wrap(label: str, value: str) -> list[str]:
 
 
 def _analysis(a: Analysis, lang: str, level: str, reason: str) -> list[str]:
+    a = with_marks(a)
     lines = [f"{INDENT}{CHANGE_TYPE[lang][a.change_type]} · {IMPORTANCE_ICON[level]} {IMPORTANCE[lang][level]}: "
              f"{one_line(reason)}"]
     lines += _wrap("", a.summary)
@@ -68,7 +69,7 @@ def render_digest(digest: Digest) -> str:
                          n=len(entries))]
         for e in entries:
             out += ["", *_head(e.commit, zone, web_url_of(digest.web_url, e.commit)),
-                    *_analysis(e.best, lang, e.analysis.importance, e.analysis.importance_reason)]
+                    *_analysis(e.best, lang, e.analysis.importance, with_marks(e.analysis).importance_reason)]
     return "\n".join(out) + "\n"
 
 

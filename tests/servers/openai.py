@@ -13,6 +13,7 @@ Everything else answers 404 with an OpenAI-shaped error body.
 from __future__ import annotations
 
 import json
+import random
 import re
 import socket
 import threading
@@ -417,7 +418,11 @@ class OpenAIServer:
         self.requests: list[dict] = []
         self.max_in_flight = 0
         self.in_flight = 0
+        self.gate = threading.Event()  # cleared by hold(): chat completions wait until release()
+        self.gate.set()
         self._faults: list[Fault] = []
+        self._standing: Fault | None = None
+        self._random: tuple[float, random.Random, tuple[Fault, ...]] | None = None
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._counter = 0
@@ -426,6 +431,13 @@ class OpenAIServer:
         self._thread: threading.Thread | None = None
 
     # -- public API
+    def hold(self) -> None:
+        """Chat completions are received (and counted in flight) but not answered until release()."""
+        self.gate.clear()
+
+    def release(self) -> None:
+        self.gate.set()
+
     def fault(self, *faults: Fault) -> None:
         """Queue faults; each chat completion request consumes the next one."""
         for f in faults:
@@ -433,6 +445,21 @@ class OpenAIServer:
                 raise TypeError(f"expected Fault, got {f!r}")
         with self._lock:
             self._faults.extend(faults)
+
+    def outage(self, fault: Fault | None) -> None:
+        """Every request (after the queued faults) gets `fault` until `outage(None)`: a bad key, a dead upstream."""
+        with self._lock:
+            self._standing = fault
+
+    def random_faults(self, rate: float, seed: int, *faults: Fault) -> None:
+        """Each request fails with probability `rate` (seeded, so a run repeats), with one of `faults` in turn."""
+        with self._lock:
+            self._random = (rate, random.Random(seed), faults) if rate > 0 and faults else None
+
+    @property
+    def chat_requests(self) -> list[dict]:
+        with self._lock:
+            return list(self.requests)
 
     @property
     def pending_faults(self) -> int:
@@ -517,7 +544,11 @@ class OpenAIServer:
         with self._lock:
             if isinstance(body, dict):
                 self.requests.append(body)
-            fault = self._faults.pop(0) if self._faults else None
+            fault = self._faults.pop(0) if self._faults else self._standing
+            if fault is None and self._random is not None:
+                rate, rng, choices = self._random
+                if rng.random() < rate:
+                    fault = rng.choice(choices)
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
@@ -570,6 +601,8 @@ class OpenAIServer:
         schema = self._validate(body)
 
         self._sleep(self.latency)
+        while not self.gate.wait(0.05) and not self._stopping.is_set():  # held by the test: answers wait
+            pass
 
         if self.responder is not None:
             try:

@@ -657,8 +657,9 @@ class SlackServer:
 
         kind: "ratelimited" (429 + Retry-After), "server_error" (`status`, 500 or 503),
         "post_then_drop" (processed and recorded, then the connection closes unanswered),
-        "delay" (answered after `seconds`)."""
-        if kind not in ("ratelimited", "server_error", "post_then_drop", "delay"):
+        "post_then_hold" (processed and recorded, then the answer waits for release(): hold() first; a client
+        killed meanwhile has posted without learning the ts), "delay" (answered after `seconds`)."""
+        if kind not in ("ratelimited", "server_error", "post_then_drop", "post_then_hold", "delay"):
             raise ValueError(f"unknown fault kind {kind!r}")
         with self._lock:
             self._faults.append(_Fault(method, kind, times, retry_after, status, seconds))
@@ -767,8 +768,9 @@ class SlackServer:
         rec = Request(method, params, time.time())
         with self._lock:
             self.requests.append(rec)
-        self._wait_open()
         fault = self._take_fault(method)
+        if fault is None or fault.kind != "post_then_hold":
+            self._wait_open()
         try:
             if fault is not None and fault.kind == "ratelimited":
                 raise _ApiError("ratelimited", 429, headers={"Retry-After": str(fault.retry_after)})
@@ -785,6 +787,8 @@ class SlackServer:
         except _ApiError as err:
             answer, status, out = err.body, err.status, err.headers
         rec.status, rec.answer = status, answer
+        if fault is not None and fault.kind == "post_then_hold":
+            self._wait_open()
         if fault is not None and fault.kind == "post_then_drop":
             return status, out, _DROP
         return status, out, answer
