@@ -334,3 +334,34 @@ def test_long_connection_delivers_a_command_and_a_card_click(feishu, repo, db):
 
 def _sha_of(repo, back: int) -> str:
     return repo.git("rev-parse", f"HEAD~{back}").strip()[:9]
+
+
+# --------------------------------------------------------------------------- the README's commands
+
+
+def test_readme_post_to_the_webhook_runs_once_per_day(feishu, repo, tmp_path):
+    from tests.test_cli import run
+
+    sample_history(repo)
+    env = {"FEISHU_WEBHOOK_URL": f"{feishu.url}/open-apis/bot/v2/hook/hooktoken", "FEISHU_WEBHOOK_SECRET": "hook-secret",
+           "GIT_CLONES": f"{REPO}={repo.path}", "DATABASE_PATH": str(tmp_path / "cli.db")}
+    args = ("post", REPO, "--date", "2026-01-11", "--to", "feishu:webhook")
+    first = run(*args, env=env)
+    assert first.returncode == 0, first.stderr
+    assert "webhook:webhook sgl-project/sglang 2026-01-11: posted" in first.stdout
+    posted = len(feishu.webhook_posts)
+    assert posted >= 2 and "hooktoken" not in first.stdout + first.stderr
+    again = run(*args, env=env)
+    assert "already" in again.stdout and len(feishu.webhook_posts) == posted
+
+
+def test_the_feishu_benchmark_runs():
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "feishu.py"), "--events", "5"], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "every card under its limit: True" in out.stdout and "False" not in out.stdout
