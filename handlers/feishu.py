@@ -23,16 +23,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import lark_oapi as lark
 import requests
-from lark_oapi.api.im.v1 import (CreateMessageRequest, CreateMessageRequestBody, PatchMessageRequest,
-                                 PatchMessageRequestBody, ReplyMessageRequest, ReplyMessageRequestBody)
-from lark_oapi.api.im.v1.model.p2_im_message_receive_v1 import P2ImMessageReceiveV1
-from lark_oapi.core.model import BaseResponse, RequestOption
-from lark_oapi.event.callback.model.p2_card_action_trigger import (CallBackToast, P2CardActionTrigger,
-                                                                   P2CardActionTriggerResponse)
 
 from digest.models import CommitReport, Digest
 from digest.render import feishu as render
@@ -40,6 +33,12 @@ from handlers.chat import ChatOps
 from handlers.delivery import DestinationGone, Part, Rendered, SendFailed, Tag
 from handlers.web import Response, Route
 from storage import events
+
+if TYPE_CHECKING:  # lark-oapi takes seconds to import: only the app bot loads it, a webhook never does
+    import lark_oapi as lark
+    from lark_oapi.api.im.v1.model.p2_im_message_receive_v1 import P2ImMessageReceiveV1
+    from lark_oapi.core.model import BaseResponse, RequestOption
+    from lark_oapi.event.callback.model.p2_card_action_trigger import P2CardActionTrigger, P2CardActionTriggerResponse
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +118,8 @@ class OpenApi:
         self.timeout = timeout
         self.attempts = attempts
         self.sleep = sleep
+        import lark_oapi as lark
+
         self.client = (lark.Client.builder().app_id(app_id).app_secret(app_secret).domain(self.base_url)
                        .enable_set_token(True).timeout(int(timeout)).log_level(lark.LogLevel.ERROR).build())
         self._token: str | None = None
@@ -150,6 +151,8 @@ class OpenApi:
         connections retried with backoff (sends carry a uuid, so a retry never posts twice)."""
         renewed = False
         last = "no attempt"
+        from lark_oapi.core.model import RequestOption
+
         for attempt in range(self.attempts):
             option = RequestOption.builder().tenant_access_token(self.token()).build()
             try:
@@ -179,6 +182,8 @@ class OpenApi:
         raise FeishuError(0, f"{last}; gave up after {self.attempts} attempts")
 
     def send(self, chat_id: str, card: dict[str, Any], uuid: str | None = None) -> str:
+        from lark_oapi.api.im.v1 import CreateMessageRequest, CreateMessageRequestBody
+
         body = (CreateMessageRequestBody.builder().receive_id(chat_id).msg_type("interactive")
                 .content(json.dumps(card, ensure_ascii=False)))
         if uuid:
@@ -188,6 +193,8 @@ class OpenApi:
         return str(resp.data.message_id)  # type: ignore[attr-defined]
 
     def reply(self, message_id: str, card: dict[str, Any], uuid: str | None = None, in_thread: bool = False) -> str:
+        from lark_oapi.api.im.v1 import ReplyMessageRequest, ReplyMessageRequestBody
+
         body = (ReplyMessageRequestBody.builder().msg_type("interactive").reply_in_thread(in_thread)
                 .content(json.dumps(card, ensure_ascii=False)))
         if uuid:
@@ -197,6 +204,8 @@ class OpenApi:
         return str(resp.data.message_id)  # type: ignore[attr-defined]
 
     def patch(self, message_id: str, card: dict[str, Any]) -> None:
+        from lark_oapi.api.im.v1 import PatchMessageRequest, PatchMessageRequestBody
+
         body = PatchMessageRequestBody.builder().content(json.dumps(card, ensure_ascii=False)).build()
         req = PatchMessageRequest.builder().message_id(message_id).request_body(body).build()
         self.call("update", lambda o: self.client.im.v1.message.patch(req, o))
@@ -448,6 +457,8 @@ class Events:
         self.pool.submit(self._run, lambda: self.ops.handle("feishu", chat, user, command, args, reply))
 
     def on_card(self, data: P2CardActionTrigger) -> P2CardActionTriggerResponse:
+        from lark_oapi.event.callback.model.p2_card_action_trigger import CallBackToast, P2CardActionTriggerResponse
+
         resp = P2CardActionTriggerResponse()
         event = data.event
         if event is None or event.action is None or event.context is None:
@@ -474,6 +485,8 @@ class Events:
             log.exception("Feishu event handling failed")
 
     def handler(self, encrypt_key: str | None, verification_token: str | None) -> lark.EventDispatcherHandler:
+        import lark_oapi as lark
+
         return (lark.EventDispatcherHandler.builder(encrypt_key or "", verification_token or "",
                                                     lark.LogLevel.ERROR)
                 .register_p2_im_message_receive_v1(self.on_message)
@@ -488,6 +501,8 @@ _HEADER_NAMES = ("X-Lark-Request-Timestamp", "X-Lark-Request-Nonce", "X-Lark-Sig
 def http_route(handler: lark.EventDispatcherHandler) -> Route:
     """/feishu/events: URL verification, verification token, signature and decryption by lark-oapi; a refused
     callback answers 401 and runs nothing."""
+
+    import lark_oapi as lark
 
     def route(body: bytes, headers: dict[str, str], query: str) -> Response:
         req = lark.RawRequest()
@@ -517,6 +532,7 @@ class LongConnection:
     hands them to the same dispatcher and answers them like events."""
 
     def __init__(self, app_id: str, app_secret: str, base_url: str, handler: lark.EventDispatcherHandler) -> None:
+        import lark_oapi as lark
         import lark_oapi.ws.client as ws_client
 
         self._ws = ws_client
@@ -563,6 +579,7 @@ class LongConnection:
 
 
 def _card_aware_client(ws_client: Any) -> type:
+    import lark_oapi as lark
     from lark_oapi.ws.model import Response as WsResponse
 
     class CardAwareClient(ws_client.Client):  # type: ignore[misc,name-defined]
