@@ -75,6 +75,9 @@ class Commit:
     deletions: int = 0
     files: tuple[FileChange, ...] = ()
     files_total: int | None = None  # None: details not loaded yet; may exceed len(files) (GitHub lists <= 3000)
+    # A merge seen through its own changes only (what differs from every parent: a conflict resolution), as
+    # handed to the analysers; never stored as the commit (see digest/merges.py).
+    own_changes_only: bool = False
 
     @property
     def is_merge(self) -> bool:
@@ -166,13 +169,45 @@ class Analysis(BaseModel):
 
 @dataclass(frozen=True)
 class Entry:
+    """One commit of a digest, as every renderer shows it.
+
+    Merges (issue 8) are told once:
+    - `merged`: for a merge, the SHAs it brings in (reachable from its other parents, not from its first),
+      newest first; () for other commits.
+    - `grouped`: a merge whose merged commits are all in this digest. It is shown as "Merge #643 (branch):
+      5 commits" with its commits under it (or linked to); its importance is the highest of its commits.
+    - `analysed`: False for a grouped merge with no changes of its own: nothing was analysed and `analysis` is
+      composed from its commits (importance the highest of theirs, summary the merge's label; it has no
+      breaking changes and counts in no coverage). A grouped merge with own changes (a conflict resolution) is
+      analysed from those only (`own_only`). A merge that is not grouped, or whose own changes could not be
+      told, is analysed from its diff against its first parent.
+    - `merged_into`: for a commit listed under a grouped merge of this digest, that merge's SHA (the innermost).
+    - `breaking_changes`: the breaking changes shown under this entry; those its analysis repeats from a commit
+      it carries are left out and `breaking_told_in` names where they are listed.
+    """
+
     commit: Commit
     analysis: Analysis  # brief (or deep when that is all there is)
     deep: Analysis | None = None
+    merged: tuple[str, ...] = ()
+    grouped: bool = False
+    analysed: bool = True
+    merged_into: str | None = None
+    own_only: bool = False  # the analysis covers only what the merge changes beyond its parents
+    repeats: tuple[str, ...] = ()  # breaking changes of `best` told under another entry (in `breaking_told_in`)
+    breaking_told_in: tuple[str, ...] = ()
 
     @property
     def best(self) -> Analysis:
         return self.deep or self.analysis
+
+    @property
+    def importance(self) -> str:
+        return self.analysis.importance
+
+    @property
+    def breaking_changes(self) -> list[str]:
+        return [b for b in self.best.breaking_changes if b not in self.repeats]
 
 
 @dataclass(frozen=True)
@@ -181,8 +216,9 @@ class Stats:
     high: int
     medium: int
     low: int
-    breaking: int
+    breaking: int  # distinct breaking changes: each counted once, under the commit that made it
     merges: int
+    grouped: int = 0  # merges told through their commits (all in the digest)
 
     @classmethod
     def of(cls, entries: tuple[Entry, ...] | list[Entry]) -> "Stats":
@@ -192,8 +228,9 @@ class Stats:
             high=count["high"],
             medium=count["medium"],
             low=count["low"],
-            breaking=sum(1 for e in entries if e.best.breaking_changes),
+            breaking=sum(len(e.breaking_changes) for e in entries),
             merges=sum(1 for e in entries if e.commit.is_merge),
+            grouped=sum(1 for e in entries if e.grouped),
         )
 
 
@@ -213,6 +250,8 @@ class Coverage:
 
     @classmethod
     def of(cls, entries: tuple[Entry, ...]) -> "Coverage":
+        entries = tuple(e for e in entries if e.analysed)  # a merge told through its commits is no analysis
+
         def shown(e: Entry) -> list[Analysis]:
             return [e.analysis] + ([e.deep] if e.deep else [])
 

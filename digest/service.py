@@ -16,12 +16,13 @@ from datetime import date, datetime, timezone
 
 import sqlite_utils
 
+from digest import merge_facts, merges
 from digest.analysis import rules
 from digest.analysis.llm import LLMAnalyser, LLMResult
 from digest.analysis.prompts import PROMPT_VERSION
 from digest.errors import BadSha, LLMUnavailable
 from digest.labels import text
-from digest.models import Analysis, Commit, CommitReport, Digest, Entry, Progress, RepoRef
+from digest.models import Analysis, Commit, CommitReport, Digest, Progress, RepoRef
 from digest.singleflight import SingleFlight
 from digest.sources import CommitSource
 from digest.window import day_of, day_window, parse_day
@@ -100,10 +101,15 @@ class DigestService:
         assert isinstance(when, date)
         window = day_window(when, zone)
         listed = source.commits_between(head, window.start, window.end)
+        # -- merges told once (issue 8, digest/merges.py): a merge whose commits are all listed is read only
+        # through its own changes (if any); the digest lists `commits`, the analysers read `to_analyse` of them.
+        merge_plan, own = merge_facts.prepare(self.db, source, repo.name, listed)
         commits: list[Commit] = []  # filled as details arrive; analyses start meanwhile
         with closing(self._details(source, repo, listed, commits, report)) as fetched:
-            briefs, deeps = self._analyse(fetched, len(listed), lang, report, brief=True)
-        entries = tuple(Entry(c, briefs[c.sha], deeps.get(c.sha)) for c in commits)
+            briefs, deeps = self._analyse(merges.to_analyse(fetched, merge_plan.grouped, own),
+                                          merges.analysed_count(listed, merge_plan.grouped, own), lang, report, brief=True)
+        entries = merges.compose(commits, briefs, deeps, merge_plan, own, lang)  # grouped merges, breaking changes once
+        # -- end of merges --------------------------------------------------------------------------------------
         digest = Digest(
             repo=repo.name, window=window, lang=lang, branch=_branch_name(head), entries=entries,
             built_at=self.clock(), web_url=repo.web_url, notes=tuple(notes),
@@ -176,7 +182,10 @@ class DigestService:
             pool.shutdown(wait=False, cancel_futures=True)
 
     def _stored(self, commit: Commit, depth: str, lang: str) -> Analysis | None:
-        load = stored_analyses.load_analysis
+        def load(db: sqlite_utils.Database, repo: str, sha: str, depth: str, lang: str, version: str,
+                 model: str) -> Analysis | None:  # a merge's own changes are stored apart (merges.view_version)
+            return stored_analyses.load_analysis(db, repo, sha, depth, lang, merges.view_version(version, commit), model)
+
         if self.llm is not None:
             for model in self.llm.models:
                 if found := load(self.db, commit.repo, commit.sha, depth, lang, PROMPT_VERSION, model):
@@ -274,7 +283,7 @@ class DigestService:
         return self._save(commit, analysis, PROMPT_VERSION)
 
     def _save(self, commit: Commit, analysis: Analysis, version: str) -> Analysis:
-        stored_analyses.save_analysis(self.db, commit.repo, commit.sha, analysis, version)
+        stored_analyses.save_analysis(self.db, commit.repo, commit.sha, analysis, merges.view_version(version, commit))
         return analysis
 
 

@@ -106,12 +106,14 @@ class Bot:
         if self.service.llm is None:
             lines.append("LLM: not configured (offline rules analysis)")
         else:
-            last = list(db.query("SELECT at, ok, error, model FROM llm_usage ORDER BY id DESC LIMIT 1"))
+            health = self.service.llm.health()
             pending = db.execute("SELECT count(*) FROM pending").fetchone()[0]
-            state = ("no call yet" if not last else
-                     f"last call {'ok' if last[0]['ok'] else 'failed: ' + (last[0]['error'] or '')} at {last[0]['at'][:16]}")
-            lines.append(f"LLM {self.service.llm.config.model} at {self.service.llm.config.endpoint}: {state}; "
-                         f"{pending} analyses queued for a retry")
+            state = "ok" if health.state == "ok" else (
+                f"{health.state} since {health.since:%Y-%m-%d %H:%M} UTC: {health.last_error}" if health.since
+                else f"{health.state}: {health.last_error}")
+            if health.models_down:
+                state += f"; models not found: {', '.join(health.models_down)}"
+            lines.append(f"LLM {self.service.llm.config.model}: {state}; {pending} analyses queued for a retry")
         lines.append("GitHub: " + ("token set (5000 requests/h)" if self.settings.github_token
                                    else "no GITHUB_TOKEN (60 requests/h)"))
         return lines

@@ -161,12 +161,12 @@ def _digest(words: list[str]) -> Command:
             if day is not None:
                 raise BadCommand(f"two dates given ({day} and {word}); ask for one day at a time")
             day = lower
+        elif re.fullmatch(r"[\d-]+", word) or re.fullmatch(r"\d{4}[/.]\d{1,2}[/.]\d{1,2}", word):
+            raise BadCommand(f"not a date: {word!r}; use YYYY-MM-DD, today, yesterday or latest")
         elif "/" in word:
             if repo is not None:
                 raise BadCommand(f"two repositories given ({repo} and {word}); ask for one at a time")
             repo = _repo(word, "digest")
-        elif re.fullmatch(r"[\d-]+", word) or re.fullmatch(r"\d{4}[/.]\d{1,2}[/.]\d{1,2}", word):
-            raise BadCommand(f"not a date: {word!r}; use YYYY-MM-DD, today, yesterday or latest")
         else:
             return Help(lang=opts.get("lang"), unknown=word)
     return DigestCommand(day=day, repo=repo, lang=opts.get("lang"))

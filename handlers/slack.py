@@ -277,8 +277,9 @@ def _value(action: dict[str, Any]) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def build_app(token: str, signing_secret: str | None, api_url: str, workers: int = 16) -> App:
-    """A Bolt app whose every Web API call goes to `api_url`; listeners run on a bounded pool."""
+def build_app(token: str, signing_secret: str | None, api_url: str, workers: int = 64) -> App:
+    """A Bolt app whose every Web API call goes to `api_url`; listeners run on a bounded pool, large enough that
+    commands waiting for the LLM (bounded by its own pool) do not keep a stored digest from being answered."""
     return App(client=web_client(token, api_url), signing_secret=signing_secret or "socket-mode-unused",
                token_verification_enabled=False, process_before_response=False,
                listener_executor=ThreadPoolExecutor(max_workers=workers, thread_name_prefix="slack"))

@@ -25,13 +25,18 @@ class Response:
 Route = Callable[[bytes, dict[str, str], str], Response]  # (body, headers lower-cased, query) -> response
 
 
+class _Threading(ThreadingHTTPServer):
+    request_queue_size = 128  # the default 5 makes a burst of commands wait in SYN retries (1 s, 3 s)
+    daemon_threads = True
+
+
 class Server:
     def __init__(self, port: int, routes: dict[str, Route], health: Callable[[], dict],
                  host: str = "0.0.0.0") -> None:
         self.routes = routes
         self.health = health
         handler = self._handler()
-        self.httpd = ThreadingHTTPServer((host, port), handler)
+        self.httpd = _Threading((host, port), handler)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, name="http", daemon=True)
 

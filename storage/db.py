@@ -90,6 +90,14 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX command_log_by_user ON command_log (platform, user, at);
     """,
+    # 3: merges told once (issue 8): what each merge brings in, and its own changes once checked
+    """
+    CREATE TABLE merges (
+        repo TEXT NOT NULL, sha TEXT NOT NULL,
+        merged TEXT NOT NULL, own TEXT, checked_at TEXT NOT NULL,
+        PRIMARY KEY (repo, sha)
+    );
+    """,
 )
 
 

@@ -15,7 +15,9 @@ from storage.commits import load_commit
 
 def save_digest(db: sqlite_utils.Database, digest: Digest) -> None:
     entries = [
-        {"sha": e.commit.sha, "brief": e.analysis.model_dump_json(), "deep": e.deep.model_dump_json() if e.deep else None}
+        {"sha": e.commit.sha, "brief": e.analysis.model_dump_json(), "deep": e.deep.model_dump_json() if e.deep else None,
+         "merged": list(e.merged), "grouped": e.grouped, "analysed": e.analysed, "merged_into": e.merged_into, "own_only": e.own_only,
+         "repeats": list(e.repeats), "breaking_told_in": list(e.breaking_told_in)}
         for e in digest.entries
     ]
     with db.conn:
@@ -52,7 +54,11 @@ def load_digest(db: sqlite_utils.Database, repo: str, day: date, zone: str, lang
         if commit is None:
             return None  # the commit rows were removed: the digest must be rebuilt
         deep = Analysis.model_validate_json(item["deep"]) if item["deep"] else None
-        entries.append(Entry(commit, Analysis.model_validate_json(item["brief"]), deep))
+        entries.append(Entry(commit, Analysis.model_validate_json(item["brief"]), deep,
+                             merged=tuple(item.get("merged", ())), grouped=item.get("grouped", False),
+                             analysed=item.get("analysed", True), merged_into=item.get("merged_into"), own_only=item.get("own_only", False),
+                             repeats=tuple(item.get("repeats", ())),
+                             breaking_told_in=tuple(item.get("breaking_told_in", ()))))
     return Digest(
         repo=repo, window=day_window(day, zone), lang=lang, branch=row["branch"], entries=tuple(entries),
         built_at=datetime.fromisoformat(row["built_at"]),

@@ -63,3 +63,17 @@ class GitRepo:
     def merge(self, branch: str, message: str, when: datetime) -> str:
         self.git("merge", "-q", "--no-ff", "-m", message, branch, when=when)
         return self.head()
+
+    def merge_resolving(self, branch: str, message: str, when: datetime, resolved: dict[str, str]) -> str:
+        """Merge `branch`, which must conflict, and commit the files as resolved by hand."""
+        done = subprocess.run(["git", "-C", str(self.path), "merge", "-q", "--no-ff", "-m", message, branch],
+                              env={**os.environ, "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_NOSYSTEM": "1",
+                                   "GIT_AUTHOR_NAME": "Ada Lovelace", "GIT_AUTHOR_EMAIL": "ada@example.com",
+                                   "GIT_COMMITTER_NAME": "Ada Lovelace", "GIT_COMMITTER_EMAIL": "ada@example.com"},
+                              capture_output=True)
+        assert done.returncode != 0, f"merging {branch} was expected to conflict"
+        for name, content in resolved.items():
+            (self.path / name).write_text(content, encoding="utf-8")
+        self.git("add", "-A")
+        self.git("commit", "-q", "--no-edit", "-m", message, when=when)
+        return self.head()

@@ -55,8 +55,8 @@ def llm_server():
 def test_digest_with_llm_asks_json_schema_and_stores_every_analysis(repo, db, llm_server):
     sample_history(repo)
     digest = git_service(db, analyser(llm_server)).build_digest(clone_ref(repo), DAY, "UTC", "zh")
-    assert digest.coverage.llm == 5 and digest.coverage.rules == 0  # commits, each with a brief (+1 deep) by the LLM
-    assert "5/5 个提交由 test-model 分析" in render_text.render_digest(digest)
+    assert digest.coverage.llm == 4 and digest.coverage.rules == 0  # commits analysed (brief, +1 deep) by the LLM;
+    assert "4/4 个提交由 test-model 分析" in render_text.render_digest(digest)  # the same-day merge is not read
     first = llm_server.requests[0]
     assert first["model"] == "test-model"
     assert first["response_format"]["type"] == "json_schema"
@@ -66,7 +66,7 @@ def test_digest_with_llm_asks_json_schema_and_stores_every_analysis(repo, db, ll
     assert len(high) == 1 and high[0].deep and high[0].deep.suggestions == ["run the kernel benchmarks"]
     assert high[0].analysis.source == "llm" and high[0].analysis.tokens_in > 0
     assert high[0].analysis.grounding.unverified == []
-    assert llm_store.usage_count(db) == 6
+    assert llm_store.usage_count(db) == 5
     # a rebuild of a day whose commits all have LLM analyses makes no LLM call
     sent = len(llm_server.requests)
     again = git_service(db, analyser(llm_server)).build_digest(clone_ref(repo), DAY, "UTC", "zh")
@@ -91,7 +91,7 @@ def test_text_mode_parses_fenced_json_with_thinking(repo, db):
     fenced = lambda req: "<think>hmm</think>\n```json\n" + answer(req) + "\n```"  # noqa: E731
     with OpenAIServer(responder=fenced, reject_json_schema=True, reject_json_object=True) as server:
         digest = git_service(db, analyser(server), concurrency=1).build_digest(clone_ref(repo), DAY, "UTC")
-        assert digest.coverage.llm == 5
+        assert digest.coverage.llm == 4
         assert "response_format" not in server.requests[-1]
 
 
@@ -125,15 +125,16 @@ def test_unreachable_llm_falls_back_to_rules_says_so_and_queues_retries(repo, db
         dead = server.url
     llm = LLMAnalyser(LLMConfig(base_url=dead + "/v1", api_key="sk-secret-value", model="m", max_retries=0, timeout=2))
     digest = git_service(db, llm).build_digest(clone_ref(repo), DAY, "UTC")
-    expected = 5 + digest.stats.high  # every brief, plus a deep one per high-importance commit
-    assert digest.coverage.llm == 0 and digest.coverage.fallbacks == digest.coverage.rules == 5
-    assert all(e.analysis.source == "rules" and "LLM unavailable" in e.analysis.note for e in digest.entries)
+    # every brief but the same-day merge's, plus a deep one per high-importance commit
+    expected = 4 + sum(1 for e in digest.entries if e.analysed and e.importance == "high")
+    assert digest.coverage.llm == 0 and digest.coverage.fallbacks == digest.coverage.rules == 4
+    assert all(e.analysis.source == "rules" and "LLM unavailable" in e.analysis.note for e in digest.entries if e.analysed)
     assert "sk-secret-value" not in json.dumps([e.analysis.note for e in digest.entries])
     pending = list(db.query("SELECT * FROM pending"))
     assert len(pending) == expected and all(p["attempts"] == 1 for p in pending)
     # the rebuild keeps the rules fallbacks (the backfill retries them) and does not hammer the endpoint
     again = git_service(db, llm).build_digest(clone_ref(repo), DAY, "UTC")
-    assert again.coverage.fallbacks == 5 and len(list(db.query("SELECT * FROM pending"))) == expected
+    assert again.coverage.fallbacks == 4 and len(list(db.query("SELECT * FROM pending"))) == expected
 
 
 def test_timeouts_and_429_are_retried_by_the_sdk_then_fall_back(repo, db, llm_server):
@@ -190,7 +191,7 @@ def test_analyses_finished_before_a_fetch_failure_are_kept(repo, db, llm_server,
     with pytest.raises(SourceError, match="502"):
         service.build_digest(github_ref(), DAY, "UTC")
     kept = {r["sha"] for r in db.query("SELECT sha FROM analyses WHERE source = 'llm'")}
-    assert kept == {shas["breaking"], shas["merge"]}
+    assert kept == {shas["breaking"]}  # the same-day merge is told through its commit: never read
 
 
 def test_odd_server_answers_never_lose_an_analysis(repo, db, llm_server):

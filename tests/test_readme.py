@@ -58,3 +58,11 @@ def test_the_github_benchmark_runs():
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert re.search(r"rebuild requests: 2 \(2 answered 304, 0 downloaded\)", out.stdout)
+
+
+def test_the_merges_benchmark_runs_and_merges_cost_no_call():
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "merges.py"), "--branches", "4", "--removals", "2"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert re.search(r"of them for merges\s+: before\s+6\s+after\s+0", out.stdout)  # 4 briefs + 2 deep before
+    assert re.search(r"breaking-change lines shown\s+: before\s+4\s+after\s+2", out.stdout)

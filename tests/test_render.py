@@ -23,7 +23,7 @@ def test_zh_markdown_with_cjk_and_emoji_round_trips_byte_identical(repo, db, tmp
     raw = path.read_bytes()
     assert raw == report.encode("utf-8") and raw.decode("utf-8") == report
     assert "扩散" in report and "🚀" in report and "\ufffd" not in report
-    assert "本日共 5 个提交 | 🔴 高 2 | 🟡 中 1 | 🟢 低 2" in report
+    assert "本日共 5 个提交 | 🔴 高 2 | 🟡 中 2 | 🟢 低 1" in report
     assert "| 2026-01-11 09:34:09 | Ada Lovelace |" in report  # 01:34:09 UTC shown in Shanghai time
     assert "功能增强" in report and "破坏性变更" in report
 
@@ -34,7 +34,7 @@ def test_contents_links_all_resolve_to_explicit_anchors(repo, db):
     anchors = set(re.findall(r'<a id="([^"]+)"></a>', report))
     links = set(re.findall(r"\]\(#([^)]+)\)", report))
     assert links and links <= anchors
-    assert "5 commits | 🔴 high 2 | 🟡 medium 1 | 🟢 low 2" in report
+    assert "5 commits | 🔴 high 2 | 🟡 medium 2 | 🟢 low 1" in report
     assert "[#16273](https://github.com/sgl-project/sglang/pull/16273)" in report  # the PR number is a link
 
 

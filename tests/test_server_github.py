@@ -364,6 +364,33 @@ def test_merge_diffs_against_first_parent(gh: GitHubServer, repo: Repo) -> None:
     assert body["stats"] == {"total": 2, "additions": 2, "deletions": 0}
 
 
+def test_compare_lists_what_head_has_and_base_lacks_and_the_diff_since_their_merge_base(gh: GitHubServer,
+                                                                                       repo: Repo) -> None:
+    r = get(gh, f"/repos/{REPO}/compare/{repo.binary}...{repo.feature}")
+    assert r.status_code == 200
+    body = r.json()
+    assert (body["status"], body["ahead_by"], body["behind_by"], body["total_commits"]) == ("diverged", 1, 2, 1)
+    assert body["merge_base_commit"]["sha"] == repo.cjk and body["base_commit"]["sha"] == repo.binary
+    assert [c["sha"] for c in body["commits"]] == [repo.feature]
+    assert sorted(f["filename"] for f in body["files"]) == ["README.md", "feature.py"]  # from the merge base
+    # the second parent of the merge against the merge: what main brought (the rename and the binary)
+    body = get(gh, f"/repos/{REPO}/compare/{repo.feature}...{repo.merge}").json()
+    assert body["status"] == "ahead" and [c["sha"] for c in body["commits"]] == [repo.rename, repo.binary, repo.merge]
+    assert sorted(f["filename"] for f in body["files"]) == ["logo.bin", "notes.md"]
+    # commits are paged oldest first; files are on the first page only
+    first = get(gh, f"/repos/{REPO}/compare/{repo.feature}...{repo.merge}", params={"per_page": 2})
+    assert [c["sha"] for c in first.json()["commits"]] == [repo.rename, repo.binary]
+    second = requests.get(first.links["next"]["url"], timeout=10).json()
+    assert [c["sha"] for c in second["commits"]] == [repo.merge] and second["files"] == []
+    assert get(gh, f"/repos/{REPO}/compare/{repo.root}...nope").status_code == 404
+    assert get(gh, f"/repos/{REPO}/compare/{repo.root}..{repo.merge}").status_code == 404
+
+
+def test_compare_lists_at_most_300_files(gh: GitHubServer, repo: Repo) -> None:
+    body = get(gh, f"/repos/{REPO}/compare/{repo.merge}...{repo.many}").json()
+    assert body["ahead_by"] == 1 and len(body["files"]) == 300
+
+
 def test_removed_file(tmp_path: Path) -> None:
     path = tmp_path / "rm"
     path.mkdir()

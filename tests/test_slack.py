@@ -36,7 +36,11 @@ SECRET = "signing-secret-for-tests"
 
 
 def day_of_commits(repo: GitRepo, n: int, day: date = DAY) -> list[str]:
-    """n commits spread over `day` (UTC): sources, tests and docs, a breaking one, and hostile messages."""
+    return repo.bulk(commits_of_day(n, day))
+
+
+def commits_of_day(n: int, day: date = DAY) -> list[tuple[str, dict[str, str], datetime]]:
+    """n commits spread over `day` (UTC): sources, tests and docs, and hostile messages."""
     start = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
     commits = []
     for i in range(n):
@@ -49,8 +53,8 @@ def day_of_commits(repo: GitRepo, n: int, day: date = DAY) -> list[str]:
             title = "<!channel> <https://evil.example|https://github.com> & friends (#77)"
         if i == 8:
             title = "修复 调度器 🚀 <@U123> ping"
-        commits.append((title, {path: body}, start + timedelta(minutes=4 * i + 1)))
-    return repo.bulk(commits)
+        commits.append((title, {path: body}, start + timedelta(seconds=(86_000 * i) // max(n, 1) + 1)))
+    return commits
 
 
 def settings_env(tmp_path: Path, slack: SlackServer, repo: GitRepo, **extra: str) -> dict[str, str]:
@@ -365,8 +369,7 @@ def test_two_processes_racing_for_the_same_post_post_once_20_times(tmp_path):
 
 def test_catch_up_posts_missed_days_oldest_first_marked_late(tmp_path):
     repo = GitRepo(tmp_path / "upstream")
-    for offset in range(5):
-        day_of_commits(repo, 2, DAY - timedelta(days=offset)) if offset == 0 else None
+    day_of_commits(repo, 2, DAY)
     now = datetime(2026, 1, 14, 12, 0, tzinfo=timezone.utc)
     with SlackServer(channels=["C1"]) as slack:
         bot = make_bot(settings_env(tmp_path, slack, repo), clock=lambda: now)

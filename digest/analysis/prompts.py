@@ -52,6 +52,8 @@ def answer_schema(depth: str) -> dict:
     return answer_model(depth).model_json_schema()
 
 
+_OWN_CHANGES = (" (merge commit; only the changes it makes beyond its parents are shown, such as a conflict resolution:"
+                " the commits it merges are analysed on their own)")
 _LANGUAGE = {"en": "English", "zh": "Simplified Chinese (简体中文)"}
 
 
@@ -119,7 +121,8 @@ def user_prompt(commit: Commit, prior: Analysis, selection: DiffSelection,
     breaking = "; ".join(prior.breaking_changes) or "none found"
     return "\n".join([
         f"Repository: {commit.repo}",
-        f"Commit: {commit.sha}" + (" (merge commit; diff against the first parent)" if commit.is_merge else ""),
+        f"Commit: {commit.sha}" + (_OWN_CHANGES if commit.own_changes_only else
+                                   " (merge commit; diff against the first parent)" if commit.is_merge else ""),
         f"Author: {commit.author}",
         f"Committed: {commit.committed_at.isoformat()}",
         "Message:",

@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 
 from digest.labels import text
+from digest.merges import merge_label
+from digest.models import IMPORTANCES, Analysis, Commit, Digest, Entry, Stats
 from digest.window import parse_zone
-from digest.models import IMPORTANCES, Analysis, Commit, Digest, Entry
 
 _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")  # ANSI ESC, C1, bidi
 
@@ -113,3 +114,37 @@ def with_marks(a: Analysis) -> Analysis:
                                                             ("architecture", "performance", "security",
                                                              "maintainability")})
     return a.model_copy(update=update)
+
+
+def merge_title(entry: Entry, lang: str) -> str | None:
+    """A grouped merge is shown as what it is: `Merge #643 (branch): 5 commits`; others by their title."""
+    return merge_label(entry.commit, len(entry.merged), lang) if entry.grouped else None
+
+
+def merged_here(digest: Digest, entry: Entry) -> list[Entry]:
+    """The entries of the commits a merge brings in, in digest order."""
+    wanted = set(entry.merged)
+    return [e for e in digest.entries if e.commit.sha in wanted]
+
+
+def breaking_told(entry: Entry, lang: str) -> str:
+    """`2 breaking changes it carries are listed under abc1234`, or "" (plain text: renderers escape it)."""
+    if not entry.repeats:
+        return ""
+    return text(lang, "breaking_told", n=len(entry.repeats), shas=", ".join(s[:7] for s in entry.breaking_told_in))
+
+
+def stats_extras(stats: Stats, lang: str) -> list[str]:
+    extra = []
+    if stats.breaking:
+        extra.append(text(lang, "breaking_count", n=stats.breaking))
+    if stats.merges:
+        extra.append(text(lang, "merges_grouped", n=stats.merges, grouped=stats.grouped) if stats.grouped
+                     else text(lang, "merges_count", n=stats.merges))
+    return extra
+
+
+def marked(a: Analysis, values: list[str]) -> list[str]:
+    """`values` of `a` (e.g. the breaking changes an entry shows) with its unverified names marked."""
+    names = a.grounding.unverified if a.grounding else []
+    return [mark_unverified(v, names, a.lang) for v in values]

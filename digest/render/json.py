@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from digest.models import Analysis, Commit, CommitReport, Digest
+from digest.models import Analysis, Commit, CommitReport, Digest, Entry
 
 ANALYSIS_FIELDS = ("source", "model", "change_type", "importance", "importance_reason", "summary", "impact_scope",
                    "breaking_changes", "insights", "risks", "suggestions", "tokens_in", "tokens_out", "depth", "lang",
@@ -37,6 +37,26 @@ def commit_dict(commit: Commit, analysis: Analysis, deep: Analysis | None = None
     }
 
 
+def entry_dict(e: Entry) -> dict[str, Any]:
+    """A commit of a digest; a merge says what it brings in (`merged`), whether it is told through those commits
+    (`grouped`) and whether it was analysed (`analysed`: false leaves `analysis` null), from what
+    (`analysed_from`: its own changes beyond its parents, or its diff against the first parent)."""
+    data = commit_dict(e.commit, e.analysis, e.deep)
+    if not e.analysed:
+        data["analysis"] = None
+    data.update({
+        "importance": e.importance,
+        "merged": list(e.merged),
+        "grouped": e.grouped,
+        "analysed": e.analysed,
+        "analysed_from": None if not e.analysed else "own_changes" if e.own_only else "diff",
+        "merged_into": e.merged_into,
+        "breaking_changes": e.breaking_changes,
+        "breaking_told_in": list(e.breaking_told_in),
+    })
+    return data
+
+
 def render_digest(digest: Digest) -> str:
     stats = digest.stats
     data = {
@@ -47,13 +67,13 @@ def render_digest(digest: Digest) -> str:
         "lang": digest.lang,
         "window": {"start": digest.window.start.isoformat(), "end": digest.window.end.isoformat()},
         "stats": {"total": stats.total, "high": stats.high, "medium": stats.medium, "low": stats.low,
-                  "breaking": stats.breaking, "merges": stats.merges},
+                  "breaking": stats.breaking, "merges": stats.merges, "grouped_merges": stats.grouped},
         "coverage": {"commits": digest.coverage.commits, "llm": digest.coverage.llm, "rules": digest.coverage.rules,
                      "fallbacks": digest.coverage.fallbacks, "models": list(digest.coverage.models),
                      "reasons": list(digest.coverage.reasons)},
         "notes": list(digest.notes),
         "built_at": digest.built_at.isoformat(),
-        "commits": [commit_dict(e.commit, e.analysis, e.deep) for e in digest.entries],
+        "commits": [entry_dict(e) for e in digest.entries],
     }
     return json.dumps(data, ensure_ascii=False, indent=2)
 

@@ -10,8 +10,9 @@ import re
 
 from digest.labels import CHANGE_TYPE, IMPORTANCE, IMPORTANCE_ICON, text
 from digest.models import Analysis, Commit, CommitReport, Digest, Entry
-from digest.render.common import (by_importance, coverage_line, local_time, pr_url, provenance, strip_controls,
-                                  web_url_of, window_line, with_marks)
+from digest.render.common import (breaking_told, by_importance, coverage_line, local_time, marked, merge_title,
+                                  merged_here, pr_url, provenance, stats_extras, strip_controls, web_url_of, window_line,
+                                  with_marks)
 
 _CODE_SPAN = re.compile(r"(`[^`\n]+`)")
 _SPECIAL = re.compile(r"([\\*_\[\]<>|~])")
@@ -44,7 +45,9 @@ def _link_line(commit: Commit, web: str | None, lang: str) -> str:
     return " | ".join(parts)
 
 
-def _analysis(a: Analysis, lang: str, importance_of: Analysis) -> list[str]:
+def _analysis(a: Analysis, lang: str, importance_of: Analysis, breaking: list[str] | None = None,
+              told: str = "") -> list[str]:
+    breaking = None if breaking is None else marked(a, breaking)
     a, importance_of = with_marks(a), with_marks(importance_of)
     level = importance_of.importance
     lines = [
@@ -57,8 +60,11 @@ def _analysis(a: Analysis, lang: str, importance_of: Analysis) -> list[str]:
     if a.impact_scope:
         lines += [f"**{text(lang, 'impact')}**：", *[f"- {_scope(p)}" for p in a.impact_scope],
                   ""]
-    if a.breaking_changes:
-        lines += [f"**{text(lang, 'breaking')}**：", *[f"- {md(b)}" for b in a.breaking_changes], ""]
+    shown = a.breaking_changes if breaking is None else breaking
+    if shown or told:
+        lines += [f"**{text(lang, 'breaking')}**：", *[f"- {md(b)}" for b in shown]]
+        lines += [f"- _{md(told)}_"] if told else []
+        lines.append("")
     if a.insights and any(a.insights.model_dump().values()):
         lines += [f"##### {text(lang, 'insights')}", ""]
         for key in ("architecture", "performance", "security", "maintainability"):
@@ -86,10 +92,28 @@ def _scope(path: str) -> str:
     return md("`" + path.replace("`", "") + "`")
 
 
-def _entry(entry: Entry, web: str | None, lang: str) -> list[str]:
+def _entry(entry: Entry, digest: Digest, lang: str) -> list[str]:
     c = entry.commit
-    return [f'<a id="{anchor(c)}"></a>', "", f"#### {md(c.title)}", _link_line(c, web_url_of(web, c), lang), "",
-            *_analysis(entry.best, lang, entry.analysis), "", "---", ""]
+    lines = [f'<a id="{anchor(c)}"></a>', "", f"#### {md(merge_title(entry, lang) or c.title)}",
+             _link_line(c, web_url_of(digest.web_url, c), lang), ""]
+    if entry.grouped:  # its commits, linked: each is told in its own importance section
+        for m in merged_here(digest, entry):
+            lines.append(f"- [`{m.commit.short_sha}` {md(m.commit.title)}](#{anchor(m.commit)}) "
+                         f"{IMPORTANCE_ICON[m.importance]} {IMPORTANCE[lang][m.importance]}")
+        lines.append("")
+        if not entry.analysed:
+            level = entry.importance
+            return lines + [f"**{text(lang, 'importance')}**：{IMPORTANCE_ICON[level]} {IMPORTANCE[lang][level]} — "
+                            f"{md(entry.analysis.importance_reason)}  ", md(text(lang, "merge_nothing_own")),
+                            "", "---", ""]
+        if entry.own_only:
+            lines += [f"##### {text(lang, 'merge_own')}", ""]
+    if entry.merged and not entry.own_only:
+        lines += [f"🔀 {md(text(lang, 'merge_brings', n=len(entry.merged)))}", ""]
+    if entry.merged_into:
+        lines += [f"🔀 [{md(text(lang, 'in_merge', merge=entry.merged_into[:7]))}](#c-{entry.merged_into[:7]})", ""]
+    return lines + [*_analysis(entry.best, lang, entry.analysis, entry.breaking_changes, breaking_told(entry, lang)),
+                    "", "---", ""]
 
 
 def render_digest(digest: Digest) -> str:
@@ -111,25 +135,21 @@ def render_digest(digest: Digest) -> str:
     groups = by_importance(digest)
     out += ["", '<a id="stats"></a>', "", f"### {text(lang, 'stats_title')}", "",
             f"> {text(lang, 'stats_line', total=stats.total, high=stats.high, medium=stats.medium, low=stats.low)}"]
-    extra = []
-    if stats.breaking:
-        extra.append(text(lang, "breaking_count", n=stats.breaking))
-    if stats.merges:
-        extra.append(text(lang, "merges_count", n=stats.merges))
+    extra = stats_extras(stats, lang)
     extra.append(md(coverage_line(digest)))
     out += [">", "> " + " · ".join(extra), "", '<a id="toc"></a>', "", f"### {text(lang, 'toc')}", "",
             f"- [{text(lang, 'stats_title')}](#stats)"]
     for level, entries in groups:
         if entries:
             out.append(f"- [{_section(level, len(entries), lang)}](#{level})")
-            out += [f"  - [{md(e.commit.title)}](#{anchor(e.commit)})" for e in entries]
+            out += [f"  - [{md(merge_title(e, lang) or e.commit.title)}](#{anchor(e.commit)})" for e in entries]
     out.append("")
     for level, entries in groups:
         if not entries:
             continue
         out += [f'<a id="{level}"></a>', "", f"### {_section(level, len(entries), lang)}", ""]
         for e in entries:
-            out += _entry(e, digest.web_url, lang)
+            out += _entry(e, digest, lang)
     return "\n".join(out).rstrip("\n") + "\n"
 
 

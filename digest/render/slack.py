@@ -15,7 +15,8 @@ from typing import Any
 
 from digest.labels import CHANGE_TYPE, IMPORTANCE, IMPORTANCE_ICON, text
 from digest.models import Analysis, Commit, CommitReport, Digest, Entry
-from digest.render.common import by_importance, coverage_line, one_line, pr_url, provenance, web_url_of, window_line
+from digest.render.common import (breaking_told, by_importance, coverage_line, merge_title, one_line, pr_url,
+                                  provenance, stats_extras, web_url_of, window_line, with_marks)
 from digest.textfit import fit
 
 MAX_BLOCKS = 48  # of Slack's 50, room for a progress or notice block
@@ -23,6 +24,8 @@ SECTION = 2900  # of 3000
 HEADER = 150
 MESSAGE_BUDGET = 9000  # characters of block text per message, well under the ~12,000 Slack rejects
 TEXT_FALLBACK = 3000
+TOP_HIGH = 8  # high commits with their summary in the top message; the rest are in the thread
+TOP_MEDIUM = 10  # medium commits listed one line each in the top message
 DEEP_ACTION = "deep_analysis"
 POST_ACTION = "post_to_channel"
 
@@ -105,8 +108,10 @@ class _Budget:
         return True
 
 
-def _commit_link(e: Entry, web: str | None) -> str:
+def _commit_link(e: Entry, web: str | None, lang: str = "en") -> str:
     c = e.commit
+    if (label := merge_title(e, lang)) is not None:  # a grouped merge is shown as what it is (issue 8)
+        return link(c.url, label)
     return link(c.url, c.title) + (f" ({link(url, f'#{c.pr_number}')})" if (url := pr_url(c, web_url_of(web, c)))
                                    else "")
 
@@ -116,11 +121,7 @@ def stats_line(digest: Digest) -> str:
     line = text(digest.lang, "stats_chat", total=s.total, high=s.high, medium=s.medium, low=s.low,
                 additions=sum(e.commit.additions for e in digest.entries),
                 deletions=sum(e.commit.deletions for e in digest.entries))
-    if s.breaking:
-        line += " · " + text(digest.lang, "breaking_count", n=s.breaking)
-    if s.merges:
-        line += " · " + text(digest.lang, "merges_count", n=s.merges)
-    return line
+    return " · ".join([line, *stats_extras(s, digest.lang)])
 
 
 def summary_blocks(digest: Digest, *, late: bool = False, extra: list[dict[str, Any]] | None = None,
@@ -141,25 +142,27 @@ def summary_blocks(digest: Digest, *, late: bool = False, extra: list[dict[str, 
         out.add(_section(esc(text(lang, "quiet_day", repo=digest.repo, day=digest.day.isoformat()))))
         return out.blocks + (extra or [])
     out.add(_section(stats_line(digest)))
-    breaking = [(e, b) for e in digest.entries for b in e.best.breaking_changes]
+    breaking = [(e, b) for e in digest.entries for b in e.breaking_changes]  # each once, under its commit
     if breaking:
-        lines = [f"• {_commit_link(e, web)}: {esc(fit(b, 300))}" for e, b in breaking]
+        lines = [f"• {_commit_link(e, web, lang)}: {esc(fit(b, 300))}" for e, b in breaking]
         _listing(out, f"*{text(lang, 'breaking_title')}*", lines, lang)
     groups = dict(by_importance(digest))
     if groups["high"]:
         out.add({"type": "divider"})
         out.add(_section(f"*{text(lang, 'high_title')}*"))
         shown = 0
-        for e in groups["high"]:
-            body = f"*{_commit_link(e, web)}*\n{esc(fit(e.analysis.summary, 600))}"
+        for e in groups["high"][:TOP_HIGH]:
+            body = f"*{_commit_link(e, web, lang)}*\n{esc(fit(e.analysis.summary, 600))}"
             if not out.add(_section(body, deep_button(e.commit, lang))):
                 break
             shown += 1
         if shown < len(groups["high"]):
             out.add(_context(text(lang, "more_in_thread", n=len(groups["high"]) - shown)))
     if groups["medium"]:
-        lines = [f"• {_commit_link(e, web)} — {esc(fit(e.analysis.summary, 160))}" for e in groups["medium"]]
-        _listing(out, f"*{text(lang, 'medium_title')}*", lines, lang)
+        lines = [f"• {_commit_link(e, web, lang)} — {esc(fit(e.analysis.summary, 160))}" for e in groups["medium"]]
+        _listing(out, f"*{text(lang, 'medium_title')}*", lines[:TOP_MEDIUM], lang)
+        if len(lines) > TOP_MEDIUM:
+            out.add(_context(text(lang, "more_in_thread", n=len(lines) - TOP_MEDIUM)))
     if groups["low"]:
         titles = " · ".join(esc(fit(e.commit.title, 80)) for e in groups["low"])
         out.add(_context(fit(text(lang, "low_line", n=len(groups["low"]), titles=titles), 1500)))
@@ -190,19 +193,35 @@ def fallback_text(digest: Digest) -> str:
                    f"{s.low} low"), TEXT_FALLBACK)
 
 
-def commit_blocks(e: Entry, digest_lang: str, web: str | None, *, button: bool = True) -> list[dict[str, Any]]:
+def merged_here_of(e: Entry, entries: tuple[Entry, ...]) -> list[Entry]:
+    wanted = set(e.merged)
+    return [m for m in entries if m.commit.sha in wanted]
+
+
+def commit_blocks(e: Entry, digest_lang: str, web: str | None, *, button: bool = True,
+                  digest_entries: tuple[Entry, ...] = ()) -> list[dict[str, Any]]:
     """One commit in the thread: title, SHA, type and importance with the reason, summary, impact, breaking
     changes; a high commit's deep analysis adds insights, risks and suggestions."""
-    lang, a, c = digest_lang, e.best, e.commit
+    lang, a, c = digest_lang, with_marks(e.best), e.commit
     level = e.analysis.importance
-    head = (f"{IMPORTANCE_ICON[level]} *{_commit_link(e, web)}*  `{c.short_sha}`"
-            f"{' 🔀' if c.is_merge else ''}\n"
-            f"{CHANGE_TYPE[lang][a.change_type]} · {IMPORTANCE[lang][level]} — {esc(fit(e.analysis.importance_reason, 300))}\n"
-            f"{esc(fit(a.summary, 900))}")
+    head = f"{IMPORTANCE_ICON[level]} *{_commit_link(e, web, lang)}*  `{c.short_sha}`{' 🔀' if c.is_merge else ''}\n"
+    if e.grouped:  # its commits, each told in its own place (issue 8)
+        head += "".join(f"↳ `{m.commit.short_sha}` {esc(fit(m.commit.title, 120))}\n" for m in merged_here_of(e, digest_entries))
+    elif e.merged:
+        head += f"🔀 {esc(text(lang, 'merge_brings', n=len(e.merged)))}\n"
+    if e.merged_into:
+        head += f"🔀 {esc(text(lang, 'in_merge', merge=e.merged_into[:7]))}\n"
+    if not e.analysed:
+        head += f"{IMPORTANCE[lang][level]} — {esc(e.analysis.importance_reason)}\n{esc(text(lang, 'merge_nothing_own'))}"
+        return [_section(head)]
+    head += (f"{CHANGE_TYPE[lang][a.change_type]} · {IMPORTANCE[lang][level]} — {esc(fit(e.analysis.importance_reason, 300))}\n"
+             f"{esc(fit(a.summary, 900))}")
     if a.impact_scope:
         head += f"\n{text(lang, 'impact')}: " + ", ".join(f"`{esc(p).replace('`', '')}`" for p in a.impact_scope[:8])
-    for b in a.breaking_changes[:5]:
+    for b in e.breaking_changes[:5]:
         head += f"\n{text(lang, 'breaking')}: {esc(fit(b, 300))}"
+    if told := breaking_told(e, lang):
+        head += f"\n{text(lang, 'breaking')}: {esc(told)}"
     blocks = [_section(head, deep_button(c, lang) if button and e.deep is None else None)]
     blocks += analysis_detail_blocks(a, lang)
     blocks.append(_context(_provenance(a, lang, c)))
@@ -243,7 +262,7 @@ def detail_messages(digest: Digest) -> list[tuple[list[dict[str, Any]], tuple[st
     current = _Budget()
     shas: list[str] = []
     for e in ordered:
-        blocks = commit_blocks(e, digest.lang, digest.web_url) + [{"type": "divider"}]
+        blocks = commit_blocks(e, digest.lang, digest.web_url, digest_entries=digest.entries) + [{"type": "divider"}]
         if not current.add(*blocks):
             if current.blocks:
                 messages.append((current.blocks, tuple(shas)))

@@ -5,9 +5,10 @@ from __future__ import annotations
 import textwrap
 
 from digest.labels import CHANGE_TYPE, IMPORTANCE, IMPORTANCE_ICON, text
-from digest.models import Analysis, Commit, CommitReport, Digest
-from digest.render.common import (by_importance, coverage_line, local_time, one_line, pr_url, provenance, strip_controls,
-                                  web_url_of, window_line, with_marks)
+from digest.models import Analysis, Commit, CommitReport, Digest, Entry
+from digest.render.common import (breaking_told, by_importance, coverage_line, local_time, marked, merge_title,
+                                  merged_here, one_line, pr_url, provenance, stats_extras, strip_controls, web_url_of,
+                                  window_line, with_marks)
 
 WIDTH = 100
 INDENT = " " * 11
@@ -18,15 +19,19 @@ def _wrap(label: str, value: str) -> list[str]:
                          break_long_words=False, break_on_hyphens=False) or [INDENT + label]
 
 
-def _analysis(a: Analysis, lang: str, level: str, reason: str) -> list[str]:
+def _analysis(a: Analysis, lang: str, level: str, reason: str, breaking: list[str] | None = None,
+              told: str = "") -> list[str]:
+    breaking = None if breaking is None else marked(a, breaking)
     a = with_marks(a)
     lines = [f"{INDENT}{CHANGE_TYPE[lang][a.change_type]} · {IMPORTANCE_ICON[level]} {IMPORTANCE[lang][level]}: "
              f"{one_line(reason)}"]
     lines += _wrap("", a.summary)
     if a.impact_scope:
         lines += _wrap(f"{text(lang, 'impact')}: ", ", ".join(a.impact_scope))
-    for b in a.breaking_changes:
+    for b in a.breaking_changes if breaking is None else breaking:
         lines += _wrap(f"{text(lang, 'breaking')}: ", b)
+    if told:
+        lines += _wrap(f"{text(lang, 'breaking')}: ", told)
     if a.insights:
         for key in ("architecture", "performance", "security", "maintainability"):
             if value := getattr(a.insights, key):
@@ -41,9 +46,9 @@ def _analysis(a: Analysis, lang: str, level: str, reason: str) -> list[str]:
     return lines
 
 
-def _head(c: Commit, zone: str, web: str | None) -> list[str]:
+def _head(c: Commit, zone: str, web: str | None, title: str | None = None) -> list[str]:
     merge = " [merge]" if c.is_merge else ""
-    lines = [f"  {c.short_sha}  {one_line(c.title)}{merge}",
+    lines = [f"  {c.short_sha}  {one_line(title or c.title)}{merge}",
              f"{INDENT}{one_line(c.author)} · {local_time(c, zone)} · +{c.additions} −{c.deletions}"]
     if c.url:
         lines.append(f"{INDENT}{c.url}")
@@ -59,8 +64,8 @@ def render_digest(digest: Digest) -> str:
     if not digest.entries:
         out.append(text(lang, "no_commits", repo=digest.repo, day=digest.day.isoformat(), zone=zone))
         return "\n".join(out) + "\n"
-    out.append(text(lang, "stats_line", total=stats.total, high=stats.high, medium=stats.medium, low=stats.low)
-               + (f" | {text(lang, 'breaking_count', n=stats.breaking)}" if stats.breaking else ""))
+    out.append(" | ".join([text(lang, "stats_line", total=stats.total, high=stats.high, medium=stats.medium,
+                                 low=stats.low), *stats_extras(stats, lang)]))
     out.append(one_line(coverage_line(digest)))
     for level, entries in by_importance(digest):
         if not entries:
@@ -68,9 +73,30 @@ def render_digest(digest: Digest) -> str:
         out += ["", text(lang, "section", icon=IMPORTANCE_ICON[level], level=IMPORTANCE[lang][level].upper(),
                          n=len(entries))]
         for e in entries:
-            out += ["", *_head(e.commit, zone, web_url_of(digest.web_url, e.commit)),
-                    *_analysis(e.best, lang, e.analysis.importance, with_marks(e.analysis).importance_reason)]
+            out += ["", *_head(e.commit, zone, web_url_of(digest.web_url, e.commit), merge_title(e, lang)),
+                    *_entry(e, digest, lang)]
     return "\n".join(out) + "\n"
+
+
+def _entry(e: Entry, digest: Digest, lang: str) -> list[str]:
+    """A merge's commits (or how many it brings in), where a commit was merged, then the analysis if any."""
+    lang_level = f"{IMPORTANCE_ICON[e.importance]} {IMPORTANCE[lang][e.importance]}"
+    lines: list[str] = []
+    if e.grouped:
+        for m in merged_here(digest, e):
+            lines.append(f"{INDENT}↳ {m.commit.short_sha}  {one_line(m.commit.title)} "
+                         f"({IMPORTANCE_ICON[m.importance]} {IMPORTANCE[lang][m.importance]})")
+        if not e.analysed:
+            return lines + [f"{INDENT}{lang_level}: {one_line(e.analysis.importance_reason)}",
+                            f"{INDENT}{text(lang, 'merge_nothing_own')}"]
+        if e.own_only:
+            lines.append(f"{INDENT}{text(lang, 'merge_own')}:")
+    if e.merged and not e.own_only:
+        lines.append(f"{INDENT}🔀 {text(lang, 'merge_brings', n=len(e.merged))}")
+    if e.merged_into:
+        lines.append(f"{INDENT}🔀 {text(lang, 'in_merge', merge=e.merged_into[:7])}")
+    return lines + _analysis(e.best, lang, e.importance, with_marks(e.analysis).importance_reason, e.breaking_changes,
+                             breaking_told(e, lang))
 
 
 def render_report(report: CommitReport) -> str:

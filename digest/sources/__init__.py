@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
-from digest.models import Commit, RepoRef
+from digest.models import Commit, FileChange, RepoRef
 
 # GitHub's since/until and `git log --since` are not exact: ask a little wider, then keep what is in the window.
 LISTING_MARGIN_DAYS = 2
@@ -40,6 +41,16 @@ class CommitSource(Protocol):
 
     def commit(self, sha: str) -> Commit:
         """One commit with its files and patches; `sha` may be a prefix of >= 7 hex digits."""
+        ...
+
+    def merged_commits(self, merge: Commit, listed: Sequence[Commit]) -> tuple[str, ...]:
+        """The SHAs `merge` brings in: reachable from its other parents and not from its first, newest first.
+        `listed` is the digest's listing (its parents may be enough). Runs in a worker thread: no database."""
+        ...
+
+    def own_changes(self, merge: Commit) -> tuple[FileChange, ...] | None:
+        """What `merge` changes beyond every parent (digest.merges.own_changes): () for a clean merge, None
+        when it cannot tell (too many files). Runs in a worker thread: no database."""
         ...
 
 

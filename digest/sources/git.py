@@ -6,10 +6,12 @@ import logging
 import os
 import re
 import subprocess
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from digest import merges
 from digest.errors import AmbiguousSha, BadInput, CommitNotFound, SourceError
 from digest.models import Commit, FileChange, RepoRef
 from digest.sources import LISTING_MARGIN_DAYS, in_window, split_message
@@ -186,6 +188,19 @@ class GitSource:
         files = self._files(commit.sha, commit.parents[0] if commit.parents else None)
         return replace(commit, files=tuple(files), files_total=len(files),
                        additions=sum(f.additions for f in files), deletions=sum(f.deletions for f in files))
+
+    def merged_commits(self, merge: Commit, listed: Sequence[Commit]) -> tuple[str, ...]:
+        if not merge.is_merge:
+            return ()
+        out = self._git("rev-list", *merge.parents[1:], f"^{merge.parents[0]}", "--").stdout.decode()
+        return tuple(out.split())
+
+    def own_changes(self, merge: Commit) -> tuple[FileChange, ...] | None:
+        """Like `git diff-tree --cc`, through the one function the GitHub source uses too."""
+        if not merge.is_merge:
+            return ()
+        first = self._files(merge.sha, merge.parents[0])
+        return merges.own_changes(first, [self._files(merge.sha, p) for p in merge.parents[1:]])
 
     # -- files -------------------------------------------------------------------------------------------
 

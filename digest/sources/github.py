@@ -11,7 +11,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -19,6 +19,7 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
+from digest import merges
 from digest.errors import BadInput, CommitNotFound, RateLimited, RepoNotFound, SourceError
 from digest.models import Commit, FileChange, RepoRef
 from digest.sources import LISTING_MARGIN_DAYS, in_window, split_message
@@ -28,6 +29,7 @@ from storage.db import PerThread
 log = logging.getLogger(__name__)
 
 DEFAULT_API_URL = "https://api.github.com"
+COMPARE_FILES_CAP = 300  # a comparison lists at most 300 files (docs: compare two commits): beyond, unknown
 USER_AGENT = "commit-radar/1.0"
 
 
@@ -285,3 +287,40 @@ class GitHubSource:
             if err.status == 404:
                 self.branch(None)  # raises RepoNotFound when the repository itself is missing
             raise CommitNotFound(f"no commit {sha} in {self.repo.name}") from None
+
+    # -- merges (issue 8) ------------------------------------------------------------------------------------
+
+    def _compare(self, base: str, head: str) -> tuple[list[str], list[FileChange]]:
+        """`compare/{base}...{head}`: the commits in head and not in base (oldest first, every page) and the
+        files changed since their merge base (listed on the first page only, at most 300)."""
+        shas: list[str] = []
+        files: list[FileChange] = []
+        url = f"{self.base}/compare/{quote(base)}...{quote(head)}"
+        try:
+            for number, page in enumerate(self.client.pages(url, {"per_page": 100}, cache=False)):
+                shas += [item["sha"] for item in page.get("commits", [])]
+                if number == 0:
+                    files = [_file_from_api(f) for f in page.get("files") or []]
+        except NotFound:
+            raise SourceError(f"GitHub cannot compare {base[:7]} with {head[:7]} in {self.repo.name}") from None
+        return shas, files
+
+    def merged_commits(self, merge: Commit, listed: Sequence[Commit]) -> tuple[str, ...]:
+        """From the listing and each commit's `parents` when the branch is in it; else one comparison."""
+        if not merge.is_merge:
+            return ()
+        if (found := merges.merged_within(merge, listed)) is not None:
+            return found
+        brought: list[str] = []
+        for parent in merge.parents[1:]:
+            shas, _ = self._compare(merge.parents[0], parent)
+            brought += [s for s in reversed(shas) if s not in brought]  # newest first, like the listing
+        return tuple(brought)
+
+    def own_changes(self, merge: Commit) -> tuple[FileChange, ...] | None:
+        if not merge.is_merge:
+            return ()
+        diffs = [self._compare(parent, merge.sha)[1] for parent in merge.parents]
+        if any(len(files) >= COMPARE_FILES_CAP for files in diffs):
+            return None  # the list may be cut: whether the merge has changes of its own cannot be told
+        return merges.own_changes(diffs[0], diffs[1:])

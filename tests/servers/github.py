@@ -13,6 +13,8 @@ Endpoints (GET only; anything else answers a GitHub-shaped 404):
 * ``/repos/{owner}/{repo}``
 * ``/repos/{owner}/{repo}/commits`` (``sha``, ``since``, ``until``, ``per_page``, ``page``)
 * ``/repos/{owner}/{repo}/commits/{ref}`` (``page`` pages the ``files`` list)
+* ``/repos/{owner}/{repo}/compare/{base}...{head}`` (``per_page``, ``page`` page the ``commits``, oldest
+  first as documented; ``files`` are the diff from the merge base to ``head``, at most 300, on page 1 only)
 * ``/rate_limit`` (as on GitHub: never counts against the limit)
 
 Behaviour assumed where GitHub's documentation is silent:
@@ -68,6 +70,9 @@ RATE_MESSAGE = (
     "get a higher rate limit. Check out the documentation for more details.)"
 )
 MAX_FILES = 3000
+MAX_COMPARE_FILES = 300  # "up to 300 changed files for the entire comparison" (docs: compare two commits)
+COMPARE_PER_PAGE = 250  # without pagination the comparison lists up to 250 commits
+DOCS_COMPARE = "https://docs.github.com/rest/commits/commits#compare-two-commits"
 DEFAULT_PER_PAGE = 30
 MAX_PER_PAGE = 100
 _CACHE_SIZE = 256
@@ -601,6 +606,8 @@ class GitHubServer:
             return self._list_commits(repo, raw_path, query, pairs, base)
         if rest.startswith("/commits/"):
             return self._get_commit(repo, rest[len("/commits/"):], raw_path, query, pairs, base)
+        if rest.startswith("/compare/"):
+            return self._compare(repo, rest[len("/compare/"):], raw_path, query, pairs, base)
         raise _not_found()
 
     def _repo_body(self, repo: _Repo, base: str) -> dict:
@@ -721,6 +728,47 @@ class GitHubServer:
         per = self.files_per_page
         last = max(1, math.ceil(len(listed) / per))
         body["files"] = [self._file_body(repo, sha, f, base) for f in listed[(page - 1) * per: page * per]]
+        return _Answer(200, body, _link_header(base, raw_path, pairs, page, last))
+
+    def _compare(self, repo: _Repo, basehead: str, raw_path: str, query: dict[str, str],
+                 pairs: list[tuple[str, str]], base: str) -> _Answer:
+        """`git log BASE..HEAD` (oldest first) and the diff from their merge base to HEAD, as GitHub answers."""
+        left, sep, right = basehead.partition("...")
+        if not sep or not left or not right:
+            raise _not_found()
+        try:
+            base_sha, head_sha = repo.resolve(left), repo.resolve(right)
+        except LookupError:
+            base_sha = head_sha = None
+        if base_sha is None or head_sha is None:
+            raise _error(404, "Not Found", DOCS_COMPARE)
+
+        def compute() -> tuple[str, list[str], int, list[dict]]:
+            merge_base = repo.git("merge-base", base_sha, head_sha).decode().strip()
+            ahead = repo.git("rev-list", "--reverse", f"{base_sha}..{head_sha}", "--").decode().split()
+            behind = len(repo.git("rev-list", f"{head_sha}..{base_sha}", "--").decode().split())
+            return merge_base, ahead, behind, repo.diff(head_sha, [merge_base])
+
+        merge_base, ahead, behind, files = self._cached(self._detail_cache, ("compare", str(repo.path), base_sha,
+                                                                              head_sha), compute)
+        per = min(_int_param(query, "per_page", COMPARE_PER_PAGE), COMPARE_PER_PAGE)
+        page = _int_param(query, "page", 1)
+        last = max(1, math.ceil(len(ahead) / per))
+        status = ("identical" if not ahead and not behind else "ahead" if not behind
+                  else "behind" if not ahead else "diverged")
+        o, r = repo.owner, repo.name
+        body = {
+            "url": f"{base}/repos/{o}/{r}/compare/{left}...{right}",
+            "html_url": f"https://github.com/{o}/{r}/compare/{left}...{right}",
+            "base_commit": self._commit_body(repo, repo.show(base_sha), base),
+            "merge_base_commit": self._commit_body(repo, repo.show(merge_base), base),
+            "status": status,
+            "ahead_by": len(ahead),
+            "behind_by": behind,
+            "total_commits": len(ahead),
+            "commits": [self._commit_body(repo, repo.show(sha), base) for sha in ahead[(page - 1) * per: page * per]],
+            "files": [self._file_body(repo, head_sha, f, base) for f in files[:MAX_COMPARE_FILES]] if page == 1 else [],
+        }
         return _Answer(200, body, _link_header(base, raw_path, pairs, page, last))
 
     def _file_body(self, repo: _Repo, sha: str, f: dict, base: str) -> dict:
