@@ -72,6 +72,7 @@ class Bot:
     schedule: Schedule = field(init=False)
     stopping: threading.Event = field(default_factory=threading.Event)
     closers: list[Callable[[], None]] = field(default_factory=list)
+    feishu: Any = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         poster = Poster(db=lambda: self.service.db, clock=self.clock)
@@ -86,6 +87,12 @@ class Bot:
             pacer = slack.Pacer(self.settings.slack_post_interval)
             self.factories["slack"] = slack.destination_factory(self.settings.slack_bot_token or "",
                                                                 self.settings.slack_api_url, pacer)
+
+        if self.settings.feishu_app_enabled or self.settings.feishu_webhook_url:
+            from handlers import feishu
+
+            self.feishu = feishu.Feishu(self.settings, clock=self.clock)
+            self.factories.update(self.feishu.factories())
 
     def destination(self, platform: str, channel: str) -> Destination:
         factory = self.factories.get(platform)
@@ -121,6 +128,8 @@ class Bot:
         routes: dict[str, Callable[[bytes, dict[str, str], str], Response]] = {}
         if self.settings.slack_enabled:
             self._start_slack(routes)
+        if self.feishu is not None:
+            self.closers.extend(self.feishu.start(self.ops, routes))
         server = Server(self.settings.port, routes, self.health)
         server.start()
         self.closers.append(server.stop)
