@@ -217,6 +217,8 @@ class DigestService:
             if brief and depth == "brief" and analysis.importance == "high":
                 totals["deep"] += 1
                 start(commit, "deep")
+            elif brief and depth == "brief" and analysis.source == "llm":  # a deep retry queued while the rules
+                stored_analyses.clear_pending(self.db, commit.repo, commit.sha, "deep", lang)  # said high is moot
 
         def start(commit: Commit, depth: str) -> None:
             if found := self._stored(commit, depth, lang):

@@ -229,6 +229,7 @@ class AppDestination:
 
     platform = "feishu"
     can_find = False  # the uuid makes a resend return the first message instead
+    can_edit = True
 
     def __init__(self, api: OpenApi, chat_id: str, gate: Gate) -> None:
         self.api = api
@@ -238,6 +239,9 @@ class AppDestination:
     def render(self, digest: Digest, *, late: bool) -> Rendered:
         (top, shown), details = render.digest_cards(digest, late=late, app=True)
         return Rendered(Part({"card": top}, shown), tuple(Part({"card": c}, shas) for c, shas in details))
+
+    def render_commits(self, digest: Digest, shas: tuple[str, ...], *, note: str | None = None) -> tuple[Part, ...]:
+        return _commit_parts(digest, shas, note, app=True)
 
     def send(self, part: Part, *, tag: Tag, thread: str | None) -> str:
         self.gate.wait(self.channel)
@@ -258,6 +262,16 @@ class AppDestination:
             raise _gone_or_failed(err) from None
 
 
+def _commit_parts(digest: Digest, shas: tuple[str, ...], note: str | None, *, app: bool) -> tuple[Part, ...]:
+    """Cards showing exactly these commits (a detail card re-rendered, or a follow-up), or just the note."""
+    wanted = set(shas)
+    entries = [e for e in digest.entries if e.commit.sha in wanted]
+    if not entries:
+        return (Part({"card": render.notice_card(note or "", digest.lang)}),) if note else ()
+    cards = render.detail_cards(digest, app=app, entries=entries, intro=note)
+    return tuple(Part({"card": c}, group) for c, group in cards)
+
+
 def webhook_sign(timestamp: int, secret: str) -> str:
     """Feishu's custom-bot signature: base64(HMAC-SHA256(key = f"{timestamp}\\n{secret}", message = empty))."""
     return base64.b64encode(hmac.new(f"{timestamp}\n{secret}".encode("utf-8"), b"", hashlib.sha256).digest()).decode()
@@ -270,6 +284,7 @@ class WebhookDestination:
     platform = "webhook"
     channel = "webhook"
     can_find = False
+    can_edit = False
 
     def __init__(self, url: str, secret: str | None, gate: Gate, *, timeout: float = TIMEOUT, attempts: int = 5,
                  sleep: Callable[[float], None] = time.sleep, now: Callable[[], float] = time.time) -> None:
@@ -312,6 +327,9 @@ class WebhookDestination:
             hint = WEBHOOK_HINTS.get(code, f"the Feishu webhook refused the card: {data.get('msg')}")
             raise SendFailed(f"{hint} ({code})" if code not in (9499,) else hint)
         raise SendFailed(f"{last}; gave up after {self.attempts} attempts")
+
+    def render_commits(self, digest: Digest, shas: tuple[str, ...], *, note: str | None = None) -> tuple[Part, ...]:
+        return _commit_parts(digest, shas, note, app=False)
 
     def send(self, part: Part, *, tag: Tag, thread: str | None) -> str:
         self.post(part.payload["card"])

@@ -301,6 +301,7 @@ def bot_process(env: dict[str, str], *args: str) -> subprocess.Popen:
 def finish(proc: subprocess.Popen) -> str:
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
+    print(err[-3000:])
     return out
 
 

@@ -256,9 +256,11 @@ def _provenance(a: Analysis, lang: str, c: Commit) -> str:
     return fit(f"{c.author and esc(c.author)} · +{c.additions} −{c.deletions} · {line}", 1900)
 
 
-def detail_messages(digest: Digest) -> list[tuple[list[dict[str, Any]], tuple[str, ...]]]:
-    """The thread: every commit once, high first, several commits per reply, each reply inside the limits."""
-    ordered = [e for _, entries in by_importance(digest) for e in entries]
+def detail_messages(digest: Digest, entries: list[Entry] | None = None, note: str | None = None
+                    ) -> list[tuple[list[dict[str, Any]], tuple[str, ...]]]:
+    """The thread: every commit once (high first, or `entries` as given), several commits per reply, each reply
+    inside the limits. Each reply opens with "Details i/n", or with `note` when one is given."""
+    ordered = entries if entries is not None else [e for _, group in by_importance(digest) for e in group]
     messages: list[tuple[list[dict[str, Any]], tuple[str, ...]]] = []
     current = _Budget()
     shas: list[str] = []
@@ -271,10 +273,10 @@ def detail_messages(digest: Digest) -> list[tuple[list[dict[str, Any]], tuple[st
             if not current.add(*blocks):  # one commit alone over budget: its first block only (fitted)
                 current.add(blocks[0], blocks[-2])
         shas.append(e.commit.sha)
-    if current.blocks:
+    if current.blocks or note:
         messages.append((current.blocks, tuple(shas)))
     total = len(messages)
-    return [([_context(text(digest.lang, "details_part", i=i, n=total))] + blocks, group)
+    return [([_context(esc(note) if note else text(digest.lang, "details_part", i=i, n=total))] + blocks, group)
             for i, (blocks, group) in enumerate(messages, start=1)]
 
 
