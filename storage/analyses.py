@@ -101,3 +101,9 @@ def make_due(db: sqlite_utils.Database, now: datetime) -> int:
     """A person asked for the backfill: every queued retry is due now, whatever its backoff."""
     with db.conn:
         return db.execute("UPDATE pending SET next_at = ?", [now.isoformat()]).rowcount
+
+
+def retry_not_before(db: sqlite_utils.Database, repo: str, sha: str, depth: str, lang: str, moment: datetime) -> None:
+    with db.conn:
+        db.execute("UPDATE pending SET next_at = max(next_at, ?) WHERE repo = ? AND sha = ? AND depth = ? AND lang = ?",
+                   [moment.isoformat(), repo, sha, depth, lang])

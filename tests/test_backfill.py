@@ -68,3 +68,27 @@ def test_a_day_posted_during_a_403_outage_is_repaired_by_the_backfill(tmp_path):
 
 def test_a_day_posted_with_30_percent_of_calls_failing_ends_with_no_placeholder(tmp_path):
     run_day(tmp_path, None, rate=0.3)
+
+
+def test_the_daily_token_cap_stops_new_calls_and_queues_the_rest_for_tomorrow(tmp_path):
+    from datetime import datetime, timezone
+
+    from storage import analyses as stored_analyses
+    from tests.test_slack import make_bot
+
+    repo = GitRepo(tmp_path / "upstream")
+    day_of_commits(repo, 6)
+    with SlackServer(channels=["C1"]) as slack, OpenAIServer(responder=respond) as llm:
+        env = settings_env(tmp_path, slack, repo, LLM_BASE_URL=llm.url + "/v1", LLM_MODEL="test-model",
+                           LLM_API_KEY="test-key", LLM_CONCURRENCY="1", LLM_DAILY_TOKEN_CAP="1")
+        bot = make_bot(env)
+        from datetime import date
+        digest = bot.service.build_digest(bot.ops._repo(REPO), date(2026, 1, 11), "UTC", "en")
+        assert len(llm.chat_requests) <= 2  # the first call used the day's tokens; at most the one in flight more
+        capped = [e for e in digest.entries if "daily token cap of 1 reached" in e.analysis.note]
+        assert len(capped) >= 4 and len(capped) + len(llm.chat_requests) == 6
+        tomorrow = datetime.now(timezone.utc).date().isoformat()
+        assert all(r["next_at"] > tomorrow for r in stored_analyses.pending_rows(bot.service.db))
+        say = __import__("tests.test_slack", fromlist=["Recorder"]).Recorder()
+        bot.ops.handle("slack", "C1", "U1", "/digest", "status", say)
+        assert "LLM cost, last 7 days:" in say.notices[-1] and "cap 1 a day" in say.notices[-1]
