@@ -75,7 +75,7 @@ def backfill(ops: ChatOps, *, now: bool = False, recent_days: int = RECENT_DAYS)
         digests += 1
         changed = {e.commit.sha for e in digest.entries if (repo, e.commit.sha) in retried
                    and all(a.source == "llm" for a in (e.analysis, e.deep) if a is not None)}
-        for key, _, _, _ in posts.posted_digests(db, repo=repo, day=day):
+        for key, _, _, _ in posts.posted_digests(db, repo=repo, day=day, shown=(zone, lang, digest.branch)):
             sub = subs.get(db, key.platform, key.channel, key.repo)
             if sub is not None and sub.paused:
                 continue

@@ -19,7 +19,7 @@ from digest.labels import text
 from digest.models import Digest, Progress, RepoRef
 from digest.repos import resolve_repo
 from digest.service import DigestService
-from digest.window import parse_day, parse_zone
+from digest.window import day_window, parse_day, parse_zone
 from handlers import commands as cmd
 from handlers.delivery import Destination, Outcome, Poster
 from storage import events, posts
@@ -110,8 +110,10 @@ class ChatOps:
             reply.notice(f"❌ internal error ({type(err).__name__}); it is in the bot's log")
 
     def deep(self, platform: str, dedupe_key: str, repo: str, sha: str, lang: str, reply: Reply) -> None:
-        """The Deep analysis button: once per (channel, message, action, value), even if clicked twice."""
-        if not events.first_time(self.service.db, platform, dedupe_key, self.clock()):
+        """The Deep analysis button: once per (channel, message, action, value), even if clicked twice; a click
+        whose work failed may be clicked again."""
+        db = self.service.db
+        if not events.first_time(db, platform, dedupe_key, self.clock()):
             log.info("duplicate deep-analysis action %s ignored", dedupe_key)
             return
         try:
@@ -122,24 +124,33 @@ class ChatOps:
                 report = self.service.analyze(ref, sha, lang)
             reply.report(report)
         except CommitRadarError as err:
+            events.forget(db, platform, dedupe_key)
             reply.notice(f"❌ {err}")
         except Exception as err:
+            events.forget(db, platform, dedupe_key)
             log.exception("deep analysis of %s %s failed", repo, sha)
             reply.notice(f"❌ internal error ({type(err).__name__}); it is in the bot's log")
 
     def post_to_channel(self, platform: str, channel: str, dedupe_key: str, repo: str, day: date, zone: str,
                         lang: str, branch: str | None, reply: Reply) -> Outcome | None:
-        """The "Post to channel" button: the full digest, as the schedule posts it, taking that day's claim."""
-        if not events.first_time(self.service.db, platform, dedupe_key, self.clock()):
+        """The "Post to channel" button: the full digest, as the schedule posts it, taking that day's claim. Only
+        for a day that has ended (a day still open is the next morning's post)."""
+        if day_window(day, zone).end > self.clock():
+            reply.notice(_extra(lang)["day_open"].format(day=day.isoformat()))
+            return None
+        db = self.service.db
+        if not events.first_time(db, platform, dedupe_key, self.clock()):
             return None
         try:
             outcome = self.post_digest(self.destination(platform, channel), repo, day, zone, lang, branch)
         except CommitRadarError as err:
+            events.forget(db, platform, dedupe_key)
             reply.notice(f"❌ {err}")
             return None
         if outcome.status == "already":
             reply.notice(text(lang, "already_posted", repo=repo, day=day.isoformat()))
-        elif outcome.status != "posted":
+        elif outcome.status not in ("posted", "quiet"):
+            events.forget(db, platform, dedupe_key)
             reply.notice(f"⚠️ {outcome.status}: {outcome.detail}")
         return outcome
 
@@ -153,7 +164,8 @@ class ChatOps:
             return (self.service.finished_digest(ref.name, day, zone, lang, branch)
                     or self.service.build_digest(ref, day, zone, lang, branch=branch))
 
-        return self.poster.post(dest, ref.name, day, build, quiet=quiet, late=late, force=force)
+        return self.poster.post(dest, ref.name, day, build, quiet=quiet, late=late, force=force,
+                                digest_key=(zone, lang, branch))
 
     def post_subscription(self, sub: Subscription, day: date, *, late: bool = False) -> Outcome:
         if sub.paused:
@@ -279,18 +291,21 @@ class ChatOps:
         words = _extra(lang)
         lines = [words["status_title"]]
         for s in subs.in_channel(self.service.db, platform, channel):
-            last = posts.last_post(self.service.db, s.platform, s.channel, s.repo)
-            outcome = (words["never_posted"] if last is None else
-                       f"{last.state} {last.posted_at or ''}".strip() + (f" ({last.last_error})" if last.last_error
-                                                                          and last.state != "posted" else ""))
-            lines.append(f"• `{s.repo}`: {words['next_run']} {self._next_run(s)} · {words['last_post']} "
-                         f"{last.day if last else ''} {outcome}" + (f"\n  ⏸ {s.paused}" if s.paused else ""))
+            found = posts.last_post(self.service.db, s.platform, s.channel, s.repo)
+            if found is None:
+                outcome = words["never_posted"]
+            else:
+                day, last = found
+                outcome = f"{day}: {last.state} {(last.posted_at or '')[:16]}".rstrip() + (
+                    f" ({last.last_error})" if last.last_error and last.state != "posted" else "")
+            lines.append(f"• `{s.repo}`: {words['next_run']} {self._next_run(s)} · {words['last_post']} {outcome}"
+                         + (f"\n  ⏸ {s.paused}" if s.paused else ""))
         if len(lines) == 1:
             lines.append(words["no_repo"])
         lines += self.health(lang)
-        paused = [s for s in subs.all_subscriptions(self.service.db) if s.paused and s.channel != channel]
-        for s in paused:
-            lines.append(f"⏸ {s.destination} `{s.repo}`: {s.paused}")
+        paused = {s.destination for s in subs.all_subscriptions(self.service.db) if s.paused and s.channel != channel}
+        if paused:  # their names may be private to their channels
+            lines.append(words["others_paused"].format(n=len(paused)))
         return "\n".join(lines)
 
     # -- helpers -------------------------------------------------------------------------------------------
@@ -346,6 +361,8 @@ _WORDS = {
         "next_run": "next",
         "last_post": "last post",
         "never_posted": "none yet",
+        "day_open": "{day} has not ended yet: its digest is posted the next morning.",
+        "others_paused": "{n} other destinations are paused (see /digest status there).",
     },
     "zh": {
         "not_admin": "⛔ 只有机器人管理员可以修改订阅。",
@@ -362,6 +379,8 @@ _WORDS = {
         "next_run": "下次",
         "last_post": "上次发送",
         "never_posted": "尚无",
+        "day_open": "{day} 尚未结束：其摘要将在次日早上发送。",
+        "others_paused": "另有 {n} 个目标已暂停（请在相应频道查看 /digest status）。",
     },
 }
 

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 import sqlite_utils
 
+from digest.errors import BadInput
 from digest.labels import text
 from digest.models import Digest
 from storage import posts
@@ -129,131 +130,177 @@ def _zombie(pid: int) -> bool:
 
 @dataclass
 class Poster:
-    """Claims, builds, sends. One per process; `owner` names this process in the claims."""
+    """Claims, builds, sends. One per process; each post or refresh gets its own owner id (this host, this process,
+    a random part), so two threads of one process cannot both win a claim."""
 
     db: Callable[[], sqlite_utils.Database]
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc))
-    owner: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}")
+    process: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     heartbeat_every: float = HEARTBEAT_EVERY
 
+    def _owner(self) -> str:
+        return f"{self.process}:{uuid.uuid4().hex[:10]}"
+
     def post(self, dest: Destination, repo: str, day: date, build: Callable[[], Digest], *, quiet: str = "line",
-             late: bool = False, force: bool = False) -> Outcome:
-        """Post the digest of `day` to `dest` once. `build` runs only after the claim is won."""
+             late: bool = False, force: bool = False, digest_key: tuple[str, str, str | None] | None = None) -> Outcome:
+        """Post the digest of `day` to `dest` once. `build` runs only after the claim is won. `digest_key` (zone,
+        lang, branch) is saved with the claim so that a failed post is retried with the same settings."""
         key = PostKey(dest.platform, dest.channel, repo, day.isoformat())
-        db = self.db()
-        generation = posts.next_generation(db, key) if force else (posts.load(db, key).generation
-                                                                     if posts.load(db, key) else 0)
-        top = posts.claim(db, key, 0, self.owner, self.clock(), generation=generation, late=late, dead=owner_dead)
+        db, owner = self.db(), self._owner()
+        existing = posts.load(db, key)
+        generation = posts.next_generation(db, key) if force else (existing.generation if existing else 0)
+        top = posts.claim(db, key, 0, owner, self.clock(), generation=generation, late=late, dead=owner_dead)
         if top is None:
             row = posts.load(db, key)
             return Outcome("already" if row and row.state == "posted" else "busy",
                            message_id=row.message_id if row else None)
-        with self._heartbeat(key):
+        if digest_key is not None:
+            posts.describe(db, key, *digest_key)
+        with self._heartbeat(key, owner) as lost:
             try:
                 digest = build()
-            except BaseException:
-                posts.release(db, key, self.owner)
+            except BadInput:  # asking again will not help: no claim is left behind
+                posts.release(db, key, owner)
+                raise
+            except BaseException as err:  # GitHub or git failed: the retry job tries again
+                posts.failed(db, key, 0, owner, f"the digest could not be built: {err}")
                 raise
             if not digest.entries and quiet == "skip" and top.message_id is None:
-                posts.release(db, key, self.owner)
+                posts.release(db, key, owner)
                 return Outcome("quiet")
             try:
-                return self._send_all(dest, key, top, digest, late or top.late)
+                return self._send_all(dest, key, top, digest, late or top.late, owner, lost)
             except DestinationGone as gone:
-                posts.failed(db, key, 0, self.owner, str(gone))
+                posts.failed(db, key, 0, owner, str(gone))
                 subs.pause(db, dest.platform, dest.channel, str(gone), self.clock())
                 log.warning("%s:%s paused: %s", dest.platform, dest.channel, gone)
                 return Outcome("paused", str(gone))
             except SendFailed as err:
-                posts.failed(db, key, 0, self.owner, str(err))
+                posts.failed(db, key, 0, owner, str(err))
                 log.warning("%s:%s %s %s not posted yet (retried later): %s", dest.platform, dest.channel, repo,
                             key.day, err)
                 return Outcome("failed", str(err))
 
-    def _send_all(self, dest: Destination, key: PostKey, top: posts.PartRow, digest: Digest, late: bool) -> Outcome:
+    def _send_all(self, dest: Destination, key: PostKey, top: posts.PartRow, digest: Digest, late: bool,
+                  owner: str, lost: threading.Event) -> Outcome:
         db = self.db()
         rendered = dest.render(digest, late=late)
         digest_key = (digest.window.zone, digest.lang, digest.branch)
         top_id = top.message_id
         if top_id is None:
             tag = Tag(key, 0, top.generation)
+            _check(lost)
             top_id = (dest.find(tag, None) if dest.can_find and top.attempts > 1 else None) \
                 or dest.send(rendered.top, tag=tag, thread=None)
-            posts.sent(db, key, 0, self.owner, top_id, shas=rendered.top.shas, done=False, now=self.clock(),
+            posts.sent(db, key, 0, owner, top_id, shas=rendered.top.shas, done=False, now=self.clock(),
                        digest_key=digest_key)
         sent = 0
         for number, part in enumerate(rendered.replies, start=1):
-            row = posts.claim(db, key, number, self.owner, self.clock(), generation=top.generation, dead=owner_dead)
+            row = posts.claim(db, key, number, owner, self.clock(), generation=top.generation, dead=owner_dead)
             if row is None or row.message_id is not None:
                 if row is not None:  # saved but not marked done: a crash between the two writes
-                    posts.sent(db, key, number, self.owner, row.message_id, thread_id=top_id, shas=row.shas,
+                    posts.sent(db, key, number, owner, row.message_id, thread_id=top_id, shas=row.shas,
                                now=self.clock())
                 continue
             tag = Tag(key, number, top.generation)
+            _check(lost)
             reply_id = (dest.find(tag, top_id) if dest.can_find and row.attempts > 1 else None) \
                 or dest.send(part, tag=tag, thread=top_id)
-            posts.sent(db, key, number, self.owner, reply_id, thread_id=top_id, shas=part.shas, now=self.clock())
+            posts.sent(db, key, number, owner, reply_id, thread_id=top_id, shas=part.shas, now=self.clock())
             sent += 1
-        posts.finish(db, key, self.owner, self.clock())
+        posts.finish(db, key, owner, self.clock())
         return Outcome("posted", message_id=top_id, replies=sent)
 
     def refresh(self, dest: Destination, key: PostKey, digest: Digest, changed: set[str], *,
                 notice: str | None = None) -> int:
-        """Bring a posted digest up to date: edit the top message and every reply in place (each reply keeps its
-        commits), append commits that were not there; where nothing can be edited, send the changed commits as a
-        follow-up. Returns the messages updated or added."""
-        db = self.db()
+        """Bring a posted digest up to date: edit the top message and the replies that show a changed commit, in
+        place (each reply keeps its commits; what no longer fits follows), append commits that were not there;
+        where nothing can be edited, send the changed commits as a follow-up. Returns the messages touched."""
+        db, owner = self.db(), self._owner()
         rows = posts.parts(db, key)
         if not rows or rows[0].state != "posted" or rows[0].message_id is None:
             return 0
         top, replies = rows[0], [r for r in rows[1:] if r.message_id]
-        in_digest = {e.commit.sha for e in digest.entries}
+        order = [e.commit.sha for e in digest.entries]
         known = {sha for r in replies for sha in r.shas}
-        new = tuple(e.commit.sha for e in digest.entries if e.commit.sha not in known)
-        if not new and not changed & in_digest:
+        new = tuple(sha for sha in order if sha not in known)
+        if not new and not changed & set(order):
             return 0
+        if posts.claim(db, key, REFRESH_LOCK, owner, self.clock(), dead=owner_dead) is None:
+            return 0  # another thread or process is refreshing this post
+        try:
+            with self._heartbeat(key, owner) as lost:
+                return self._refresh(dest, key, digest, changed, notice, top, replies, order, new, owner, lost)
+        finally:
+            posts.drop(db, key, REFRESH_LOCK, owner)
+
+    def _refresh(self, dest: Destination, key: PostKey, digest: Digest, changed: set[str], notice: str | None,
+                 top: posts.PartRow, replies: list[posts.PartRow], order: list[str], new: tuple[str, ...],
+                 owner: str, lost: threading.Event) -> int:
+        db = self.db()
         late_note = text(digest.lang, "late_commits", n=len(new)) if new else None
         touched = 0
+        extra: list[Part] = []
         if dest.can_edit:
-            dest.update(top.message_id, dest.render(digest, late=top.late).top)
+            dest.update(top.message_id or "", dest.render(digest, late=top.late).top)
             touched += 1
             for i, row in enumerate(replies, start=1):
-                shown = tuple(sha for sha in row.shas if sha in in_digest)
-                if set(shown) & changed:
-                    label = text(digest.lang, "details_part", i=i, n=len(replies))
-                    dest.update(row.message_id, dest.render_commits(digest, shown, note=label)[0])  # type: ignore[arg-type]
-                    touched += 1
-            extra = dest.render_commits(digest, new, note=late_note) if new else ()
+                shown = tuple(sha for sha in order if sha in set(row.shas))
+                if not set(shown) & changed:
+                    continue
+                first, *overflow = dest.render_commits(digest, shown, note=text(digest.lang, "details_part", i=i,
+                                                                              n=len(replies)))
+                _check(lost)
+                dest.update(row.message_id or "", first)
+                posts.set_shas(db, key, row.part, first.shas)  # what no longer fits follows as new replies
+                extra += overflow
+                touched += 1
+            if new:
+                extra += dest.render_commits(digest, new, note=late_note)
             if notice and changed:
-                extra = (*extra, *dest.render_commits(digest, (), note=notice))
+                extra += dest.render_commits(digest, (), note=notice)
         else:
-            shas = tuple(sha for sha in in_digest if sha in changed) + new
-            extra = dest.render_commits(digest, shas, note=late_note or notice) if shas else ()
-        number = max(r.part for r in rows)
+            shas = tuple(sha for sha in order if sha in changed or sha in new)
+            extra += dest.render_commits(digest, shas, note=late_note or notice) if shas else ()
+        number = max([top.part, *(r.part for r in replies), *posts.part_numbers(db, key)])
         for part in extra:
             number += 1
-            row = posts.claim(db, key, number, self.owner, self.clock(), generation=top.generation, dead=owner_dead)
+            row = posts.claim(db, key, number, owner, self.clock(), generation=top.generation, dead=owner_dead)
             if row is None or row.message_id:
                 continue
             thread = top.message_id if dest.can_edit else None
+            _check(lost)
             sent_id = dest.send(part, tag=Tag(key, number, top.generation), thread=thread)
-            posts.sent(db, key, number, self.owner, sent_id, thread_id=thread, shas=part.shas, now=self.clock())
+            posts.sent(db, key, number, owner, sent_id, thread_id=thread, shas=part.shas, now=self.clock())
             touched += 1
         return touched
 
     @contextmanager
-    def _heartbeat(self, key: PostKey) -> Iterator[None]:
-        """Keep the claim fresh while building and sending, from a thread with its own connection."""
-        stop = threading.Event()
+    def _heartbeat(self, key: PostKey, owner: str) -> Iterator[threading.Event]:
+        """Keep the claim fresh while building and sending, from a thread with its own connection. The event is
+        set when another owner took the claim over (this one was silent too long): stop sending then."""
+        stop, lost = threading.Event(), threading.Event()
 
         def beat() -> None:
             while not stop.wait(self.heartbeat_every):
-                posts.heartbeat(self.db(), key, self.owner, self.clock())
+                try:
+                    if not posts.heartbeat(self.db(), key, owner, self.clock()):
+                        lost.set()
+                except Exception:  # a locked database for a moment: the next beat tries again
+                    log.warning("heartbeat of %s %s failed", key.repo, key.day, exc_info=True)
 
         thread = threading.Thread(target=beat, name="claim-heartbeat", daemon=True)
         thread.start()
         try:
-            yield
+            yield lost
         finally:
             stop.set()
             thread.join()
+
+
+REFRESH_LOCK = -1  # a pseudo-part claimed while a posted digest is brought up to date
+
+
+def _check(lost: threading.Event) -> None:
+    if lost.is_set():
+        raise SendFailed("another process took this post over (this one was silent too long); it goes on from there")

@@ -123,9 +123,16 @@ class Schedule:
 
     def retry_failed(self) -> None:
         """Posts that failed or whose owner died mid-post, with the settings they were claimed with."""
-        for key, row in posts.unfinished(self.db):
+        for key, row in posts.unfinished(self.db, self.clock()):
             sub = subs.get(self.db, key.platform, key.channel, key.repo)
-            if sub is None or sub.paused:
+            if sub is not None and sub.paused:
                 continue
-            outcome = self.ops.post_subscription(sub, date.fromisoformat(key.day), late=row.late)
+            if sub is not None:
+                outcome = self.ops.post_subscription(sub, date.fromisoformat(key.day), late=row.late)
+            elif row.zone and row.lang:  # posted on demand ("Post to channel", bot.py post): its own settings
+                outcome = self.ops.post_digest(self.ops.destination(key.platform, key.channel), key.repo,
+                                               date.fromisoformat(key.day), row.zone, row.lang, row.branch,
+                                               late=row.late)
+            else:
+                continue
             log.info("retry %s:%s %s %s: %s", key.platform, key.channel, key.repo, key.day, outcome.status)

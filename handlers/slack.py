@@ -123,8 +123,8 @@ class SlackDestination:
             else:
                 resp = self.client.conversations_replies(channel=self.channel, ts=thread, limit=200,
                                                          include_all_metadata=True)
-        except SlackApiError as err:
-            log.warning("cannot read %s to look for an earlier post: %s", self.channel, err.response.get("error"))
+        except Exception as err:  # refused or no answer: say "not found", and the caller decides
+            log.warning("cannot read %s to look for an earlier post: %s", self.channel, type(err).__name__)
             return None
         for message in resp.get("messages", []):
             meta = message.get("metadata") or {}
@@ -194,6 +194,7 @@ class ThreadReply:
     """Answers to a Deep analysis click on a channel message: in that message's thread, for everyone."""
 
     def __init__(self, client: WebClient, channel: str, thread_ts: str, fallback: ResponseReply) -> None:
+        """`client` retries nothing but 429s: a post whose answer was lost must not be posted twice."""
         self.client = client
         self.channel = channel
         self.thread_ts = thread_ts
@@ -209,8 +210,8 @@ class ThreadReply:
         try:
             self.client.chat_postMessage(channel=self.channel, thread_ts=self.thread_ts, unfurl_links=False,
                                          text=render.esc(report.commit.title), blocks=render.report_blocks(report))
-        except SlackApiError as err:
-            log.warning("cannot post the deep analysis in %s: %s", self.channel, err.response.get("error"))
+        except Exception as err:  # refused, or no answer (it may have been posted): the user still gets it, privately
+            log.warning("cannot post the deep analysis in %s: %s", self.channel, type(err).__name__)
             self.fallback.report(report)
 
     def notice(self, message: str) -> None:
@@ -220,6 +221,7 @@ class ThreadReply:
 def register(app: App, ops: ChatOps, *, progress_every: float = 3.0) -> None:
     """Wire Slack's commands and buttons to ChatOps: ack first (inside Slack's 3 s), work lazily on the pool."""
     client = app.client
+    post_client = web_client(client.token or "", client.base_url, post_only=True)
 
     def reply_for(body: dict[str, Any], replace: bool = True) -> ResponseReply:
         channel = body.get("channel_id") or (body.get("channel") or {}).get("id", "")
@@ -250,7 +252,8 @@ def register(app: App, ops: ChatOps, *, progress_every: float = 3.0) -> None:
         fallback = reply_for(body, replace=False)
         reply: Any = fallback
         if container.get("type") == "message" and not container.get("is_ephemeral") and message_ts:
-            reply = ThreadReply(client, channel, (body.get("message") or {}).get("thread_ts") or message_ts, fallback)
+            reply = ThreadReply(post_client, channel, (body.get("message") or {}).get("thread_ts") or message_ts,
+                                fallback)
         ops.deep("slack", key, str(value.get("repo", "")), str(value.get("sha", "")), str(value.get("lang", "en")),
                  reply)
 
@@ -262,9 +265,9 @@ def register(app: App, ops: ChatOps, *, progress_every: float = 3.0) -> None:
         reply = reply_for(body)
         outcome = ops.post_to_channel("slack", channel, key, str(value["repo"]), date.fromisoformat(value["day"]),
                                       str(value["zone"]), str(value["lang"]), value.get("branch"), reply)
-        if outcome is not None and outcome.status == "posted":
-            reply.notice(render.text(str(value["lang"]), "posted_to_channel", channel=channel).replace("<#", "#")
-                         .replace(">", ""))
+        if outcome is not None and outcome.status == "posted":  # our words and a channel id: trusted mrkdwn
+            reply._send(render.notice_blocks(render.text(str(value["lang"]), "posted_to_channel",
+                                                         channel=render.esc(channel))), "posted")
 
     import re
 

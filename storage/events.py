@@ -30,3 +30,9 @@ def allow(db: sqlite_utils.Database, platform: str, user: str, now: datetime, li
         db.execute("INSERT INTO command_log (platform, user, at, costly) VALUES (?, ?, ?, 1)",
                    [platform, user, now.isoformat()])
     return True
+
+
+def forget(db: sqlite_utils.Database, platform: str, event_id: str) -> None:
+    """The work of this event failed: a second click (or a redelivery) may try again."""
+    with db.conn:
+        db.execute("DELETE FROM seen_events WHERE platform = ? AND event_id = ?", [platform, event_id[:400]])

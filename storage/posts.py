@@ -75,8 +75,8 @@ def claim(db: sqlite_utils.Database, key: PostKey, part: int, owner: str, now: d
     where, args = key.where
     stale = (now - stale_after).isoformat()
     held = load(db, key, part)
-    if held is not None and held.state == "claimed" and held.owner != owner and dead(held.owner):
-        stale = "9999"  # every heartbeat is older than this: the conditional update below may take it
+    gone = held.owner if held is not None and held.state == "claimed" and held.owner != owner and dead(held.owner) \
+        else None  # a dead owner's claim is taken only if it still holds it when the update runs
     with db.conn:
         inserted = db.execute(
             "INSERT OR IGNORE INTO posts (platform, channel, repo, day, part, generation, state, owner, heartbeat_at,"
@@ -86,8 +86,8 @@ def claim(db: sqlite_utils.Database, key: PostKey, part: int, owner: str, now: d
             taken = db.execute(
                 f"UPDATE posts SET owner = ?, heartbeat_at = ?, state = 'claimed', attempts = attempts + 1"
                 f" WHERE {where} AND part = ? AND state != 'posted'"
-                f" AND (owner = ? OR state = 'failed' OR heartbeat_at < ?)",
-                [owner, now.isoformat(), *args, part, owner, stale]).rowcount
+                f" AND (owner = ? OR state = 'failed' OR heartbeat_at < ? OR owner = ?)",
+                [owner, now.isoformat(), *args, part, owner, stale, gone]).rowcount
             if not taken:
                 return None
     return load(db, key, part)
@@ -152,23 +152,57 @@ def posted_days(db: sqlite_utils.Database, platform: str, channel: str, repo: st
                                        " AND part = 0 AND state = 'posted'", [platform, channel, repo])}
 
 
-def last_post(db: sqlite_utils.Database, platform: str, channel: str, repo: str) -> PartRow | None:
+def last_post(db: sqlite_utils.Database, platform: str, channel: str, repo: str) -> tuple[str, PartRow] | None:
+    """(day, top row) of the latest post of this subscription."""
     rows = list(db.query("SELECT * FROM posts WHERE platform = ? AND channel = ? AND repo = ? AND part = 0"
                          " ORDER BY day DESC LIMIT 1", [platform, channel, repo]))
-    return _row(rows[0]) if rows else None
+    return (rows[0]["day"], _row(rows[0])) if rows else None
 
 
-def unfinished(db: sqlite_utils.Database) -> list[tuple[PostKey, PartRow]]:
-    """Posts claimed or failed and not finished: the retry job picks them up."""
+def unfinished(db: sqlite_utils.Database, now: datetime,
+               stale_after: timedelta = STALE_AFTER) -> list[tuple[PostKey, PartRow]]:
+    """Posts that failed, or whose owner went silent, and are not finished: the retry job picks them up (a post
+    in progress, with a fresh heartbeat, is left to its owner)."""
     return [(PostKey(r["platform"], r["channel"], r["repo"], r["day"]), _row(r))
-            for r in db.query("SELECT * FROM posts WHERE part = 0 AND state != 'posted' ORDER BY day")]
+            for r in db.query("SELECT * FROM posts WHERE part = 0 AND state != 'posted'"
+                              " AND (state = 'failed' OR heartbeat_at < ?) ORDER BY day",
+                              [(now - stale_after).isoformat()])]
+
+
+def describe(db: sqlite_utils.Database, key: PostKey, zone: str, lang: str, branch: str | None) -> None:
+    """The digest settings of a claimed post, so that a retry uses the same."""
+    where, args = key.where
+    with db.conn:
+        db.execute(f"UPDATE posts SET zone = ?, lang = ?, branch = ? WHERE {where} AND part = 0",
+                   [zone, lang, branch, *args])
+
+
+def set_shas(db: sqlite_utils.Database, key: PostKey, part: int, shas: tuple[str, ...]) -> None:
+    where, args = key.where
+    with db.conn:
+        db.execute(f"UPDATE posts SET shas = ? WHERE {where} AND part = ?", [json.dumps(list(shas)), *args, part])
+
+
+def part_numbers(db: sqlite_utils.Database, key: PostKey) -> list[int]:
+    where, args = key.where
+    return [r["part"] for r in db.query(f"SELECT part FROM posts WHERE {where}", args)]
+
+
+def drop(db: sqlite_utils.Database, key: PostKey, part: int, owner: str) -> None:
+    where, args = key.where
+    with db.conn:
+        db.execute(f"DELETE FROM posts WHERE {where} AND part = ? AND owner = ?", [*args, part, owner])
 
 
 def posted_digests(db: sqlite_utils.Database, since_day: str | None = None, repo: str | None = None,
-                   day: str | None = None) -> list[tuple[PostKey, str, str, str]]:
-    """Posted digests with the (zone, lang, branch) they showed: the backfill brings them up to date."""
+                   day: str | None = None, shown: tuple[str, str, str | None] | None = None
+                   ) -> list[tuple[PostKey, str, str, str]]:
+    """Posted digests with the (zone, lang, branch) they showed: the backfill brings them up to date. `shown`
+    keeps only the posts of that (zone, lang, branch)."""
+    zone, lang, branch = shown or (None, None, None)
     rows = db.query("SELECT * FROM posts WHERE part = 0 AND state = 'posted' AND zone IS NOT NULL"
-                    " AND (? IS NULL OR day >= ?) AND (? IS NULL OR repo = ?) AND (? IS NULL OR day = ?)",
-                    [since_day, since_day, repo, repo, day, day])
+                    " AND (? IS NULL OR day >= ?) AND (? IS NULL OR repo = ?) AND (? IS NULL OR day = ?)"
+                    " AND (? IS NULL OR (zone = ? AND lang = ? AND coalesce(branch, '') = coalesce(?, '')))",
+                    [since_day, since_day, repo, repo, day, day, zone, zone, lang, branch])
     return [(PostKey(r["platform"], r["channel"], r["repo"], r["day"]), r["zone"], r["lang"], r["branch"])
             for r in rows]

@@ -128,8 +128,10 @@ def test_a_channel_without_the_bot_pauses_its_subscription_and_status_says_how_t
         assert outcome.status == "paused" and "invite" in outcome.detail
         assert subs.get(bot.service.db, "slack", "C9", REPO).paused
         reply = Recorder()
-        bot.ops.handle("slack", "C1", "U1", "/digest", "status", reply)
+        bot.ops.handle("slack", "C9", "U1", "/digest", "status", reply)
         assert "invite it with /invite" in reply.notices[-1]
+        bot.ops.handle("slack", "C1", "U1", "/digest", "status", reply)  # another channel sees no private name
+        assert "1 other destinations are paused" in reply.notices[-1] and REPO not in reply.notices[-1]
 
 
 class Recorder:

@@ -125,7 +125,7 @@ def stats_line(digest: Digest) -> str:
 
 
 def summary_blocks(digest: Digest, *, late: bool = False, extra: list[dict[str, Any]] | None = None,
-                   budget: int = MESSAGE_BUDGET) -> list[dict[str, Any]]:
+                   budget: int = MESSAGE_BUDGET, more: str = "more_in_thread") -> list[dict[str, Any]]:
     """The top message: header, stats, breaking changes, high commits with summaries, medium one line each,
     low folded into a line, coverage. What does not fit says how many more are in the thread."""
     lang, web = digest.lang, digest.web_url
@@ -157,20 +157,29 @@ def summary_blocks(digest: Digest, *, late: bool = False, extra: list[dict[str, 
                 break
             shown += 1
         if shown < len(groups["high"]):
-            out.add(_context(text(lang, "more_in_thread", n=len(groups["high"]) - shown)))
+            out.add(_context(text(lang, more, n=len(groups["high"]) - shown)))
     if groups["medium"]:
         lines = [f"• {_commit_link(e, web, lang)} — {esc(fit(e.analysis.summary, 160))}" for e in groups["medium"]]
-        _listing(out, f"*{text(lang, 'medium_title')}*", lines[:TOP_MEDIUM], lang)
+        _listing(out, f"*{text(lang, 'medium_title')}*", lines[:TOP_MEDIUM], lang, more)
         if len(lines) > TOP_MEDIUM:
-            out.add(_context(text(lang, "more_in_thread", n=len(lines) - TOP_MEDIUM)))
+            out.add(_context(text(lang, more, n=len(lines) - TOP_MEDIUM)))
     if groups["low"]:
-        titles = " · ".join(esc(fit(e.commit.title, 80)) for e in groups["low"])
-        out.add(_context(fit(text(lang, "low_line", n=len(groups["low"]), titles=titles), 1500)))
+        titles, shown_low = [], 0
+        for e in groups["low"]:
+            title = esc(fit(e.commit.title, 80))
+            if sum(len(t) + 3 for t in titles) + len(title) > 1300:
+                break
+            titles.append(title)
+            shown_low += 1
+        line = text(lang, "low_line", n=len(groups["low"]), titles=" · ".join(titles))
+        if shown_low < len(groups["low"]):
+            line += " " + text(lang, more, n=len(groups["low"]) - shown_low)
+        out.add(_context(line))
     closing = [_context(esc(coverage_line(digest)))]
     return out.blocks + closing + (extra or [])
 
 
-def _listing(out: _Budget, title: str, lines: list[str], lang: str) -> None:
+def _listing(out: _Budget, title: str, lines: list[str], lang: str, more: str = "more_in_thread") -> None:
     """A titled list in as many sections as fit; the rest counted as 'more in the thread'."""
     chunk, pending, shown = f"*{title}*" if not title.startswith("*") else title, 0, 0
     full = False
@@ -184,7 +193,7 @@ def _listing(out: _Budget, title: str, lines: list[str], lang: str) -> None:
     if not full and pending and out.add(_section(chunk)):
         shown += pending
     if shown < len(lines):
-        out.add(_context(text(lang, "more_in_thread", n=len(lines) - shown)))
+        out.add(_context(text(lang, more, n=len(lines) - shown)))
 
 
 def fallback_text(digest: Digest) -> str:
@@ -294,7 +303,9 @@ def post_button(digest: Digest) -> dict[str, Any]:
 
 def ephemeral_digest(digest: Digest) -> list[dict[str, Any]]:
     """An on-demand answer: the summary, and a button that posts the full digest to the channel."""
-    return summary_blocks(digest, extra=[post_button(digest)] if digest.entries else [])
+    finished = digest.built_at >= digest.window.end  # a day still open is the next morning's post
+    return summary_blocks(digest, extra=[post_button(digest)] if digest.entries and finished else [],
+                          more="more_post" if finished else "more_later")
 
 
 def report_blocks(report: CommitReport) -> list[dict[str, Any]]:
