@@ -154,6 +154,27 @@ class Recorder:
         self.notices.append(message)
 
 
+def test_stored_digests_do_not_count_against_the_hourly_limit(tmp_path):
+    repo = GitRepo(tmp_path / "upstream")
+    day_of_commits(repo, 3)
+    with SlackServer(channels=["C1"]) as slack:
+        bot = make_bot(settings_env(tmp_path, slack, repo, DIGEST_USER_LIMIT="2"))
+
+        def digest(day: str) -> Recorder:
+            reply = Recorder()
+            bot.ops.handle("slack", "C1", "U1", "/digest", f"{day} {REPO}", reply)
+            return reply
+
+        assert digest("2026-01-11").digests  # built: counted (1 of 2)
+        for _ in range(5):  # read back from storage: no LLM call, not counted
+            again = digest("2026-01-11")
+            assert again.digests and not again.notices and not again.progresses
+        assert digest("2026-01-12").digests  # built: counted (2 of 2)
+        refused = digest("2026-01-13")
+        assert not refused.digests and "2 analyses in the last hour" in refused.notices[-1]
+        assert digest("2026-01-11").digests[0].day == DAY  # past the limit, a stored digest is still answered
+
+
 def post_signed(url: str, body: bytes, secret: str = SECRET, timestamp: int | None = None) -> tuple[int, bytes, float]:
     request = urllib.request.Request(url, data=body, headers=signed_headers(secret, body, timestamp), method="POST")
     started = time.monotonic()
