@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -147,8 +148,9 @@ def wait_healthy(base: str, proc: subprocess.Popen, log: Path) -> None:
 
 
 @contextmanager
-def bot_process(env: dict[str, str], tmp: Path) -> Iterator[str]:
-    """`bot.py run` in its own process on a free port, up once /healthz answers; stopped with SIGTERM."""
+def bot_process(env: dict[str, str], tmp: Path, profile: Path | None = None) -> Iterator[str]:
+    """`bot.py run` in its own process on a free port, up once /healthz answers; stopped with SIGTERM.
+    With `profile`, py-spy (pip install py-spy) samples its busy threads into that file, as collapsed stacks."""
     port = free_port()
     inherited = {k: v for k, v in os.environ.items()
                  if not k.startswith(("LLM_", "GITHUB_", "GIT_CLONES", "DIGEST_", "SLACK_", "FEISHU_"))}
@@ -157,10 +159,19 @@ def bot_process(env: dict[str, str], tmp: Path) -> Iterator[str]:
         proc = subprocess.Popen([sys.executable, str(ROOT / "bot.py"), "run"], cwd=tmp, stdout=out,
                                 stderr=subprocess.STDOUT, env={**inherited, **env, "PORT": str(port)})
     base = f"http://127.0.0.1:{port}"
+    spy = None
     try:
         wait_healthy(base, proc, log)
+        if profile is not None:
+            spy_bin = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or "py-spy"
+            spy = subprocess.Popen([spy_bin, "record", "--pid", str(proc.pid), "--format", "raw", "--threads",
+                                    "--rate", "100", "-o", str(profile)], stdout=subprocess.DEVNULL)
+            time.sleep(1)  # py-spy attaches
         yield base
     finally:
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(timeout=30)
         proc.send_signal(signal.SIGTERM)
         try:
             code = proc.wait(timeout=30)
@@ -222,13 +233,15 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--commands", type=int, default=50)
     parser.add_argument("--compare", action="store_true", help="also measure with the bot in this process")
+    parser.add_argument("--profile", type=Path, help="py-spy the bot process into this file (collapsed stacks)")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-slack-"))
     repo = GitRepo(tmp / "upstream")
     shas = repo.bulk(commits_of_day(6, STORED) + commits_of_day(args.commits, DAY))[6:]
     print(f"commands                             : {args.commands} at once, during a {args.commits}-commit digest "
           f"(L = {args.latency} s, C = {args.concurrency})")
-    runs = [("bot.py run in its own process", bot_process)]
+    runs: list[tuple[str, Callable]] = [
+        ("bot.py run in its own process", lambda env, tmp: bot_process(env, tmp, args.profile))]
     if args.compare:
         runs.append(("everything in one process", bot_in_process))
     for i, (title, run_bot) in enumerate(runs):
