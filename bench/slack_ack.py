@@ -43,6 +43,8 @@ from tests.test_slack import DAY, REPO, commits_of_day, make_bot, post_signed, s
 
 STORED = date(2026, 1, 5)
 STARTUP = 60.0  # seconds for `bot.py run` to answer /healthz
+DIGEST_DONE = "Post to channel"  # only a finished digest has the button; progress lines say "fetching commits"
+REPORT_DONE = "Deep analysis of"
 
 
 def respond(req: dict) -> str:
@@ -100,7 +102,7 @@ def command(slack: SlackServer, base: str, name: str, text: str, user: str) -> S
 
 def stored_answer_time(slack: SlackServer, answers: Answers, base: str, user: str) -> float:
     sent = command(slack, base, "/digest", f"{STORED} {REPO}", user)
-    answers.expect(sent.url, "commits")
+    answers.expect(sent.url, DIGEST_DONE)
     return answers.wait([sent.url], 60)[sent.url] - sent.at
 
 
@@ -202,7 +204,7 @@ def measure(run_bot: Callable, repo: GitRepo, shas: list[str], tmp: Path, args: 
             stored_answer_time(slack, answers, base, "UWARM")  # builds and stores the small day
             idle = statistics.median(stored_answer_time(slack, answers, base, f"UIDLE{i}") for i in range(5))
             big = command(slack, base, "/digest", f"{DAY.isoformat()} {REPO}", "UBIG")
-            answers.expect(big.url, "commits")
+            answers.expect(big.url, DIGEST_DONE)
             slack.wait_for(lambda: llm.in_flight > 0, timeout=60)
             jobs = [("/digest", f"{STORED} {REPO}") if i % 2 == 0 else ("/analyze", f"{shas[i][:10]} {REPO}")
                     for i in range(args.commands)]
@@ -216,11 +218,12 @@ def measure(run_bot: Callable, repo: GitRepo, shas: list[str], tmp: Path, args: 
             with ThreadPoolExecutor(max_workers=args.commands) as pool:
                 sent = list(pool.map(one, range(args.commands)))
             for s, (name, _) in zip(sent, jobs):
-                answers.expect(s.url, "commits" if name == "/digest" else "Deep")
+                answers.expect(s.url, DIGEST_DONE if name == "/digest" else REPORT_DONE)
             finals = answers.wait([s.url for s in sent], 600)
             under_load = [finals[s.url] - s.at for s, (name, _) in zip(sent, jobs)
                           if name == "/digest" and s.url in finals]
-            answers.wait([big.url], 900)
+            if big.url not in answers.wait([big.url], 900):
+                raise TimeoutError("the 100-commit digest was not answered")
         return Figures(acks=[s.ack for s in sent], max_in_flight=llm.max_in_flight, answered=len(finals),
                        last=max(finals[s.url] - s.at for s in sent if s.url in finals), idle=idle,
                        under_load=under_load)
