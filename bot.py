@@ -62,7 +62,8 @@ def make_service(settings: Settings, db_path: str, use_llm: bool = True) -> Dige
         modes = {m: mode for m in (config.model, config.fallback_model) if m
                  and (mode := llm_store.load_mode(db, config.endpoint, m))}
         llm = LLMAnalyser(config, modes)
-    return DigestService(db, source_for, llm, concurrency=settings.llm_concurrency)
+    return DigestService(db, source_for, llm, concurrency=settings.llm_concurrency,
+                         token_cap=settings.llm_daily_token_cap, cap_zone=settings.digest_tz)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,6 +24,7 @@ class Settings:
     llm_fallback_model: str | None = None
     llm_concurrency: int = 8
     llm_timeout: float = 120.0
+    llm_daily_token_cap: int | None = None
     digest_tz: str = "UTC"
     digest_lang: str = "en"
     # the chat bot
@@ -117,6 +118,7 @@ class Settings:
             llm_fallback_model=get("LLM_FALLBACK_MODEL"),
             llm_concurrency=int(number("LLM_CONCURRENCY", 8, 1, 64)),
             llm_timeout=number("LLM_TIMEOUT", 120.0, 1, 3600),
+            llm_daily_token_cap=int(number("LLM_DAILY_TOKEN_CAP", 0, 0, 1e12)) or None,
             digest_tz=zone,
             digest_lang=lang,
             digest_repos=tuple(parse_repo_name(r) for r in _items(get("DIGEST_REPOS"))),

@@ -165,6 +165,7 @@ class Analysis(BaseModel):
     redacted: dict[str, int] = Field(default_factory=dict)  # secrets kept out of the prompt: kind -> count
     diff_coverage: DiffCoverage | None = None  # set when the diff had to be condensed or summarised
     note: str = ""  # e.g. why an LLM analysis fell back to rules
+    attempts: int = 1  # LLM calls it took: more than 1 when it replaced a rules stand-in after a retry
 
 
 @dataclass(frozen=True)
@@ -245,6 +246,9 @@ class Coverage:
     llm: int = 0
     rules: int = 0
     fallbacks: int = 0  # commits showing a rules analysis that stands in for a failed LLM call, queued for a retry
+    retried: int = 0  # commits analysed by the LLM after a retry (they showed the rules first)
+    tokens_in: int = 0  # of the analyses shown: what this digest cost
+    tokens_out: int = 0
     models: tuple[str, ...] = ()
     reasons: tuple[str, ...] = ()
 
@@ -263,6 +267,9 @@ class Coverage:
             llm=len(by_llm),
             rules=len(entries) - len(by_llm),
             fallbacks=fallback_commits,
+            retried=sum(1 for e in by_llm if any(a.attempts > 1 for a in shown(e))),
+            tokens_in=sum(a.tokens_in for e in entries for a in shown(e)),
+            tokens_out=sum(a.tokens_out for e in entries for a in shown(e)),
             models=tuple(dict.fromkeys(a.model for e in by_llm for a in shown(e))),
             reasons=tuple(dict.fromkeys(a.note for a in fallbacks)),
         )

@@ -12,7 +12,9 @@ import re
 from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
 from contextlib import closing
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
+from typing import Any
 
 import sqlite_utils
 
@@ -30,6 +32,7 @@ from storage import analyses as stored_analyses
 from storage import commits as stored_commits
 from storage import digests as stored_digests
 from storage import llm as llm_store
+from storage import outages
 from storage.db import PerThread
 
 log = logging.getLogger(__name__)
@@ -60,8 +63,13 @@ class DigestService:
         *,
         concurrency: int = 8,
         clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        token_cap: int | None = None,
+        cap_zone: str = "UTC",
     ) -> None:
         self._dbs = PerThread(db)
+        self.token_cap = token_cap  # LLM tokens a day (in cap_zone); past it, no new call until the next day
+        self.cap_zone = cap_zone
+        self._cap_told: date | None = None
         self.source_for = source_for
         self.llm = llm
         self.concurrency = max(1, concurrency)
@@ -110,6 +118,10 @@ class DigestService:
                                           merges.analysed_count(listed, merge_plan.grouped, own), lang, report, brief=True)
         entries = merges.compose(commits, briefs, deeps, merge_plan, own, lang)  # grouped merges, breaking changes once
         # -- end of merges --------------------------------------------------------------------------------------
+        if self.llm is not None and any(a.note and a.source == "rules" for e in entries
+                                        for a in (e.analysis, e.deep) if a is not None):
+            if (outage := outages.current(self.db, self.llm.config.endpoint)) is not None:
+                notes.append(text(lang, "outage", since=f"{outage.started_at:%Y-%m-%d %H:%M} UTC", error=outage.error))
         digest = Digest(
             repo=repo.name, window=window, lang=lang, branch=_branch_name(head), entries=entries,
             built_at=self.clock(), web_url=repo.web_url, notes=tuple(notes),
@@ -212,15 +224,20 @@ class DigestService:
             if brief and depth == "brief" and analysis.importance == "high":
                 totals["deep"] += 1
                 start(commit, "deep")
+            elif brief and depth == "brief" and analysis.source == "llm":  # a deep retry queued while the rules
+                stored_analyses.clear_pending(self.db, commit.repo, commit.sha, "deep", lang)  # said high is moot
 
         def start(commit: Commit, depth: str) -> None:
             if found := self._stored(commit, depth, lang):
                 finished(commit, depth, found)
             elif llm is None:
                 finished(commit, depth, self._save(commit, rules.analyse(commit, lang, depth), RULES_VERSION))
+            elif (capped := self._over_cap()) is not None:
+                finished(commit, depth, self._stand_in(commit, rules.analyse(commit, lang, depth), depth, lang, capped,
+                                                       retry_at=capped.retry_at))
             else:
                 prior = rules.analyse(commit, lang, depth)
-                futures[self.pool.submit(llm.analyse, commit, prior, depth, lang)] = (commit, depth, prior)
+                futures[self.pool.submit(self._call, llm, commit, prior, depth, lang)] = (commit, depth, prior)
 
         def settle(future: Future[LLMResult]) -> None:
             commit, depth, prior = futures.pop(future)
@@ -258,11 +275,46 @@ class DigestService:
                     llm_store.save_mode(self.db, llm.config.endpoint, model, mode)
         return results["brief"], results["deep"]
 
+    def _over_cap(self) -> "_Capped | None":
+        """Whether today's LLM tokens (in cap_zone) reached LLM_DAILY_TOKEN_CAP; calls in flight finish."""
+        if not self.token_cap:
+            return None
+        now = self.clock()
+        today = day_of(now, self.cap_zone)
+        start = day_window(today, self.cap_zone)
+        used = llm_store.tokens_since(self.db, start.start)
+        if used < self.token_cap:
+            return None
+        if self._cap_told != today:  # said once a day
+            self._cap_told = today
+            log.error("LLM_DAILY_TOKEN_CAP of %d tokens reached (%d used today): no new LLM call until %s; "
+                      "analyses use the offline rules and are queued", self.token_cap, used, start.end.isoformat())
+        return _Capped(f"daily token cap of {self.token_cap} reached ({used} used today)", start.end)
+
+    def _call(self, llm: LLMAnalyser, commit: Commit, prior: Analysis, depth: str, lang: str) -> LLMResult:
+        """In the pool: a call queued before the cap was reached is not made after it."""
+        if (capped := self._over_cap()) is not None:
+            raise _CapReached(capped)
+        return llm.analyse(commit, prior, depth, lang)
+
+    def _stand_in(self, commit: Commit, prior: Analysis, depth: str, lang: str, why: Any, *,
+                  retry_at: datetime | None = None) -> Analysis:
+        """The rules analysis standing in for an LLM one, marked, and queued for the backfill."""
+        reason = str(why)
+        stored_analyses.mark_pending(self.db, commit.repo, commit.sha, depth, lang, self.llm.config.model if self.llm
+                                     else "", reason, self.clock())
+        if retry_at is not None:
+            stored_analyses.retry_not_before(self.db, commit.repo, commit.sha, depth, lang, retry_at)
+        return self._save(commit, prior.model_copy(update={"note": text(lang, "fallback", error=reason)}),
+                          FALLBACK_VERSION)
+
     def _settle(self, commit: Commit, prior: Analysis, depth: str, lang: str, future: Future[LLMResult]) -> Analysis:
         """Store what an LLM call gave; a failure keeps the rules analysis and queues the commit for a retry."""
         assert self.llm is not None
         try:
             result = future.result()
+        except _CapReached as capped:
+            return self._stand_in(commit, prior, depth, lang, capped.capped, retry_at=capped.capped.retry_at)
         except Exception as err:  # LLMUnavailable, or a bug: either way the commit keeps an analysis
             if not isinstance(err, LLMUnavailable):
                 log.error("%s %s: LLM analysis crashed", commit.repo, commit.short_sha, exc_info=err)
@@ -271,11 +323,14 @@ class DigestService:
             llm_store.record_usage(self.db, repo=commit.repo, sha=commit.sha, depth=depth, model=self.llm.config.model,
                                    mode=self.llm.mode_for(self.llm.config.model), ok=False, tokens_in=0,
                                    tokens_out=0, seconds=0.0, error=str(err))
-            stored_analyses.mark_pending(self.db, commit.repo, commit.sha, depth, lang, self.llm.config.model,
-                                         str(err), self.clock())
-            return self._save(commit, prior.model_copy(update={"note": text(lang, "fallback", error=str(err))}),
-                              FALLBACK_VERSION)
-        analysis = result.analysis
+            if outages.begin(self.db, self.llm.config.endpoint, str(err), self.clock()):
+                log.error("LLM outage: %s; analyses fall back to the offline rules and are queued for a retry", err)
+            return self._stand_in(commit, prior, depth, lang, err)
+        attempts = stored_analyses.pending_attempts(self.db, commit.repo, commit.sha, depth, lang) + 1
+        analysis = result.analysis.model_copy(update={"attempts": attempts})
+        if (ended := outages.end(self.db, self.llm.config.endpoint, self.clock())) is not None:
+            log.warning("LLM answers again after an outage since %s (%s)", ended.started_at.isoformat(timespec="minutes"),
+                        ended.error)
         llm_store.record_usage(self.db, repo=commit.repo, sha=commit.sha, depth=depth, model=analysis.model,
                                mode=result.mode, ok=True, tokens_in=analysis.tokens_in,
                                tokens_out=analysis.tokens_out, seconds=result.seconds, error=None)
@@ -285,6 +340,21 @@ class DigestService:
     def _save(self, commit: Commit, analysis: Analysis, version: str) -> Analysis:
         stored_analyses.save_analysis(self.db, commit.repo, commit.sha, analysis, merges.view_version(version, commit))
         return analysis
+
+
+@dataclass(frozen=True)
+class _Capped:
+    reason: str
+    retry_at: datetime
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+class _CapReached(LLMUnavailable):
+    def __init__(self, capped: _Capped) -> None:
+        super().__init__(capped.reason)
+        self.capped = capped
 
 
 def _branch_name(ref: str) -> str:

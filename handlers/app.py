@@ -7,7 +7,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, time, timezone
+from datetime import datetime, time, timedelta, timezone
 from typing import Any
 
 from digest.config import Settings
@@ -17,6 +17,8 @@ from handlers.chat import ChatOps, ChatSettings
 from handlers.delivery import Destination, Poster
 from handlers.schedule import Schedule
 from handlers.web import Response, Server
+from storage import llm as llm_store
+from storage import outages
 from storage import subscriptions as subs
 from storage.subscriptions import Subscription
 
@@ -72,6 +74,7 @@ class Bot:
     schedule: Schedule = field(init=False)
     stopping: threading.Event = field(default_factory=threading.Event)
     closers: list[Callable[[], None]] = field(default_factory=list)
+    feishu: Any = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         poster = Poster(db=lambda: self.service.db, clock=self.clock)
@@ -86,6 +89,12 @@ class Bot:
             pacer = slack.Pacer(self.settings.slack_post_interval)
             self.factories["slack"] = slack.destination_factory(self.settings.slack_bot_token or "",
                                                                 self.settings.slack_api_url, pacer)
+
+        if self.settings.feishu_app_enabled or self.settings.feishu_webhook_url:
+            from handlers import feishu
+
+            self.feishu = feishu.Feishu(self.settings, clock=self.clock)
+            self.factories.update(self.feishu.factories())
 
     def destination(self, platform: str, channel: str) -> Destination:
         factory = self.factories.get(platform)
@@ -107,6 +116,11 @@ class Bot:
             if health.models_down:
                 state += f"; models not found: {', '.join(health.models_down)}"
             lines.append(f"LLM {self.service.llm.config.model}: {state}; {pending} analyses queued for a retry")
+            week = llm_store.tokens_by_day(db, self.clock() - timedelta(days=7))
+            cap = f" (cap {self.service.token_cap} a day)" if self.service.token_cap else ""
+            lines.append(f"LLM cost, last 7 days: {week[0]} tokens in, {week[1]} out, {week[2]} calls{cap}")
+            if (outage := outages.current(db, self.service.llm.config.endpoint)) is not None:
+                lines.append(f"⚠️ LLM outage since {outage.started_at:%Y-%m-%d %H:%M} UTC: {outage.error}")
         lines.append("GitHub: " + ("token set (5000 requests/h)" if self.settings.github_token
                                    else "no GITHUB_TOKEN (60 requests/h)"))
         return lines
@@ -121,6 +135,8 @@ class Bot:
         routes: dict[str, Callable[[bytes, dict[str, str], str], Response]] = {}
         if self.settings.slack_enabled:
             self._start_slack(routes)
+        if self.feishu is not None:
+            self.closers.extend(self.feishu.start(self.ops, routes))
         server = Server(self.settings.port, routes, self.health)
         server.start()
         self.closers.append(server.stop)

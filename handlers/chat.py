@@ -167,15 +167,13 @@ class ChatOps:
         if isinstance(c, cmd.CHANGES_SUBSCRIPTIONS) and not self._is_admin(platform, user):
             reply.notice(_extra(lang)["not_admin"])
             return
-        if isinstance(c, cmd.AnalyzeCommand) and not self._may_spend(platform, user, lang, reply):
-            return
         if isinstance(c, cmd.Help):
             prefix = _extra(lang)["unknown_word"].format(word=c.unknown) + "\n\n" if c.unknown else ""
             reply.notice(prefix + HELP[lang])
         elif isinstance(c, cmd.DigestCommand):
             self._digest(c, platform, channel, user, lang, reply)
         elif isinstance(c, cmd.AnalyzeCommand):
-            self._analyze(c, platform, channel, lang, reply)
+            self._analyze(c, platform, channel, user, lang, reply)
         elif isinstance(c, cmd.Subscribe):
             self._subscribe(c, platform, channel, user, lang, reply)
         elif isinstance(c, cmd.Unsubscribe):
@@ -195,8 +193,8 @@ class ChatOps:
         reply.notice(_extra(lang)["which_repo"].format(choices=choices) if here else _extra(lang)["no_repo"])
         return None
 
-    def _may_spend(self, platform: str, user: str, lang: str, reply: Reply) -> bool:
-        """Count a command that will call the LLM against the user's hourly limit; False (told) past it."""
+    def _spend(self, platform: str, user: str, lang: str, reply: Reply) -> bool:
+        """Count a command that will cost LLM calls; False (answered) when the user is over the hourly limit."""
         if events.allow(self.service.db, platform, user, self.clock(), self.settings.costly_per_hour):
             return True
         reply.notice(_extra(lang)["rate_limited"].format(n=self.settings.costly_per_hour))
@@ -214,9 +212,9 @@ class ChatOps:
         branch = sub.branch if sub else None
         day = parse_day(c.day or "yesterday", zone, self.clock())
         if isinstance(day, date) and (stored := self.service.finished_digest(ref.name, day, zone, lang, branch)):
-            reply.digest(stored)  # read from storage: costs no LLM call, so not counted, and no write to wait for
+            reply.digest(stored)
             return
-        if not self._may_spend(platform, user, lang, reply):
+        if not self._spend(platform, user, lang, reply):
             return
         shown = day if isinstance(day, str) else day.isoformat()
         reply.progress(text(lang, "progress", repo=repo, day=shown, what=text(lang, "progress_start")))
@@ -228,13 +226,15 @@ class ChatOps:
 
         reply.digest(self.service.build_digest(ref, day, zone, lang, branch=branch, progress=progress))
 
-    def _analyze(self, c: cmd.AnalyzeCommand, platform: str, channel: str, lang: str, reply: Reply) -> None:
+    def _analyze(self, c: cmd.AnalyzeCommand, platform: str, channel: str, user: str, lang: str, reply: Reply) -> None:
         found = self._which(platform, channel, c.repo, lang, reply)
         if found is None:
             return
         repo, sub = found
         lang = c.lang or (sub.lang if sub else lang)
         ref = self._checked_repo(repo)
+        if not self._spend(platform, user, lang, reply):
+            return
         reply.progress(text(lang, "progress_analyze", sha=c.sha[:7], repo=repo))
         reply.report(self.service.analyze(ref, c.sha, lang))
 

@@ -39,7 +39,7 @@ def parser(settings: Settings) -> argparse.ArgumentParser:
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     top.add_argument("-v", "--verbose", action="store_true", help="log progress and details to stderr")
-    commands = top.add_subparsers(dest="command", required=True, metavar="{digest,analyze,run,post}")
+    commands = top.add_subparsers(dest="command", required=True, metavar="{digest,analyze,run,post,backfill}")
 
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--git", metavar="PATH", help="read a local clone (normal, bare or mirror) as it is, no network")
@@ -100,6 +100,17 @@ def parser(settings: Settings) -> argparse.ArgumentParser:
     post.add_argument("--db", metavar="PATH", default=settings.database_path, help="SQLite file (default DATABASE_PATH)")
     post.add_argument("--no-llm", action="store_true", help="use the offline rules analyser even if LLM_* is set")
     post.add_argument("-v", "--verbose", action="store_true", help="log progress and details to stderr")
+
+    backfill = commands.add_parser(
+        "backfill", help="retry every analysis that fell back to the rules, now, and update what was posted",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Asks the LLM again for every queued analysis (no backoff wait), rebuilds the stored digests "
+                    "that show them, and edits every message already posted for them (Slack, Feishu app cards; a "
+                    "Feishu webhook gets a follow-up card). `bot.py run` does the same every few minutes.")
+    backfill.add_argument("--db", metavar="PATH", default=settings.database_path,
+                          help="SQLite file (default DATABASE_PATH)")
+    backfill.add_argument("--no-llm", action="store_true", help=argparse.SUPPRESS)
+    backfill.add_argument("-v", "--verbose", action="store_true", help="log progress and details to stderr")
     return top
 
 
@@ -147,6 +158,8 @@ def run(argv: list[str] | None, settings: Settings, make_service: Callable[[Sett
             return run_bot(settings, service, say)
         if args.command == "post":
             return post_now(settings, service, args, say, stdout)
+        if args.command == "backfill":
+            return backfill_now(settings, service, say, stdout)
         repo_name = args.repo
         repo = resolve_repo(repo_name, args.git, settings.git_clones, settings.github_api_url)
         progress = ProgressBar(stderr) if args.format == "text" else None
@@ -235,6 +248,19 @@ def post_now(settings: Settings, service: DigestService, args: argparse.Namespac
                      + (f", {outcome.replies} thread replies" if outcome.replies else "") + "\n")
         failures += outcome.status in ("failed", "paused")
     return 1 if failures else 0
+
+
+def backfill_now(settings: Settings, service: DigestService, say: Callable[[str], None], stdout: TextIO) -> int:
+    from handlers.app import Bot
+    from handlers.backfill import backfill
+
+    if service.llm is None:
+        raise BadInput("no LLM is configured (LLM_BASE_URL and LLM_MODEL): there is nothing to retry")
+    report = backfill(Bot(settings, service).ops, now=True)
+    stdout.write(report.line() + "\n")
+    for failure in report.failures:
+        say(f"warning: {failure}")
+    return 0
 
 
 def warn_fallbacks(digest: Digest, say: Callable[[str], None]) -> None:

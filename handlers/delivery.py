@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 import sqlite_utils
 
+from digest.labels import text
 from digest.models import Digest
 from storage import posts
 from storage import subscriptions as subs
@@ -75,8 +76,13 @@ class Destination(Protocol):
     platform: str
     channel: str
     can_find: bool  # whether `find` can see earlier sends (a webhook cannot: at least once there)
+    can_edit: bool  # whether posted messages can be updated in place (a webhook's cannot: follow-ups instead)
 
     def render(self, digest: Digest, *, late: bool) -> Rendered: ...
+
+    def render_commits(self, digest: Digest, shas: tuple[str, ...], *, note: str | None = None) -> tuple[Part, ...]:
+        """Messages showing exactly these commits of the digest (a reply re-rendered, or a follow-up)."""
+        ...
 
     def send(self, part: Part, *, tag: Tag, thread: str | None) -> str:
         """Post a message (a reply in `thread` when given); its id. DestinationGone or SendFailed."""
@@ -190,6 +196,50 @@ class Poster:
             sent += 1
         posts.finish(db, key, self.owner, self.clock())
         return Outcome("posted", message_id=top_id, replies=sent)
+
+    def refresh(self, dest: Destination, key: PostKey, digest: Digest, changed: set[str], *,
+                notice: str | None = None) -> int:
+        """Bring a posted digest up to date: edit the top message and every reply in place (each reply keeps its
+        commits), append commits that were not there; where nothing can be edited, send the changed commits as a
+        follow-up. Returns the messages updated or added."""
+        db = self.db()
+        rows = posts.parts(db, key)
+        if not rows or rows[0].state != "posted" or rows[0].message_id is None:
+            return 0
+        top, replies = rows[0], [r for r in rows[1:] if r.message_id]
+        in_digest = {e.commit.sha for e in digest.entries}
+        known = {sha for r in replies for sha in r.shas}
+        new = tuple(e.commit.sha for e in digest.entries if e.commit.sha not in known)
+        if not new and not changed & in_digest:
+            return 0
+        late_note = text(digest.lang, "late_commits", n=len(new)) if new else None
+        touched = 0
+        if dest.can_edit:
+            dest.update(top.message_id, dest.render(digest, late=top.late).top)
+            touched += 1
+            for i, row in enumerate(replies, start=1):
+                shown = tuple(sha for sha in row.shas if sha in in_digest)
+                if set(shown) & changed:
+                    label = text(digest.lang, "details_part", i=i, n=len(replies))
+                    dest.update(row.message_id, dest.render_commits(digest, shown, note=label)[0])  # type: ignore[arg-type]
+                    touched += 1
+            extra = dest.render_commits(digest, new, note=late_note) if new else ()
+            if notice and changed:
+                extra = (*extra, *dest.render_commits(digest, (), note=notice))
+        else:
+            shas = tuple(sha for sha in in_digest if sha in changed) + new
+            extra = dest.render_commits(digest, shas, note=late_note or notice) if shas else ()
+        number = max(r.part for r in rows)
+        for part in extra:
+            number += 1
+            row = posts.claim(db, key, number, self.owner, self.clock(), generation=top.generation, dead=owner_dead)
+            if row is None or row.message_id:
+                continue
+            thread = top.message_id if dest.can_edit else None
+            sent_id = dest.send(part, tag=Tag(key, number, top.generation), thread=thread)
+            posts.sent(db, key, number, self.owner, sent_id, thread_id=thread, shas=part.shas, now=self.clock())
+            touched += 1
+        return touched
 
     @contextmanager
     def _heartbeat(self, key: PostKey) -> Iterator[None]:

@@ -13,6 +13,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from digest.window import day_of, parse_zone
+from handlers.backfill import backfill
 from handlers.chat import ChatOps
 from storage import posts
 from storage import subscriptions as subs
@@ -70,6 +71,8 @@ class Schedule:
         self.sync()
         self.scheduler.add_job(self.retry_failed, IntervalTrigger(seconds=self.retry_every.total_seconds()),
                                id="retry-posts", replace_existing=True)
+        self.scheduler.add_job(self.backfill, IntervalTrigger(seconds=self.retry_every.total_seconds()),
+                               id="backfill", replace_existing=True)
         self.scheduler.start()
         self.scheduler.add_job(self.catch_up, id="catch-up", replace_existing=True)  # at once, in the pool
 
@@ -112,6 +115,11 @@ class Schedule:
                 late = now - due_at(sub, day) > ON_TIME
                 outcome = self.ops.post_subscription(sub, day, late=late)
                 log.info("catch-up %s %s %s: %s", sub.destination, sub.repo, day, outcome.status)
+        backfill(self.ops)  # after a crash: what was queued before it
+
+    def backfill(self) -> None:
+        """Queued LLM retries whose backoff is over; posted messages brought up to date."""
+        backfill(self.ops)
 
     def retry_failed(self) -> None:
         """Posts that failed or whose owner died mid-post, with the settings they were claimed with."""

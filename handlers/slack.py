@@ -70,6 +70,7 @@ class Pacer:
 class SlackDestination:
     platform = "slack"
     can_find = True
+    can_edit = True
 
     def __init__(self, client: WebClient, post_client: WebClient, channel: str, pacer: Pacer) -> None:
         self.client = client
@@ -84,6 +85,12 @@ class SlackDestination:
         replies = tuple(Part({"text": render.details_fallback(digest, shas), "blocks": blocks}, shas)
                         for blocks, shas in render.detail_messages(digest))
         return Rendered(top, replies)
+
+    def render_commits(self, digest: Digest, shas: tuple[str, ...], *, note: str | None = None) -> tuple[Part, ...]:
+        wanted = set(shas)
+        entries = [e for e in digest.entries if e.commit.sha in wanted]
+        return tuple(Part({"text": render.details_fallback(digest, group), "blocks": blocks}, group)
+                     for blocks, group in render.detail_messages(digest, entries, note))
 
     def send(self, part: Part, *, tag: Tag, thread: str | None) -> str:
         metadata = {"event_type": EVENT_TYPE, "event_payload": {"tag": tag.text}}

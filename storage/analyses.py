@@ -85,3 +85,25 @@ def retry_due(db: sqlite_utils.Database, repo: str, sha: str, depth: str, lang: 
     rows = list(db.query("SELECT next_at FROM pending WHERE repo = ? AND sha = ? AND depth = ? AND lang = ?",
                          [repo, sha, depth, lang]))
     return datetime.fromisoformat(rows[0]["next_at"]) <= now if rows else None
+
+
+def pending_attempts(db: sqlite_utils.Database, repo: str, sha: str, depth: str, lang: str) -> int:
+    rows = list(db.query("SELECT attempts FROM pending WHERE repo = ? AND sha = ? AND depth = ? AND lang = ?",
+                         [repo, sha, depth, lang]))
+    return int(rows[0]["attempts"]) if rows else 0
+
+
+def pending_rows(db: sqlite_utils.Database) -> list[dict]:
+    return list(db.query("SELECT * FROM pending ORDER BY next_at"))
+
+
+def make_due(db: sqlite_utils.Database, now: datetime) -> int:
+    """A person asked for the backfill: every queued retry is due now, whatever its backoff."""
+    with db.conn:
+        return db.execute("UPDATE pending SET next_at = ?", [now.isoformat()]).rowcount
+
+
+def retry_not_before(db: sqlite_utils.Database, repo: str, sha: str, depth: str, lang: str, moment: datetime) -> None:
+    with db.conn:
+        db.execute("UPDATE pending SET next_at = max(next_at, ?) WHERE repo = ? AND sha = ? AND depth = ? AND lang = ?",
+                   [moment.isoformat(), repo, sha, depth, lang])

@@ -98,6 +98,13 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (repo, sha)
     );
     """,
+    # 4: LLM outages, announced once each (in any process)
+    """
+    CREATE TABLE outages (
+        id INTEGER PRIMARY KEY, endpoint TEXT NOT NULL, started_at TEXT NOT NULL, error TEXT NOT NULL,
+        ended_at TEXT
+    );
+    """,
 )
 
 

@@ -63,3 +63,12 @@ def load_digest(db: sqlite_utils.Database, repo: str, day: date, zone: str, lang
         repo=repo, window=day_window(day, zone), lang=lang, branch=row["branch"], entries=tuple(entries),
         built_at=datetime.fromisoformat(row["built_at"]),
     )
+
+
+def keys_with(db: sqlite_utils.Database, repo: str, shas: set[str]) -> list[tuple[str, str, str, str]]:
+    """(day, zone, lang, branch) of the stored digests of `repo` that show any of `shas`."""
+    found = []
+    for row in db.query("SELECT day, zone, lang, branch, shas FROM digests WHERE repo = ?", [repo]):
+        if any(item["sha"] in shas for item in json.loads(row["shas"])):
+            found.append((row["day"], row["zone"], row["lang"], row["branch"]))
+    return found

@@ -41,3 +41,16 @@ def load_mode(db: sqlite_utils.Database, base_url: str, model: str) -> str | Non
 def save_mode(db: sqlite_utils.Database, base_url: str, model: str, mode: str) -> None:
     with db.conn:
         db.table("llm_modes").upsert({"base_url": base_url, "model": model, "mode": mode}, pk=("base_url", "model"))
+
+
+def tokens_since(db: sqlite_utils.Database, moment: datetime) -> int:
+    row = db.execute("SELECT coalesce(sum(tokens_in + tokens_out), 0) FROM llm_usage WHERE at >= ?",
+                     [moment.isoformat()]).fetchone()
+    return int(row[0])
+
+
+def tokens_by_day(db: sqlite_utils.Database, since: datetime) -> tuple[int, int, int]:
+    """(tokens in, tokens out, calls) since `since`."""
+    row = db.execute("SELECT coalesce(sum(tokens_in), 0), coalesce(sum(tokens_out), 0), count(*) FROM llm_usage"
+                     " WHERE at >= ?", [since.isoformat()]).fetchone()
+    return int(row[0]), int(row[1]), int(row[2])

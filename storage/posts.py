@@ -162,3 +162,13 @@ def unfinished(db: sqlite_utils.Database) -> list[tuple[PostKey, PartRow]]:
     """Posts claimed or failed and not finished: the retry job picks them up."""
     return [(PostKey(r["platform"], r["channel"], r["repo"], r["day"]), _row(r))
             for r in db.query("SELECT * FROM posts WHERE part = 0 AND state != 'posted' ORDER BY day")]
+
+
+def posted_digests(db: sqlite_utils.Database, since_day: str | None = None, repo: str | None = None,
+                   day: str | None = None) -> list[tuple[PostKey, str, str, str]]:
+    """Posted digests with the (zone, lang, branch) they showed: the backfill brings them up to date."""
+    rows = db.query("SELECT * FROM posts WHERE part = 0 AND state = 'posted' AND zone IS NOT NULL"
+                    " AND (? IS NULL OR day >= ?) AND (? IS NULL OR repo = ?) AND (? IS NULL OR day = ?)",
+                    [since_day, since_day, repo, repo, day, day])
+    return [(PostKey(r["platform"], r["channel"], r["repo"], r["day"]), r["zone"], r["lang"], r["branch"])
+            for r in rows]

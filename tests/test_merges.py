@@ -198,7 +198,7 @@ def test_slack_messages_show_merges_the_same_way(repo, db, llm_server):
     merge_block = next(b for blocks, _ in render_slack.detail_messages(digest) for b in blocks
                        if f"`{s['m643'][:7]}`" in json.dumps(b))
     assert "accessory" not in merge_block  # nothing analysed: no deep-analysis button
-    assert f"`{s['feat2'][:7]}`" in merge_block["text"]["text"]
+    assert f"/commit/{s['feat2']}|" in merge_block["text"]["text"]  # linked, its SHA told once in its own place
 
 
 def test_the_issue_day_through_github_gives_the_same_digest(repo, tmp_path, github):

@@ -154,27 +154,6 @@ class Recorder:
         self.notices.append(message)
 
 
-def test_stored_digests_do_not_count_against_the_hourly_limit(tmp_path):
-    repo = GitRepo(tmp_path / "upstream")
-    day_of_commits(repo, 3)
-    with SlackServer(channels=["C1"]) as slack:
-        bot = make_bot(settings_env(tmp_path, slack, repo, DIGEST_USER_LIMIT="2"))
-
-        def digest(day: str) -> Recorder:
-            reply = Recorder()
-            bot.ops.handle("slack", "C1", "U1", "/digest", f"{day} {REPO}", reply)
-            return reply
-
-        assert digest("2026-01-11").digests  # built: counted (1 of 2)
-        for _ in range(5):  # read back from storage: no LLM call, not counted
-            again = digest("2026-01-11")
-            assert again.digests and not again.notices and not again.progresses
-        assert digest("2026-01-12").digests  # built: counted (2 of 2)
-        refused = digest("2026-01-13")
-        assert not refused.digests and "2 analyses in the last hour" in refused.notices[-1]
-        assert digest("2026-01-11").digests[0].day == DAY  # past the limit, a stored digest is still answered
-
-
 def post_signed(url: str, body: bytes, secret: str = SECRET, timestamp: int | None = None) -> tuple[int, bytes, float]:
     request = urllib.request.Request(url, data=body, headers=signed_headers(secret, body, timestamp), method="POST")
     started = time.monotonic()
@@ -322,6 +301,7 @@ def bot_process(env: dict[str, str], *args: str) -> subprocess.Popen:
 def finish(proc: subprocess.Popen) -> str:
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
+    print(err[-3000:])
     return out
 
 
@@ -403,3 +383,36 @@ def test_catch_up_posts_missed_days_oldest_first_marked_late(tmp_path):
         assert all("Posted late" in slack.all_text(m) for m in tops)
         bot.schedule.catch_up()
         assert len(slack.messages("C1", top_level=True)) == 3
+
+
+def test_admins_allowed_repositories_and_the_per_user_limit(tmp_path):
+    from tests.servers.github import GitHubServer
+
+    repo = GitRepo(tmp_path / "upstream")
+    day_of_commits(repo, 2)
+    with SlackServer(channels=["C1"]) as slack, GitHubServer({"acme/secret": repo.path, "acme/open": repo.path}) as gh:
+        gh.private_repos.add("acme/secret")
+        env = {**settings_env(tmp_path, slack, repo, SLACK_ADMINS="UADMIN", DIGEST_USER_LIMIT="2"),
+               "GITHUB_API_URL": gh.url}
+        bot = make_bot(env)
+        say = Recorder()
+        bot.ops.handle("slack", "C1", "UOTHER", "/digest", "subscribe acme/open", say)
+        assert "Only the bot's admins" in say.notices[-1] and not subs.in_channel(bot.service.db, "slack", "C1")
+        bot.ops.handle("slack", "C1", "UADMIN", "/digest", "subscribe acme/open at 08:30 tz Asia/Shanghai", say)
+        assert "Subscribed to `acme/open`" in say.notices[-1] and "08:30 Asia/Shanghai" in say.notices[-1]
+        bot.ops.handle("slack", "C1", "U1", "/digest", "2026-01-11 acme/secret", say)
+        assert "is private; add it to DIGEST_ALLOWED_REPOS" in say.notices[-1] and not say.digests
+        bot.ops.handle("slack", "C1", "U1", "/digest", "2026-01-11 acme/open", say)
+        assert say.digests and say.digests[-1].repo == "acme/open"
+        bot.ops.handle("slack", "C1", "U1", "/digest", "2026-01-11 acme/open", say)  # a stored day: free
+        assert len(say.digests) == 2
+        sha = say.digests[-1].entries[0].commit.sha
+        bot.ops.handle("slack", "C1", "U1", "/analyze", f"{sha[:8]} acme/open", say)
+        assert len(say.reports) == 1
+        bot.ops.handle("slack", "C1", "U1", "/analyze", f"{sha[:8]} acme/open", say)
+        assert "please wait" in say.notices[-1] and len(say.reports) == 1  # 2 costly commands an hour
+        bot.ops.handle("slack", "C1", "U2", "/analyze", f"{sha[:8]} acme/open", say)
+        assert len(say.reports) == 2  # another user is not limited by U1
+        allowed = make_bot({**env, "DIGEST_ALLOWED_REPOS": "acme/*", "DATABASE_PATH": str(tmp_path / "b.db")})
+        allowed.ops.handle("slack", "C1", "U1", "/digest", "2026-01-11 acme/secret", say)
+        assert say.digests[-1].repo == "acme/secret"

@@ -206,7 +206,8 @@ def commit_blocks(e: Entry, digest_lang: str, web: str | None, *, button: bool =
     level = e.analysis.importance
     head = f"{IMPORTANCE_ICON[level]} *{_commit_link(e, web, lang)}*  `{c.short_sha}`{' 🔀' if c.is_merge else ''}\n"
     if e.grouped:  # its commits, each told in its own place (issue 8)
-        head += "".join(f"↳ `{m.commit.short_sha}` {esc(fit(m.commit.title, 120))}\n" for m in merged_here_of(e, digest_entries))
+        head += "".join(f"↳ {link(m.commit.url, fit(m.commit.title, 120))}\n"  # each is analysed in its own place
+                        for m in merged_here_of(e, digest_entries))
     elif e.merged:
         head += f"🔀 {esc(text(lang, 'merge_brings', n=len(e.merged)))}\n"
     if e.merged_into:
@@ -255,9 +256,11 @@ def _provenance(a: Analysis, lang: str, c: Commit) -> str:
     return fit(f"{c.author and esc(c.author)} · +{c.additions} −{c.deletions} · {line}", 1900)
 
 
-def detail_messages(digest: Digest) -> list[tuple[list[dict[str, Any]], tuple[str, ...]]]:
-    """The thread: every commit once, high first, several commits per reply, each reply inside the limits."""
-    ordered = [e for _, entries in by_importance(digest) for e in entries]
+def detail_messages(digest: Digest, entries: list[Entry] | None = None, note: str | None = None
+                    ) -> list[tuple[list[dict[str, Any]], tuple[str, ...]]]:
+    """The thread: every commit once (high first, or `entries` as given), several commits per reply, each reply
+    inside the limits. Each reply opens with "Details i/n", or with `note` when one is given."""
+    ordered = entries if entries is not None else [e for _, group in by_importance(digest) for e in group]
     messages: list[tuple[list[dict[str, Any]], tuple[str, ...]]] = []
     current = _Budget()
     shas: list[str] = []
@@ -270,10 +273,10 @@ def detail_messages(digest: Digest) -> list[tuple[list[dict[str, Any]], tuple[st
             if not current.add(*blocks):  # one commit alone over budget: its first block only (fitted)
                 current.add(blocks[0], blocks[-2])
         shas.append(e.commit.sha)
-    if current.blocks:
+    if current.blocks or note:
         messages.append((current.blocks, tuple(shas)))
     total = len(messages)
-    return [([_context(text(digest.lang, "details_part", i=i, n=total))] + blocks, group)
+    return [([_context(esc(note) if note else text(digest.lang, "details_part", i=i, n=total))] + blocks, group)
             for i, (blocks, group) in enumerate(messages, start=1)]
 
 

@@ -370,6 +370,7 @@ class GitHubServer:
         latency: float = 0.0,
     ) -> None:
         self.latency = latency  # seconds added to every answer, like a round trip to api.github.com
+        self.private_repos: set[str] = set()  # full names GitHub reports as private
         self._repos = {
             name.lower(): _Repo(name, Path(path), default_branch) for name, path in repos.items()
         }
@@ -619,8 +620,8 @@ class GitHubServer:
             "full_name": repo.full_name,
             "owner": {"login": o, "type": "User", "url": f"{base}/users/{o}",
                       "html_url": f"https://github.com/{o}"},
-            "private": False,
-            "visibility": "public",
+            "private": repo.full_name in self.private_repos,
+            "visibility": "private" if repo.full_name in self.private_repos else "public",
             "fork": False,
             "description": None,
             "html_url": f"https://github.com/{o}/{r}",

@@ -1,0 +1,94 @@
+"""Trusted analyses end to end: a day posted to the local Slack server while the LLM fails, then `bot.py
+backfill` once it answers again. What a user ends up seeing, and that nothing is lost."""
+
+from __future__ import annotations
+
+import json
+
+from tests.gitrepo import GitRepo
+from tests.servers.openai import Fault, OpenAIServer
+from tests.servers.slack import SlackServer
+from tests.test_llm import answer
+from tests.test_slack import bot_process, day_of_commits, finish, settings_env
+
+REPO = "sgl-project/sglang"
+PLACEHOLDER = "offline rules analysis shown, queued for a retry"
+
+
+def respond(req: dict) -> str:
+    try:
+        return answer(req)
+    except StopIteration:  # a prompt without a file list (a map or combine call)
+        return answer({**req, "messages": [req["messages"][0], {"content": "- README.md [modified]"}]})
+
+
+def everything(slack: SlackServer) -> tuple[str, list[str]]:
+    top = slack.messages("C1", top_level=True)
+    assert len(top) == 1
+    return slack.all_text(top[0]), [slack.all_text(m) for m in slack.replies(top[0].ts)]
+
+
+def run_day(tmp_path, outage: Fault | None, rate: float = 0.0) -> None:
+    repo = GitRepo(tmp_path / "upstream")
+    shas = day_of_commits(repo, 18)
+    with SlackServer(channels=["C1"]) as slack, OpenAIServer(api_key="sk-a-key-that-never-shows", responder=respond) as llm:
+        env = settings_env(tmp_path, slack, repo, LLM_BASE_URL=llm.url + "/v1", LLM_MODEL="test-model",
+                           LLM_API_KEY="sk-a-key-that-never-shows", LLM_CONCURRENCY="4")
+        if outage is not None:
+            llm.outage(outage)
+        if rate:
+            llm.random_faults(rate, 7, Fault("status", status=500), Fault("status", status=502))
+        out = finish(bot_process(env, "post", REPO, "--date", "2026-01-11", "--to", "slack:C1"))
+        assert "posted" in out
+        top, replies = everything(slack)
+        assert sorted(s for r in replies for s in shas if s[:7] in r) == sorted(shas)  # nothing lost
+        during = len(llm.chat_requests)
+        if outage is not None:
+            assert top.count("LLM unavailable since") == 1 and "403" in top  # one outage line, the real error
+            assert sum(r.count(PLACEHOLDER) for r in replies) >= 18  # every analysis marked as a stand-in
+            assert during <= 4 + 1  # the calls in flight when the first 403 came back, no more
+        llm.outage(None)
+        llm.random_faults(0, 0)
+        line = finish(bot_process(env, "-v", "backfill"))
+        top, replies = everything(slack)
+        assert "LLM unavailable" not in top and not any(PLACEHOLDER in r for r in replies)  # no placeholder left
+        assert "18/18 commits analysed by test-model" in top
+        if outage is not None:
+            assert "retried 18, 18 analysed by test-model, 0 still pending; 1 digests rebuilt" in line, line
+            assert "18 after a retry" in top
+            assert any("The LLM answers again" in r for r in replies)
+            assert slack.updates  # the posted messages were edited in place, not posted again
+        assert len(slack.messages("C1", top_level=True)) == 1
+        assert "sk-a-key-that-never-shows" not in json.dumps([m.text for m in slack.messages()] + [line])
+
+
+def test_a_day_posted_during_a_403_outage_is_repaired_by_the_backfill(tmp_path):
+    run_day(tmp_path, Fault("status", status=403))
+
+
+def test_a_day_posted_with_30_percent_of_calls_failing_ends_with_no_placeholder(tmp_path):
+    run_day(tmp_path, None, rate=0.3)
+
+
+def test_the_daily_token_cap_stops_new_calls_and_queues_the_rest_for_tomorrow(tmp_path):
+    from datetime import datetime, timezone
+
+    from storage import analyses as stored_analyses
+    from tests.test_slack import make_bot
+
+    repo = GitRepo(tmp_path / "upstream")
+    day_of_commits(repo, 6)
+    with SlackServer(channels=["C1"]) as slack, OpenAIServer(responder=respond) as llm:
+        env = settings_env(tmp_path, slack, repo, LLM_BASE_URL=llm.url + "/v1", LLM_MODEL="test-model",
+                           LLM_API_KEY="test-key", LLM_CONCURRENCY="1", LLM_DAILY_TOKEN_CAP="1")
+        bot = make_bot(env)
+        from datetime import date
+        digest = bot.service.build_digest(bot.ops._repo(REPO), date(2026, 1, 11), "UTC", "en")
+        assert len(llm.chat_requests) <= 2  # the first call used the day's tokens; at most the one in flight more
+        capped = [e for e in digest.entries if "daily token cap of 1 reached" in e.analysis.note]
+        assert len(capped) >= 4 and len(capped) + len(llm.chat_requests) == 6
+        tomorrow = datetime.now(timezone.utc).date().isoformat()
+        assert all(r["next_at"] > tomorrow for r in stored_analyses.pending_rows(bot.service.db))
+        say = __import__("tests.test_slack", fromlist=["Recorder"]).Recorder()
+        bot.ops.handle("slack", "C1", "U1", "/digest", "status", say)
+        assert "LLM cost, last 7 days:" in say.notices[-1] and "cap 1 a day" in say.notices[-1]
