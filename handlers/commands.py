@@ -82,7 +82,6 @@ class Help:
 
 Command = DigestCommand | AnalyzeCommand | Subscribe | Unsubscribe | ListSubscriptions | Status | Help
 CHANGES_SUBSCRIPTIONS = (Subscribe, Unsubscribe)
-COSTS_LLM = (DigestCommand, AnalyzeCommand)
 
 
 def parse_time(value: str) -> time:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from datetime import date
 
 import pytest
@@ -41,6 +42,19 @@ def test_each_catalogued_secret_is_redacted(kind, value, line):
 def test_look_alikes_pass_untouched(line):
     out = redact(line)
     assert out.text == line and not out.found
+
+
+def test_long_hex_and_identifier_lines_are_redacted_in_linear_time():
+    """A lockfile hash or a generated name 20,000 characters long: before, the search was quadratic and held the
+    GIL for minutes, so the running bot could not acknowledge a single Slack command."""
+    lines = ["+" + "0f" * 10_000, "+" + "very_long_name." * 1_400, "+x = " + "a-" * 10_000,
+             "+" + "token_" * 3_000]
+    diff = "\n".join(lines) + '\n+api_key = "sk3cr3tValue99"\n+see https://admin:hunter2hunter2@db.internal/x\n'
+    started = time.perf_counter()
+    out = redact(diff)
+    assert time.perf_counter() - started < 2.0  # linear: about 10 ms here
+    assert "sk3cr3tValue99" not in out.text and "hunter2hunter2" not in out.text
+    assert out.text.splitlines()[:4] == lines
 
 
 def test_no_secret_reaches_the_llm_from_a_diff_a_message_or_a_file_name(repo, db):

@@ -22,8 +22,10 @@ _KEYWORD = r"(?:password|passwd|passphrase|pwd|secret|token|api[_-]?key|apikey|a
 # characters with a letter and a digit, ending the line or followed by a separator; not a call or a subscript).
 _QUOTED = r"(?P<q>[\"'])(?P<qv>(?![$<{%])[^\"'\s]{8,})(?P=q)"
 _BARE = r"(?P<bv>(?=[^\s\"']*[A-Za-z])(?=[^\s\"']*\d)[A-Za-z0-9+/=_\-.~!@#%^&*]{12,})(?=\s|$|[,;)}\]])"
+# Matches start where a name starts: tried at every character of a long identifier or hex run, the leading
+# [\w.-]* made the search quadratic (3 s for a 6,000-character hex line), holding the GIL all the while.
 _ASSIGNMENT = re.compile(
-    r"(?P<key>[\w.-]*" + _KEYWORD + r")[\"']?\s*(?::\s*[A-Za-z_][\w\[\], ]*)?\s*(?::=|=>|=|:)\s*(?:" + _QUOTED + "|"
+    r"(?<![\w.-])(?P<key>[\w.-]*" + _KEYWORD + r")[\"']?\s*(?::\s*[A-Za-z_][\w\[\], ]*)?\s*(?::=|=>|=|:)\s*(?:" + _QUOTED + "|"
     + _BARE + ")",
     re.IGNORECASE | re.MULTILINE,
 )
@@ -53,7 +55,7 @@ PATTERNS: tuple[_Pattern, ...] = (
                                             r"(?=[A-Za-z0-9_-]*\d)[A-Za-z0-9_-]{20,}")),
     _Pattern("Stripe key", re.compile(r"(?<![\w])[rs]k_(?:live|test)_[A-Za-z0-9]{16,}")),
     _Pattern("JSON web token", re.compile(r"(?<![\w-])eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")),
-    _Pattern("URL credentials", re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@\"'<>]+:)[^/\s@\"'<>]+(?=@)"), keep=1),
+    _Pattern("URL credentials", re.compile(r"((?<![a-zA-Z0-9+.-])[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@\"'<>]+:)[^/\s@\"'<>]+(?=@)"), keep=1),
     _Pattern("bearer token", re.compile(r"(\bBearer\s+)[A-Za-z0-9._~+/-]{20,}=*"), keep=1),
 )
 
