@@ -3,7 +3,7 @@
 A real git repository of N commits and the local OpenAI-compatible server with latency L per request; prints
 ratios (these machines are shared and noisy, so absolute seconds mean little).
 
-    python bench/bench_digest.py [--commits 40] [--latency 0.25] [--concurrency 8]
+    python bench/bench_digest.py [--commits 40] [--latency 0.25] [--concurrency 8] [--high]
 """
 
 from __future__ import annotations
@@ -30,9 +30,24 @@ from tests.servers.openai import OpenAIServer  # noqa: E402
 DAY = date(2026, 1, 11)
 
 
+HIGH_EVERY = 5  # --high: one commit in five is high importance (src/m0.py, m5, ...) and gets a deep analysis
+
+
 def answer(request: dict) -> str:
-    return json.dumps({"change_type": "feature", "importance": "medium", "importance_reason": "bench",
-                       "summary": "A benchmark commit.", "impact_scope": [], "breaking_changes": []})
+    user = request["messages"][1]["content"]
+    deep = "commit_analysis_deep" in json.dumps(request.get("response_format", {})) \
+        or "deep analysis" in request["messages"][0]["content"]
+    high = HIGH and any(f"src/m{i}.py" in user for i in range(0, 10_000, HIGH_EVERY))
+    data = {"change_type": "feature", "importance": "high" if high else "medium", "importance_reason": "bench",
+            "summary": "A benchmark commit.", "impact_scope": [], "breaking_changes": []}
+    if deep:
+        data.update(insights={"architecture": "a", "performance": "p", "security": "", "maintainability": "m"},
+                    risks=[{"point": "p", "description": "d", "consequence": "c", "mitigation": "m"}],
+                    suggestions=["s"])
+    return json.dumps(data)
+
+
+HIGH = False
 
 
 def build(commits: int, root: Path) -> GitRepo:
@@ -59,11 +74,15 @@ def main() -> None:
     ap.add_argument("--commits", type=int, default=40)
     ap.add_argument("--latency", type=float, default=0.25)
     ap.add_argument("--concurrency", type=int, default=8)
+    ap.add_argument("--high", action="store_true", help="one commit in five is high (a deep call each)")
     args = ap.parse_args()
+    global HIGH
+    HIGH = args.high
     with tempfile.TemporaryDirectory() as tmp, OpenAIServer(responder=answer, latency=args.latency) as server:
         root = Path(tmp)
         repo = build(args.commits, root)
-        ideal = math.ceil(args.commits / args.concurrency) * args.latency
+        calls = args.commits + (len(range(0, args.commits, HIGH_EVERY)) if args.high else 0)
+        ideal = math.ceil(calls / args.concurrency) * args.latency
         tracemalloc.start()
         concurrent = timed_digest(repo, server, root / "c.db", args.concurrency)
         _, peak = tracemalloc.get_traced_memory()
@@ -73,7 +92,8 @@ def main() -> None:
         timed_digest(repo, server, root / "c.db", args.concurrency)
         rebuild = time.perf_counter() - rebuild_started
         print(f"commits={args.commits} concurrency={args.concurrency} latency={args.latency}s")
-        print(f"digest / ideal ceil(N/C)*L          : {concurrent / ideal:.2f}  (1.00 is perfect)")
+        print(f"LLM calls (brief + deep)            : {calls}")
+        print(f"digest / ideal ceil(calls/C)*L      : {concurrent / ideal:.2f}  (1.00 is perfect)")
         print(f"speed-up concurrency {args.concurrency} vs 1          : {serial / concurrent:.2f}x "
               f"(at most {args.concurrency})")
         print(f"rebuild (all stored) / first digest : {rebuild / concurrent:.3f}  (no LLM call on rebuild)")

@@ -53,3 +53,7 @@ class RateLimited(SourceError):
 
 class LLMUnavailable(CommitRadarError):
     """The LLM endpoint could not give a valid analysis; callers fall back to the rules analyser."""
+
+
+class CallsPaused(LLMUnavailable):
+    """The LLM's circuit breaker is open: no call was made (the outage it belongs to was told already)."""

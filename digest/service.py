@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
 from contextlib import closing
@@ -22,7 +23,7 @@ from digest import merge_facts, merges
 from digest.analysis import rules
 from digest.analysis.llm import LLMAnalyser, LLMResult
 from digest.analysis.prompts import PROMPT_VERSION
-from digest.errors import BadSha, LLMUnavailable
+from digest.errors import BadSha, CallsPaused, LLMUnavailable
 from digest.labels import text
 from digest.models import Analysis, Commit, CommitReport, Digest, Progress, RepoRef
 from digest.singleflight import SingleFlight
@@ -70,6 +71,8 @@ class DigestService:
         self.token_cap = token_cap  # LLM tokens a day (in cap_zone); past it, no new call until the next day
         self.cap_zone = cap_zone
         self._cap_told: date | None = None
+        self._unrecorded = 0  # tokens of answers back from the LLM, not yet written by the thread that settles them
+        self._tokens_lock = threading.Lock()
         self.source_for = source_for
         self.llm = llm
         self.concurrency = max(1, concurrency)
@@ -282,7 +285,9 @@ class DigestService:
         now = self.clock()
         today = day_of(now, self.cap_zone)
         start = day_window(today, self.cap_zone)
-        used = llm_store.tokens_since(self.db, start.start)
+        with self._tokens_lock:
+            unrecorded = self._unrecorded
+        used = llm_store.tokens_since(self.db, start.start) + unrecorded
         if used < self.token_cap:
             return None
         if self._cap_told != today:  # said once a day
@@ -295,7 +300,10 @@ class DigestService:
         """In the pool: a call queued before the cap was reached is not made after it."""
         if (capped := self._over_cap()) is not None:
             raise _CapReached(capped)
-        return llm.analyse(commit, prior, depth, lang)
+        result = llm.analyse(commit, prior, depth, lang)
+        with self._tokens_lock:
+            self._unrecorded += result.analysis.tokens_in + result.analysis.tokens_out
+        return result
 
     def _stand_in(self, commit: Commit, prior: Analysis, depth: str, lang: str, why: Any, *,
                   retry_at: datetime | None = None) -> Analysis:
@@ -323,11 +331,14 @@ class DigestService:
             llm_store.record_usage(self.db, repo=commit.repo, sha=commit.sha, depth=depth, model=self.llm.config.model,
                                    mode=self.llm.mode_for(self.llm.config.model), ok=False, tokens_in=0,
                                    tokens_out=0, seconds=0.0, error=str(err))
-            if outages.begin(self.db, self.llm.config.endpoint, str(err), self.clock()):
+            if not isinstance(err, CallsPaused) and outages.begin(self.db, self.llm.config.endpoint, str(err),
+                                                                  self.clock()):
                 log.error("LLM outage: %s; analyses fall back to the offline rules and are queued for a retry", err)
             return self._stand_in(commit, prior, depth, lang, err)
         attempts = stored_analyses.pending_attempts(self.db, commit.repo, commit.sha, depth, lang) + 1
         analysis = result.analysis.model_copy(update={"attempts": attempts})
+        with self._tokens_lock:
+            self._unrecorded -= analysis.tokens_in + analysis.tokens_out
         if (ended := outages.end(self.db, self.llm.config.endpoint, self.clock())) is not None:
             log.warning("LLM answers again after an outage since %s (%s)", ended.started_at.isoformat(timespec="minutes"),
                         ended.error)

@@ -38,8 +38,24 @@ class BackfillReport:
                 f"{self.digests} digests rebuilt; {self.messages} messages updated")
 
 
-def backfill(ops: ChatOps, *, now: bool = False, recent_days: int = RECENT_DAYS) -> BackfillReport:
-    """One pass. `now`: a person asked, so every queued retry is due whatever its backoff."""
+def backfill(ops: ChatOps, *, now: bool = False, recent_days: int = RECENT_DAYS, passes: int = 3) -> BackfillReport:
+    """`now`: a person asked, so every queued retry is due whatever its backoff; then passes go on while they make
+    progress (just after an outage the breaker lets one probe through before the other calls)."""
+    report = _pass(ops, now=now, recent_days=recent_days)
+    for _ in range(passes - 1):
+        if not now or not report.still_pending or not report.analysed:
+            break
+        again = _pass(ops, now=True, recent_days=recent_days)
+        report = BackfillReport(retried=report.retried, analysed=report.analysed + again.analysed,
+                                still_pending=again.still_pending, digests=max(report.digests, again.digests),
+                                messages=report.messages + again.messages, models=report.models or again.models,
+                                failures=report.failures + again.failures)
+    if report.retried or report.messages:
+        log.info("backfill: %s", report.line())
+    return report
+
+
+def _pass(ops: ChatOps, *, now: bool, recent_days: int) -> BackfillReport:
     service, clock = ops.service, ops.clock
     db = service.db
     if service.llm is None:
@@ -88,8 +104,5 @@ def backfill(ops: ChatOps, *, now: bool = False, recent_days: int = RECENT_DAYS)
                 log.warning("backfill: cannot update %s:%s %s %s: %s", key.platform, key.channel, repo, day, err)
     left = {(r["repo"], r["sha"]) for r in stored_analyses.pending_rows(db)} & retried
     models = tuple(dict.fromkeys(m for m in (service.llm.config.model,) if len(left) < len(retried)))
-    report = BackfillReport(retried=len(retried), analysed=len(retried) - len(left), still_pending=len(left),
-                            digests=digests, messages=messages, models=models, failures=tuple(failures))
-    if report.retried or report.messages:
-        log.info("backfill: %s", report.line())
-    return report
+    return BackfillReport(retried=len(retried), analysed=len(retried) - len(left), still_pending=len(left),
+                          digests=digests, messages=messages, models=models, failures=tuple(failures))

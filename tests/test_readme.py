@@ -50,7 +50,7 @@ def test_the_benchmark_runs_and_prints_ratios():
     out = subprocess.run([sys.executable, str(ROOT / "bench" / "bench_digest.py"), "--commits", "6", "--latency",
                           "0.05", "--concurrency", "3"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert re.search(r"digest / ideal ceil\(N/C\)\*L\s+: \d+\.\d\d", out.stdout)
+    assert re.search(r"digest / ideal ceil\(calls/C\)\*L\s+: \d+\.\d\d", out.stdout)
 
 
 def test_the_github_benchmark_runs():

@@ -27,7 +27,7 @@ from pydantic import BaseModel, ValidationError
 from digest.analysis import budget, grounding, prompts
 from digest.analysis.breaker import Breaker, LLMHealth, utc_now
 from digest.analysis.redact import merge, redact
-from digest.errors import LLMUnavailable
+from digest.errors import CallsPaused, LLMUnavailable
 from digest.models import Analysis, Commit, DiffCoverage
 
 log = logging.getLogger(__name__)
@@ -146,7 +146,7 @@ class LLMAnalyser:
         While the endpoint's breaker is open this raises at once, with no call made."""
         if not self._endpoint.admit():
             health = self._endpoint.health()
-            raise LLMUnavailable(f"{health.last_error or self.config.endpoint + ' failing'} (calls paused)")
+            raise CallsPaused(f"{health.last_error or self.config.endpoint + ' failing'} (calls paused)")
         settled = False  # whether this call told the endpoint breaker something (a probe must always settle)
         try:
             diff_budget, _ = self._limits(depth)
