@@ -16,7 +16,7 @@ from typing import Protocol
 
 from digest.errors import BadInput, CommitRadarError
 from digest.labels import text
-from digest.models import Digest, Progress, RepoRef
+from digest.models import CommitReport, Digest, Progress, RepoRef
 from digest.repos import resolve_repo
 from digest.service import DigestService
 from digest.window import day_window, parse_day, parse_zone

@@ -80,9 +80,7 @@ def parser(settings: Settings) -> argparse.ArgumentParser:
         description="Runs until stopped: posts each subscription's digest at its time, answers commands (Slack "
                     "Socket Mode when SLACK_APP_TOKEN is set, else HTTP on $PORT at /slack/events; Feishu as "
                     "configured) and serves GET /healthz.")
-    run.add_argument("--db", metavar="PATH", default=settings.database_path, help="SQLite file (default DATABASE_PATH)")
-    run.add_argument("--no-llm", action="store_true", help="use the offline rules analyser even if LLM_* is set")
-    run.add_argument("-v", "--verbose", action="store_true", help="log progress and details to stderr")
+    bot_options(run, settings)
 
     post = commands.add_parser(
         "post", help="post one day's digest now, the way the schedule does", epilog=EPILOG,
@@ -97,9 +95,7 @@ def parser(settings: Settings) -> argparse.ArgumentParser:
     post.add_argument("--tz", default=None, help="IANA zone of the day (default: the subscription's, else DIGEST_TZ)")
     post.add_argument("--lang", choices=["en", "zh"], default=None,
                       help="language (default: the subscription's, else DIGEST_LANG)")
-    post.add_argument("--db", metavar="PATH", default=settings.database_path, help="SQLite file (default DATABASE_PATH)")
-    post.add_argument("--no-llm", action="store_true", help="use the offline rules analyser even if LLM_* is set")
-    post.add_argument("-v", "--verbose", action="store_true", help="log progress and details to stderr")
+    bot_options(post, settings)
 
     backfill = commands.add_parser(
         "backfill", help="retry every analysis that fell back to the rules, now, and update what was posted",
@@ -107,11 +103,14 @@ def parser(settings: Settings) -> argparse.ArgumentParser:
         description="Asks the LLM again for every queued analysis (no backoff wait), rebuilds the stored digests "
                     "that show them, and edits every message already posted for them (Slack, Feishu app cards; a "
                     "Feishu webhook gets a follow-up card). `bot.py run` does the same every few minutes.")
-    backfill.add_argument("--db", metavar="PATH", default=settings.database_path,
-                          help="SQLite file (default DATABASE_PATH)")
-    backfill.add_argument("--no-llm", action="store_true", help=argparse.SUPPRESS)
-    backfill.add_argument("-v", "--verbose", action="store_true", help="log progress and details to stderr")
+    bot_options(backfill, settings)
     return top
+
+
+def bot_options(p: argparse.ArgumentParser, settings: Settings) -> None:
+    p.add_argument("--db", metavar="PATH", default=settings.database_path, help="SQLite file (default DATABASE_PATH)")
+    p.add_argument("--no-llm", action="store_true", help="use the offline rules analyser even if LLM_* is set")
+    p.add_argument("-v", "--verbose", action="store_true", help="log progress and details to stderr")
 
 
 class ProgressBar:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+
 
 from digest.analysis import grounding
 from digest.models import Analysis, Commit, FileChange, Insights, Risk

@@ -34,7 +34,7 @@ iPhone YouTube LinkedIn WebSocket WebSockets GraphQL OAuth JSON YAML TOML NixOS 
 SGLang vLLM TensorRT OpenMP OpenCL PowerPC DevOps Node.js Vue.js Next.js ASP.NET e.g i.e etc.
 """.split())
 _EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,8}$")
-_NAMEISH = re.compile(rf"^(?:--?[\w-]+|[\w./-]+(?:\(\))?)$")
+_NAMEISH = re.compile(r"^(?:--?[\w-]+|[\w./-]+(?:\(\))?)$")
 
 
 def _prose(analysis: Analysis) -> list[str]:

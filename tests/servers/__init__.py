@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from http.server import ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 
 def serve(httpd: ThreadingHTTPServer, name: str) -> tuple[str, threading.Thread]:
@@ -12,3 +13,23 @@ def serve(httpd: ThreadingHTTPServer, name: str) -> tuple[str, threading.Thread]
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, name=name, daemon=True)
     thread.start()
     return f"http://127.0.0.1:{httpd.server_address[1]}", thread
+
+
+class TrackedHandler(BaseHTTPRequestHandler):
+    """A quiet handler whose connections the server tracks (`server.owner._track`), so stop() can close them."""
+
+    server: Any
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        pass
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.owner._track(self.connection, True)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        except OSError:  # the client hung up first, often on purpose
+            pass
+        self.server.owner._track(self.connection, False)

@@ -20,10 +20,10 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any, Callable
 
-from tests.servers import serve
+from tests.servers import TrackedHandler, serve
 
 __all__ = ["Fault", "OpenAIServer", "schema_instance"]
 
@@ -301,24 +301,11 @@ class _HTTPServer(ThreadingHTTPServer):
         pass
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(TrackedHandler):
     protocol_version = "HTTP/1.1"
     server: _HTTPServer
     timeout = 60
 
-    def log_message(self, format: str, *args: Any) -> None:  # quiet
-        pass
-
-    def setup(self) -> None:
-        super().setup()
-        self.server.owner._track(self.connection, True)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        except OSError:
-            pass
-        self.server.owner._track(self.connection, False)
 
     def handle(self) -> None:
         try:

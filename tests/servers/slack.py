@@ -26,14 +26,14 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any, Callable, Iterator
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.server import Server, ServerConnection, serve as ws_serve
 
-from tests.servers import serve
+from tests.servers import TrackedHandler, serve
 
 __all__ = [
     "Edit", "LIMITS", "Message", "Request", "ResponsePost", "SlackServer", "SocketMode",
@@ -471,23 +471,10 @@ class _HTTPServer(ThreadingHTTPServer):
 _DROP = object()  # answer nothing and close the connection
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(TrackedHandler):
     protocol_version = "HTTP/1.1"
     server: _HTTPServer
 
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def setup(self) -> None:
-        super().setup()
-        self.server.owner._track(self.connection, True)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        except OSError:
-            pass
-        self.server.owner._track(self.connection, False)
 
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
