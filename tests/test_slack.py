@@ -417,3 +417,21 @@ def test_admins_allowed_repositories_and_the_per_user_limit(tmp_path):
         allowed = make_bot({**env, "DIGEST_ALLOWED_REPOS": "acme/*", "DATABASE_PATH": str(tmp_path / "b.db")})
         allowed.ops.handle("slack", "C1", "U1", "/digest", "2026-01-11 acme/secret", say)
         assert say.digests[-1].repo == "acme/secret"
+
+
+def test_a_day_of_many_breaking_changes_keeps_the_top_message_short_and_shows_the_high_commits(tmp_path):
+    repo = GitRepo(tmp_path / "upstream")
+    big = "".join(f"def api_{j}(x):\n    return x\n" for j in range(40))
+    before = [(f"add module {k}", {f"python/pkg/m{k}.py": big}, utc(2026, 1, 10, 8, k)) for k in range(10)]
+    day = [(f"refactor module {k} (#{500 + k})", {f"python/pkg/m{k}.py": "def api_0(x):\n    return x\n"},
+            utc(2026, 1, 11, 8, k)) for k in range(10)]
+    repo.bulk(before + day)
+    with SlackServer(channels=["C1"]) as slack:
+        bot = make_bot(settings_env(tmp_path, slack, repo))
+        assert bot.ops.post_digest(bot.destination("slack", "C1"), REPO, DAY, "UTC", "en", None).status == "posted"
+        top = slack.messages("C1", top_level=True)[0]
+        text_ = slack.all_text(top)
+        listed = text_.split("Breaking changes", 1)[1].split("High importance", 1)[0]
+        assert listed.count("\n• ") <= 6 and re.search(r"⚠️ \d{3} breaking changes", text_)  # hundreds, 6 lines
+        assert "more in the thread" in text_
+        assert "High importance" in text_ and "refactor module" in text_.split("High importance", 1)[1]

@@ -18,7 +18,7 @@ from typing import Any
 
 from digest.labels import CHANGE_TYPE, IMPORTANCE, IMPORTANCE_ICON, text
 from digest.models import Analysis, Commit, CommitReport, Digest, Entry
-from digest.render.common import (by_importance, coverage_line, one_line, pr_url, provenance, strip_controls, web_url_of,
+from digest.render.common import (breaking_summary, by_importance, coverage_line, one_line, pr_url, provenance, strip_controls, web_url_of,
                                   window_line)
 from digest.textfit import fit
 
@@ -210,10 +210,12 @@ def summary_card(digest: Digest, *, late: bool = False, app: bool = True, detail
         out.add(md(esc(text(lang, "quiet_day", repo=digest.repo, day=digest.day.isoformat()))))
         return out.build(closing[:1])
     out.add(md(stats_line(digest)))
-    breaking = [(e, b) for e in digest.entries for b in e.best.breaking_changes]
+    breaking, hidden = breaking_summary(digest)  # each once, under its commit; a few lines, the rest in the details
     if breaking:
         _listing(out, f"**{text(lang, 'breaking_title')}**",
                  [f"- {_commit_link(e, web)}: {esc(fit(b, 300))}" for e, b in breaking], lang)
+        if hidden:
+            out.add(md(WORDS[lang]["more_below"].format(n=hidden), "notation"))
     groups = dict(by_importance(digest))
     if groups["high"]:
         out.add(hr())

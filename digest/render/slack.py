@@ -15,7 +15,7 @@ from typing import Any
 
 from digest.labels import CHANGE_TYPE, IMPORTANCE, IMPORTANCE_ICON, text
 from digest.models import Analysis, Commit, CommitReport, Digest, Entry
-from digest.render.common import (breaking_told, by_importance, coverage_line, merge_title, one_line, pr_url,
+from digest.render.common import (breaking_summary, breaking_told, by_importance, coverage_line, merge_title, one_line, pr_url,
                                   provenance, stats_extras, web_url_of, window_line, with_marks)
 from digest.textfit import fit
 
@@ -142,10 +142,12 @@ def summary_blocks(digest: Digest, *, late: bool = False, extra: list[dict[str, 
         out.add(_section(esc(text(lang, "quiet_day", repo=digest.repo, day=digest.day.isoformat()))))
         return out.blocks + (extra or [])
     out.add(_section(stats_line(digest)))
-    breaking = [(e, b) for e in digest.entries for b in e.breaking_changes]  # each once, under its commit
+    breaking, hidden = breaking_summary(digest)  # each once, under its commit; a few lines, the rest in the details
     if breaking:
         lines = [f"• {_commit_link(e, web, lang)}: {esc(fit(b, 300))}" for e, b in breaking]
-        _listing(out, f"*{text(lang, 'breaking_title')}*", lines, lang)
+        _listing(out, f"*{text(lang, 'breaking_title')}*", lines, lang, more)
+        if hidden:
+            out.add(_context(text(lang, more, n=hidden)))
     groups = dict(by_importance(digest))
     if groups["high"]:
         out.add({"type": "divider"})
