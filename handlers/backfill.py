@@ -73,7 +73,7 @@ def _pass(ops: ChatOps, *, now: bool, recent_days: int) -> BackfillReport:
     for row in due:  # deep analyses asked for with /analyze or a button, shown in no digest
         if (row["repo"], row["sha"]) not in in_digests and row["depth"] == "deep":
             try:
-                service.analyze(ops._repo(row["repo"]), row["sha"], row["lang"])
+                service.analyze(ops.repo_ref(row["repo"]), row["sha"], row["lang"])
             except CommitRadarError as err:
                 log.warning("backfill: cannot analyse %s %s: %s", row["repo"], row["sha"][:7], err)
     since = (clock().date() - timedelta(days=recent_days)).isoformat()
@@ -83,7 +83,7 @@ def _pass(ops: ChatOps, *, now: bool, recent_days: int) -> BackfillReport:
     failures: list[str] = []
     for (repo, day, zone, lang, branch) in sorted(keys, key=lambda k: k[1]):
         try:
-            digest = service.build_digest(ops._repo(repo), date.fromisoformat(day), zone, lang, branch=branch)
+            digest = service.build_digest(ops.repo_ref(repo), date.fromisoformat(day), zone, lang, branch=branch)
         except CommitRadarError as err:
             failures.append(f"{repo} {day}: {err}")
             log.warning("backfill: cannot rebuild %s %s: %s", repo, day, err)

@@ -117,7 +117,7 @@ class ChatOps:
             log.info("duplicate deep-analysis action %s ignored", dedupe_key)
             return
         try:
-            ref = self._repo(repo)
+            ref = self.repo_ref(repo)
             report = self.service.stored_report(ref, sha, lang)
             if report is None:
                 reply.progress(text(lang, "progress_analyze", sha=sha[:7], repo=repo))
@@ -158,7 +158,7 @@ class ChatOps:
 
     def post_digest(self, dest: Destination, repo: str, day: date, zone: str, lang: str, branch: str | None, *,
                     quiet: str = "line", late: bool = False, force: bool = False) -> Outcome:
-        ref = self._repo(repo)
+        ref = self.repo_ref(repo)
 
         def build() -> Digest:
             return (self.service.finished_digest(ref.name, day, zone, lang, branch)
@@ -322,12 +322,13 @@ class ChatOps:
         admins = self.settings.admins.get(platform)
         return not admins or user in admins
 
-    def _repo(self, name: str) -> RepoRef:
+    def repo_ref(self, name: str) -> RepoRef:
+        """Where a repository named in chat is read from: a GIT_CLONES clone, else GitHub."""
         return resolve_repo(name, None, self.settings.git_clones, self.settings.github_api_url)
 
     def _checked_repo(self, name: str) -> RepoRef:
         """A private repository is answered only where DIGEST_ALLOWED_REPOS lists it (the token may reach it)."""
-        ref = self._repo(name)
+        ref = self.repo_ref(name)
         if not is_allowed(ref.name, self.settings.allowed_repos) and self.private(ref):
             raise BadInput(f"{ref.name} is private; add it to DIGEST_ALLOWED_REPOS to allow it in chat")
         return ref

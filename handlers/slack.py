@@ -79,9 +79,8 @@ class SlackDestination:
         self.pacer = pacer
 
     def render(self, digest: Digest, *, late: bool) -> Rendered:
-        top = Part({"text": render.fallback_text(digest), "blocks": render.summary_blocks(
-            digest, late=late, extra=[render._context(render.text(digest.lang, "thread_hint"))] if digest.entries
-            else [])})
+        top = Part({"text": render.fallback_text(digest), "blocks": render.summary_blocks(digest, late=late,
+                                                                                        thread_hint=True)})
         replies = tuple(Part({"text": render.details_fallback(digest, shas), "blocks": blocks}, shas)
                         for blocks, shas in render.detail_messages(digest))
         return Rendered(top, replies)
@@ -157,7 +156,7 @@ class ResponseReply:
         self.last_progress = 0.0
         self._lock = threading.Lock()
 
-    def _send(self, blocks: list[dict[str, Any]], fallback: str) -> None:
+    def send(self, blocks: list[dict[str, Any]], fallback: str) -> None:
         with self._lock:
             self.uses += 1
             use = self.uses
@@ -178,16 +177,16 @@ class ResponseReply:
             if self.uses >= RESPONSE_URL_USES - 2 or now - self.last_progress < self.progress_every:
                 return
             self.last_progress = now
-        self._send(render.notice_blocks(render.esc_text(line)), render.esc(line))
+        self.send(render.notice_blocks(render.esc_text(line)), render.esc(line))
 
     def digest(self, digest: Digest) -> None:
-        self._send(render.ephemeral_digest(digest), render.fallback_text(digest))
+        self.send(render.ephemeral_digest(digest), render.fallback_text(digest))
 
     def report(self, report: CommitReport) -> None:
-        self._send(render.report_blocks(report), render.esc(report.commit.title))
+        self.send(render.report_blocks(report), render.esc(report.commit.title))
 
     def notice(self, message: str) -> None:
-        self._send(render.notice_blocks(render.esc_text(message)), render.esc(message.split("\n")[0]))
+        self.send(render.notice_blocks(render.esc_text(message)), render.esc(message.split("\n")[0]))
 
 
 class ThreadReply:
@@ -266,7 +265,7 @@ def register(app: App, ops: ChatOps, *, progress_every: float = 3.0) -> None:
         outcome = ops.post_to_channel("slack", channel, key, str(value["repo"]), date.fromisoformat(value["day"]),
                                       str(value["zone"]), str(value["lang"]), value.get("branch"), reply)
         if outcome is not None and outcome.status == "posted":  # our words and a channel id: trusted mrkdwn
-            reply._send(render.notice_blocks(render.text(str(value["lang"]), "posted_to_channel",
+            reply.send(render.notice_blocks(render.text(str(value["lang"]), "posted_to_channel",
                                                          channel=render.esc(channel))), "posted")
 
     import re

@@ -83,7 +83,7 @@ def test_the_daily_token_cap_stops_new_calls_and_queues_the_rest_for_tomorrow(tm
                            LLM_API_KEY="test-key", LLM_CONCURRENCY="1", LLM_DAILY_TOKEN_CAP="1")
         bot = make_bot(env)
         from datetime import date
-        digest = bot.service.build_digest(bot.ops._repo(REPO), date(2026, 1, 11), "UTC", "en")
+        digest = bot.service.build_digest(bot.ops.repo_ref(REPO), date(2026, 1, 11), "UTC", "en")
         assert len(llm.chat_requests) == 1  # the first call used the day's tokens; the queued ones were not made
         capped = [e for e in digest.entries if "daily token cap of 1 reached" in e.analysis.note]
         assert len(capped) >= 4 and len(capped) + len(llm.chat_requests) == 6

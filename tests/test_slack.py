@@ -251,7 +251,6 @@ def test_a_burst_of_30_commands_is_acked_while_the_llm_is_held(running):
     with ThreadPoolExecutor(max_workers=30) as pool:
         results = list(pool.map(lambda b: post_signed(url + "/slack/events", b), bodies))
     assert [status for status, _, _ in results] == [200] * 30  # every ack came back while no LLM call could end
-    assert all(llm.pending_faults == 0 for _ in results)
     assert llm.max_in_flight <= 4
     llm.release()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from digest.labels import text
 from digest.merges import merge_label
@@ -19,6 +20,11 @@ def strip_controls(text: str) -> str:
 def one_line(text: str) -> str:
     """Untrusted text for a single line: no control characters, no line breaks that fake a new line."""
     return " ".join(strip_controls(text.replace("\r", " ").replace("\n", " ")).split())
+
+
+def per_line(escape: Callable[[str], str], value: str) -> str:
+    """Multi-line untrusted text escaped line by line (a renderer's one-line `escape` keeps no line break)."""
+    return "\n".join(escape(line) for line in value.replace("\r", "").split("\n"))
 
 
 def by_importance(digest: Digest) -> list[tuple[str, list[Entry]]]:

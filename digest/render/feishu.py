@@ -18,7 +18,7 @@ from typing import Any
 
 from digest.labels import CHANGE_TYPE, IMPORTANCE, IMPORTANCE_ICON, text
 from digest.models import Analysis, Commit, CommitReport, Digest, Entry
-from digest.render.common import (breaking_summary, by_importance, coverage_line, one_line, pr_url, provenance, strip_controls, web_url_of,
+from digest.render.common import (per_line, breaking_summary, by_importance, coverage_line, one_line, pr_url, provenance, strip_controls, web_url_of,
                                   window_line)
 from digest.textfit import fit
 
@@ -64,7 +64,7 @@ def esc(value: str) -> str:
 
 def esc_text(value: str) -> str:
     """Like `esc`, keeping line breaks."""
-    return "\n".join(esc(line) for line in value.replace("\r", "").split("\n"))
+    return per_line(esc, value)
 
 
 def link(url: str | None, label: str) -> str:

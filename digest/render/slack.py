@@ -15,7 +15,7 @@ from typing import Any
 
 from digest.labels import CHANGE_TYPE, IMPORTANCE, IMPORTANCE_ICON, text
 from digest.models import Analysis, Commit, CommitReport, Digest, Entry
-from digest.render.common import (breaking_summary, breaking_told, by_importance, coverage_line, merge_title, one_line, pr_url,
+from digest.render.common import (per_line, breaking_summary, breaking_told, by_importance, coverage_line, merge_title, one_line, pr_url,
                                   provenance, stats_extras, web_url_of, window_line, with_marks)
 from digest.textfit import fit
 
@@ -36,8 +36,8 @@ def esc(value: str) -> str:
 
 
 def esc_text(value: str) -> str:
-    """Like `esc` but keeps line breaks (for multi-line fields)."""
-    return "\n".join(esc(line) for line in value.replace("\r", "").split("\n"))
+    """Like `esc`, keeping line breaks."""
+    return per_line(esc, value)
 
 
 def link(url: str | None, label: str) -> str:
@@ -125,7 +125,8 @@ def stats_line(digest: Digest) -> str:
 
 
 def summary_blocks(digest: Digest, *, late: bool = False, extra: list[dict[str, Any]] | None = None,
-                   budget: int = MESSAGE_BUDGET, more: str = "more_in_thread") -> list[dict[str, Any]]:
+                   budget: int = MESSAGE_BUDGET, more: str = "more_in_thread", thread_hint: bool = False
+                   ) -> list[dict[str, Any]]:
     """The top message: header, stats, breaking changes, high commits with summaries, medium one line each,
     low folded into a line, coverage. What does not fit says how many more are in the thread."""
     lang, web = digest.lang, digest.web_url
@@ -178,6 +179,8 @@ def summary_blocks(digest: Digest, *, late: bool = False, extra: list[dict[str, 
             line += " " + text(lang, more, n=len(groups["low"]) - shown_low)
         out.add(_context(line))
     closing = [_context(esc(coverage_line(digest)))]
+    if thread_hint:
+        closing.append(_context(text(lang, "thread_hint")))
     return out.blocks + closing + (extra or [])
 
 
