@@ -26,6 +26,7 @@ from digest.analysis.prompts import PROMPT_VERSION
 from digest.errors import BadSha, CallsPaused, LLMUnavailable
 from digest.labels import text
 from digest.models import Analysis, Commit, CommitReport, Digest, Progress, RepoRef
+from digest.pool import PriorityPool
 from digest.singleflight import SingleFlight
 from digest.sources import CommitSource
 from digest.window import day_of, day_window, parse_day
@@ -77,7 +78,7 @@ class DigestService:
         self.llm = llm
         self.concurrency = max(1, concurrency)
         self.clock = clock
-        self.pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="llm")
+        self.pool = PriorityPool(self.concurrency, "llm")  # deep calls first: see digest/pool.py
         self.flights: SingleFlight[Digest] = SingleFlight()
         self.report_flights: SingleFlight[CommitReport] = SingleFlight()
 
@@ -240,7 +241,8 @@ class DigestService:
                                                        retry_at=capped.retry_at))
             else:
                 prior = rules.analyse(commit, lang, depth)
-                futures[self.pool.submit(self._call, llm, commit, prior, depth, lang)] = (commit, depth, prior)
+                futures[self.pool.submit(self._call, llm, commit, prior, depth, lang,
+                                         priority=1 if brief else 0)] = (commit, depth, prior)
 
         def settle(future: Future[LLMResult]) -> None:
             commit, depth, prior = futures.pop(future)

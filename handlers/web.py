@@ -92,6 +92,7 @@ class Server:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.0"  # one request per connection: an idle keep-alive would hold an acceptor
+            disable_nagle_algorithm = True  # the body is not held back for the caller's delayed ACK (~40 ms)
 
             def log_message(self, fmt: str, *args: object) -> None:  # request lines can carry tokens: not logged
                 pass

@@ -257,3 +257,33 @@ def test_a_failed_attempt_is_retried_once_its_backoff_is_over(repo, db):
         later = DigestService(db, GitSource, up, clock=lambda: NOW + timedelta(minutes=16))
         assert later.analyze(clone_ref(repo), shas["docs"]).analysis.source == "llm"
     assert list(db.query("SELECT * FROM pending")) == []
+
+
+def test_a_deep_analysis_asked_during_a_digest_goes_before_its_queued_calls(repo, db):
+    """/analyze from a person does not wait behind a whole day's brief calls in the shared LLM pool."""
+    import threading
+
+    from tests.conftest import utc
+
+    shas = [repo.commit(f"feat: thing {i}", {f"src/m{i}.py": "x = 1\n" * 50}, utc(2026, 1, 11, 1, i))
+            for i in range(8)]
+    other = repo.commit("feat: the one asked about", {"src/asked.py": "y = 2\n" * 20}, utc(2026, 1, 12, 1))
+    with OpenAIServer(responder=answer) as server:
+        service = git_service(db, analyser(server), concurrency=1)
+        server.hold()  # the first brief call is answered only when released; the other seven wait in the pool
+        building = threading.Thread(target=service.build_digest, args=(clone_ref(repo), DAY, "UTC"))
+        building.start()
+        deadline = time.monotonic() + 10
+        while len(server.requests) < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        reports = []
+        asking = threading.Thread(target=lambda: reports.append(service.analyze(clone_ref(repo), other[:10])))
+        asking.start()
+        time.sleep(0.3)  # the deep call is queued behind the running brief call
+        server.release()
+        asking.join(10)
+        building.join(20)
+        users = [r["messages"][1]["content"] for r in server.requests]
+        assert len(users) == 9 and reports[0].analysis.source == "llm"
+        assert "src/asked.py" in users[1], "the deep analysis ran right after the call already in flight"
+        assert all(any(f"src/m{i}.py" in u for u in users) for i in range(len(shas)))  # no brief lost

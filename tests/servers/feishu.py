@@ -718,6 +718,7 @@ class _HTTPServer(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # no delayed-ACK wait between headers and body, as real servers
     server: _HTTPServer
     timeout = 30
 

@@ -839,6 +839,7 @@ class _HTTPServer(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     owner: GitHubServer
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # no delayed-ACK wait between headers and body, as real servers
 
     def version_string(self) -> str:
         return "GitHub.com"
