@@ -83,15 +83,18 @@ def test_a_401_says_so(repo, db):
     assert "a-wrong-key" not in report.analysis.note
 
 
-def test_an_endpoint_down_opens_after_failures_in_a_row_with_calls_bounded(repo, db):
+@pytest.mark.parametrize("fault, error", [(Fault("status", status=502), "HTTP 502"),
+                                          (Fault("timeout", delay=1.0), "timed out")])
+def test_an_endpoint_down_opens_after_failures_in_a_row_with_calls_bounded(repo, db, fault, error):
     busy_day(repo)
     with OpenAIServer(responder=answer, models=("test-model", "backup")) as server:
-        server.outage(Fault("status", status=502))
-        analyser = llm(server, fallback_model="backup", breaker_after=3)
+        server.outage(fault)
+        analyser = llm(server, fallback_model="backup", breaker_after=3, timeout=0.3)
         digest = git_service(db, analyser, concurrency=C).build_digest(clone_ref(repo), DAY, "UTC")
         assert digest.coverage.fallbacks == 18
-        assert len(server.requests) <= C + 3  # in flight, plus the failures that opened the breaker
-        assert analyser.health().state == "open" and "HTTP 502" in analyser.health().last_error
+        assert len(server.requests) <= C + 1  # the calls in flight when the first 502 came back, and one fallback
+        assert {r["model"] for r in server.requests} == {"test-model", "backup"}
+        assert analyser.health().state == "open" and error in analyser.health().last_error
 
 
 def test_a_failed_probe_reopens_and_only_one_probe_goes_out(repo):
@@ -183,12 +186,36 @@ def test_breaker_states_with_a_clock():
     breaker = Breaker(2, 60, clock)
     assert breaker.admit()
     breaker.failure("boom")
-    assert breaker.health().state == "ok" and breaker.health().failures == 1 and breaker.admit()
+    breaker.done()
+    assert breaker.health().state == "ok" and breaker.health().failures == 1
+    assert breaker.admit()  # suspect, nothing in flight: one call may go and tell
     breaker.failure("boom again")
+    breaker.done()
     assert breaker.health().state == "open" and not breaker.admit()
     clock.advance(60)
     assert breaker.admit() and not breaker.admit()  # one probe at a time
-    breaker.release()  # the probe ended without an answer: another may go
+    breaker.done()  # the probe ended without an answer: another may go
     assert breaker.admit()
     breaker.success()
+    breaker.done()
     assert breaker.health().state == "ok" and breaker.health().since is None
+
+
+@pytest.mark.parametrize("second", ["success", "failure"])
+def test_after_a_failure_new_calls_wait_for_the_calls_in_flight(second):
+    """Suspect: a new call neither goes out nor gives up while another call in flight can still tell."""
+    import threading
+
+    breaker = Breaker(2, 60, Clock())
+    assert breaker.admit() and breaker.admit()  # two calls in flight
+    breaker.failure("HTTP 502")
+    breaker.done()
+    admitted: list[bool] = []
+    waiting = threading.Thread(target=lambda: admitted.append(breaker.admit()))
+    waiting.start()
+    waiting.join(0.3)
+    assert waiting.is_alive() and not admitted  # held while the other call is out
+    getattr(breaker, second)("HTTP 502") if second == "failure" else breaker.success()
+    breaker.done()
+    waiting.join(5)
+    assert admitted == [second == "success"]  # a success lets it go; a second failure opens: it is told at once

@@ -147,7 +147,6 @@ class LLMAnalyser:
         if not self._endpoint.admit():
             health = self._endpoint.health()
             raise CallsPaused(f"{health.last_error or self.config.endpoint + ' failing'} (calls paused)")
-        settled = False  # whether this call told the endpoint breaker something (a probe must always settle)
         try:
             diff_budget, _ = self._limits(depth)
             plan = budget.plan(commit, diff_budget, self.config.map_budget, self.config.files_per_map_call)
@@ -161,43 +160,35 @@ class LLMAnalyser:
                 try:
                     analysis, mode = self._analyse_with(model, commit, prior, plan, depth, lang)
                 except _KeyRejected as err:
-                    breaker.release()
                     self._endpoint.failure(str(err), at_once=True)
-                    settled = True
                     raise LLMUnavailable(str(err)) from None
                 except _EndpointDown as err:
-                    breaker.release()
-                    self._endpoint.failure(str(err))
-                    settled = True
                     errors.append(str(err))
-                    if self._endpoint.is_open:
-                        break  # an outage: the fallback model is on the same endpoint
+                    if self._endpoint.failure(str(err)) > 1 or self._endpoint.is_open:
+                        break  # failing already: the fallback model is tried by the first failure of a run only
                     continue
                 except _ModelMissing as err:
                     breaker.failure(str(err), at_once=True)
                     self._endpoint.success()  # the endpoint answered
-                    settled = True
                     errors.append(str(err))
                     continue
                 except LLMUnavailable as err:  # answered, but no usable analysis: not an outage
                     breaker.success()
                     self._endpoint.success()
-                    settled = True
                     errors.append(str(err))
                     continue
                 except Exception as err:  # an answer the SDK or we could not read: a fallback, not a lost analysis
-                    breaker.release()
                     log.warning("%s: unexpected answer from %s", model, self.config.endpoint, exc_info=True)
                     errors.append(f"{model} gave an unreadable answer ({type(err).__name__})")
                     continue
+                finally:
+                    breaker.done()
                 breaker.success()
                 self._endpoint.success()
-                settled = True
                 return LLMResult(analysis, mode, time.monotonic() - started)
             raise LLMUnavailable("; ".join(errors) or "no model available")
         finally:
-            if not settled:
-                self._endpoint.release()
+            self._endpoint.done()
 
     def _analyse_with(self, model: str, commit: Commit, prior: Analysis, plan: budget.DiffPlan, depth: str,
                       lang: str) -> tuple[Analysis, str]:
