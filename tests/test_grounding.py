@@ -7,7 +7,7 @@ import json
 
 from digest.analysis import grounding
 from digest.models import Analysis, Commit, FileChange, Insights, Risk
-from digest.render import markdown, text
+from digest.render import feishu, markdown, slack, text
 from tests.conftest import clone_ref, git_service, sample_history
 from tests.servers.openai import OpenAIServer
 from tests.test_analysis import WHEN
@@ -100,8 +100,45 @@ def test_renderers_mark_unverified_names_where_they_appear(repo, db):
     assert "docs/diffusion.md (unverified)" not in shown
     md = markdown.render_report(report)
     assert "made\\_up\\_function (unverified)" in md and "`nowhere/file.py` (unverified)" in md
+    for chat in (json.dumps(slack.report_blocks(report), ensure_ascii=False),
+                 json.dumps(feishu.report_card(report), ensure_ascii=False)):
+        chat = plain(chat)
+        assert "made_up_function (unverified)" in chat
+        assert "nowhere/file.py` (unverified)" in chat and "docs/diffusion.md (unverified)" not in chat
     stored = json.loads(list(db.query("SELECT data FROM analyses WHERE source = 'llm'"))[0]["data"])
     assert stored["impact_scope"] == ["docs/diffusion.md"]
+
+
+def plain(chat: str) -> str:
+    """Chat text with the escapes of `_` and backticks undone (Slack `\\_`, Feishu `&#95;` `&#96;`)."""
+    return chat.replace("\\\\_", "_").replace("&#95;", "_").replace("&#96;", "`")
+
+
+def test_chat_digests_mark_unverified_names_in_the_top_message_and_the_details(repo, db):
+    """Slack and Feishu, top message and per-commit details: every place an invented name shows, it is marked."""
+    from datetime import date
+
+    sample_history(repo)
+
+    def invented(req: dict) -> str:
+        return answer(req, summary="Rewrites made_up_function.", breaking_changes=["removes `legacy_knob_x`"])
+
+    with OpenAIServer(responder=invented) as server:
+        digest = git_service(db, analyser(server)).build_digest(clone_ref(repo), date(2026, 1, 11), "UTC")
+    assert digest.entries and all("legacy_knob_x" in e.analysis.grounding.unverified
+                                  for e in digest.entries if e.analysed)
+    views = {
+        "slack top": slack.summary_blocks(digest),
+        "slack thread": [blocks for blocks, _ in slack.detail_messages(digest)],
+        "feishu top": feishu.summary_card(digest),
+        "feishu details": feishu.detail_cards(digest),
+    }
+    for name, view in views.items():
+        shown = plain(json.dumps(view, ensure_ascii=False))
+        assert "`legacy_knob_x` (unverified)" in shown, name
+        assert "legacy_knob_x` (unverified) (unverified)" not in shown, name  # marked once
+        if not name.endswith("top") or any(e.importance != "low" for e in digest.entries):  # a top shows summaries
+            assert "made_up_function (unverified)" in shown, name  # of high and medium commits only
 
 
 def test_chinese_marks():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from collections.abc import Callable
 
 from digest.labels import text
@@ -130,6 +131,16 @@ def with_marks(a: Analysis) -> Analysis:
     return a.model_copy(update=update)
 
 
+def marked_entry(e: Entry) -> Entry:
+    """The entry with the unverified names of its analyses marked, its breaking changes included: what the chat
+    renderers show (mark once: a marked text marked again would say it twice)."""
+    if not any(a.grounding and a.grounding.unverified for a in (e.analysis, e.deep) if a is not None):
+        return e
+    names = e.best.grounding.unverified if e.best.grounding else []
+    return replace(e, analysis=with_marks(e.analysis), deep=with_marks(e.deep) if e.deep else None,
+                   repeats=tuple(mark_unverified(r, names, e.best.lang) for r in e.repeats))
+
+
 def merge_title(entry: Entry, lang: str) -> str | None:
     """A grouped merge is shown as what it is: `Merge #643 (branch): 5 commits`; others by their title."""
     return merge_label(entry.commit, len(entry.merged), lang) if entry.grouped else None
@@ -171,7 +182,7 @@ TOP_BREAKING_EACH = 2  # breaking changes named per commit there
 def breaking_summary(digest: Digest) -> tuple[list[tuple[Entry, str]], int]:
     """The top message's breaking changes: one line per commit (its first ones and how many more), each told once,
     under the commit that made it; and how many breaking changes that leaves for the details."""
-    rows = [(e, e.breaking_changes) for e in digest.entries if e.breaking_changes]
+    rows = [(e, marked_entry(e).breaking_changes) for e in digest.entries if e.breaking_changes]
     lines, shown = [], 0
     for e, changes in rows[:TOP_BREAKING_COMMITS]:
         first = changes[:TOP_BREAKING_EACH]

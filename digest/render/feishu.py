@@ -18,8 +18,8 @@ from typing import Any
 
 from digest.labels import CHANGE_TYPE, IMPORTANCE, IMPORTANCE_ICON, text
 from digest.models import Analysis, Commit, CommitReport, Digest, Entry
-from digest.render.common import (per_line, breaking_summary, by_importance, coverage_line, one_line, pr_url, provenance, strip_controls, web_url_of,
-                                  window_line)
+from digest.render.common import (breaking_summary, by_importance, coverage_line, marked_entry, one_line, per_line,
+                                  pr_url, provenance, strip_controls, web_url_of, window_line)
 from digest.textfit import fit
 
 APP_BODY_BUDGET = 28 * 1024  # bytes of the send request body, of Feishu's 30 KB per card message
@@ -222,7 +222,8 @@ def summary_card(digest: Digest, *, late: bool = False, app: bool = True, detail
         out.add(md(f"**{text(lang, 'high_title')}**"))
         shown = 0
         for e in groups["high"]:
-            item = [md(f"**{_commit_link(e, web)}** `{e.commit.short_sha}`\n{esc(fit(e.analysis.summary, 600))}")]
+            summary = marked_entry(e).analysis.summary
+            item = [md(f"**{_commit_link(e, web)}** `{e.commit.short_sha}`\n{esc(fit(summary, 600))}")]
             button = _button(e.commit, lang, app, has_deep=False)
             if not out.add(*(item + ([button] if button else []))):
                 break
@@ -231,7 +232,8 @@ def summary_card(digest: Digest, *, late: bool = False, app: bool = True, detail
             out.add(md(words["more_below"].format(n=len(groups["high"]) - shown), "notation"))
     if groups["medium"]:
         _listing(out, f"**{text(lang, 'medium_title')}**",
-                 [f"- {_commit_link(e, web)} — {esc(fit(e.analysis.summary, 160))}" for e in groups["medium"]], lang)
+                 [f"- {_commit_link(e, web)} — {esc(fit(marked_entry(e).analysis.summary, 160))}"
+                  for e in groups["medium"]], lang)
     if groups["low"]:
         titles = " · ".join(esc(fit(e.commit.title, 80)) for e in groups["low"])
         low = md(fit(text(lang, "low_line", n=len(groups["low"]), titles=titles), 1500), "notation")
@@ -259,6 +261,7 @@ def _listing(out: _Fill, title: str, lines: list[str], lang: str) -> None:
 def commit_markdown(e: Entry, lang: str, web: str | None, *, limit: int = 6000) -> str:
     """One commit in full: type and importance with the reason, summary, impact, breaking changes, and for a deep
     analysis insights, risks and suggestions; then author, size and where the analysis comes from."""
+    e = marked_entry(e)
     a, c = e.best, e.commit
     level = e.analysis.importance
     lines = [f"{IMPORTANCE_ICON[level]} **{_commit_link(e, web)}** `{c.short_sha}`{' 🔀' if c.is_merge else ''}",

@@ -15,8 +15,9 @@ from typing import Any
 
 from digest.labels import CHANGE_TYPE, IMPORTANCE, IMPORTANCE_ICON, text
 from digest.models import Analysis, Commit, CommitReport, Digest, Entry
-from digest.render.common import (per_line, breaking_summary, breaking_told, by_importance, coverage_line, merge_title, one_line, pr_url,
-                                  provenance, stats_extras, web_url_of, window_line, with_marks)
+from digest.render.common import (breaking_summary, breaking_told, by_importance, coverage_line, marked_entry,
+                                  merge_title, one_line, per_line, pr_url, provenance, stats_extras, web_url_of,
+                                  window_line)
 from digest.textfit import fit
 
 MAX_BLOCKS = 48  # of Slack's 50, room for a progress or notice block
@@ -155,14 +156,15 @@ def summary_blocks(digest: Digest, *, late: bool = False, extra: list[dict[str, 
         out.add(_section(f"*{text(lang, 'high_title')}*"))
         shown = 0
         for e in groups["high"][:TOP_HIGH]:
-            body = f"*{_commit_link(e, web, lang)}*\n{esc(fit(e.analysis.summary, 600))}"
+            body = f"*{_commit_link(e, web, lang)}*\n{esc(fit(marked_entry(e).analysis.summary, 600))}"
             if not out.add(_section(body, deep_button(e.commit, lang))):
                 break
             shown += 1
         if shown < len(groups["high"]):
             out.add(_context(text(lang, more, n=len(groups["high"]) - shown)))
     if groups["medium"]:
-        lines = [f"• {_commit_link(e, web, lang)} — {esc(fit(e.analysis.summary, 160))}" for e in groups["medium"]]
+        lines = [f"• {_commit_link(e, web, lang)} — {esc(fit(marked_entry(e).analysis.summary, 160))}"
+                 for e in groups["medium"]]
         _listing(out, f"*{text(lang, 'medium_title')}*", lines[:TOP_MEDIUM], lang, more)
         if len(lines) > TOP_MEDIUM:
             out.add(_context(text(lang, more, n=len(lines) - TOP_MEDIUM)))
@@ -216,7 +218,8 @@ def commit_blocks(e: Entry, digest_lang: str, web: str | None, *, button: bool =
                   digest_entries: tuple[Entry, ...] = ()) -> list[dict[str, Any]]:
     """One commit in the thread: title, SHA, type and importance with the reason, summary, impact, breaking
     changes; a high commit's deep analysis adds insights, risks and suggestions."""
-    lang, a, c = digest_lang, with_marks(e.best), e.commit
+    e = marked_entry(e)
+    lang, a, c = digest_lang, e.best, e.commit
     level = e.analysis.importance
     head = f"{IMPORTANCE_ICON[level]} *{_commit_link(e, web, lang)}*  `{c.short_sha}`{' 🔀' if c.is_merge else ''}\n"
     if e.grouped:  # its commits, each told in its own place (issue 8)
