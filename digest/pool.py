@@ -77,11 +77,12 @@ class PriorityPool:
                 raise RuntimeError("cannot submit to a pool that was shut down")
             heapq.heappush(queue.heap, (priority, next(self._order), future, lambda: fn(*args)))
             queue.ready.notify()
-            start = queue.idle < len(queue.heap) and len(self._threads) < self.workers
-        if start:
-            thread = threading.Thread(target=_work, args=(queue,), name=f"{self.name}_{len(self._threads)}",
-                                      daemon=True)
-            self._threads.append(thread)
+            thread = None
+            if queue.idle < len(queue.heap) and len(self._threads) < self.workers:  # decided and counted at once:
+                thread = threading.Thread(target=_work, args=(queue,), name=f"{self.name}_{len(self._threads)}",
+                                          daemon=True)  # two submitters cannot both start the last thread
+                self._threads.append(thread)
+        if thread is not None:
             thread.start()
         return future
 

@@ -219,3 +219,44 @@ def test_after_a_failure_new_calls_wait_for_the_calls_in_flight(second):
     breaker.done()
     waiting.join(5)
     assert admitted == [second == "success"]  # a success lets it go; a second failure opens: it is told at once
+
+
+def test_a_slow_call_from_before_the_outage_does_not_let_a_second_probe_out():
+    """Only the probe's own outcome ends a probe: a call admitted before the breaker opened, failing late while the
+    probe is out, restarts the pause but lets no second probe go (calls run one per thread, as in the LLM pool)."""
+    import queue
+    import threading
+
+    class Caller:  # a thread of its own, like a pool worker: admit, failure and done come from the same thread
+        def __init__(self) -> None:
+            self.jobs: queue.Queue = queue.Queue()
+            self.results: queue.Queue = queue.Queue()
+            threading.Thread(target=self._loop, daemon=True).start()
+
+        def _loop(self) -> None:
+            while True:
+                job = self.jobs.get()
+                self.results.put(job())
+
+        def __call__(self, job):
+            self.jobs.put(job)
+            return self.results.get(timeout=5)
+
+    clock = Clock()
+    breaker = Breaker(3, 60, clock)
+    early = [Caller() for _ in range(4)]
+    assert all(c(breaker.admit) for c in early)
+    for c in early[:3]:
+        c(lambda: breaker.failure("HTTP 502"))
+        c(breaker.done)
+    assert breaker.health().state == "open"  # early[3] is still out: a slow call
+    clock.advance(60)
+    probe = Caller()
+    assert probe(breaker.admit)
+    early[3](lambda: breaker.failure("timed out"))
+    clock.advance(60)
+    assert not Caller()(breaker.admit), "a second probe went out while the first was in flight"
+    probe(lambda: breaker.failure("HTTP 502"))
+    probe(breaker.done)
+    clock.advance(60)
+    assert Caller()(breaker.admit)  # the probe ended: the next one may go

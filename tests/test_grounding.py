@@ -95,10 +95,10 @@ def test_renderers_mark_unverified_names_where_they_appear(repo, db):
     a = report.analysis
     assert a.grounding.unverified == ["made_up_function", "nowhere/file.py", "nowhere/"]
     assert a.impact_scope == ["docs/diffusion.md"]
-    shown = text.render_report(report)
+    shown = text.render_report(report).replace("\u00a0", " ")  # a name and its mark are joined by a no-break space
     assert "made_up_function (unverified)" in shown and "`nowhere/file.py` (unverified)" in shown
     assert "docs/diffusion.md (unverified)" not in shown
-    md = markdown.render_report(report)
+    md = markdown.render_report(report).replace("\u00a0", " ")
     assert "made\\_up\\_function (unverified)" in md and "`nowhere/file.py` (unverified)" in md
     for chat in (json.dumps(slack.report_blocks(report), ensure_ascii=False),
                  json.dumps(feishu.report_card(report), ensure_ascii=False)):
@@ -111,7 +111,7 @@ def test_renderers_mark_unverified_names_where_they_appear(repo, db):
 
 def plain(chat: str) -> str:
     """Chat text with the escapes of `_` and backticks undone (Slack `\\_`, Feishu `&#95;` `&#96;`)."""
-    return chat.replace("\\\\_", "_").replace("&#95;", "_").replace("&#96;", "`")
+    return chat.replace("\\\\_", "_").replace("&#95;", "_").replace("&#96;", "`").replace("\u00a0", " ")
 
 
 def test_chat_digests_mark_unverified_names_in_the_top_message_and_the_details(repo, db):
@@ -157,3 +157,21 @@ def test_the_grounding_benchmark_catches_every_invented_name():
     assert out.returncode == 0, out.stderr
     assert "recall    (invented names caught)      : 24/24 = 1.00" in out.stdout
     assert "real names wrongly flagged             : 0" in out.stdout
+
+
+def test_a_shortened_summary_keeps_a_name_with_its_mark():
+    """The top message shortens summaries at a space: never between a name and its "(unverified)"."""
+    from datetime import date, datetime, timezone
+
+    from digest.models import Digest, Entry
+    from digest.window import day_window
+
+    words = "Loads the model weights from safetensors files in the runner and keeps the configured dtype for later " \
+            "use by the scheduler and"
+    a = grounding.ground(analysis(words + " calls made_up_loader now"), commit())  # fits the top's 160 unmarked
+    assert a.grounding.unverified == ["made_up_loader"]
+    d = Digest("o/r", day_window(date(2026, 1, 11), "UTC"), "en", "main", (Entry(commit(), a),),
+               datetime.now(timezone.utc))
+    for name, view in (("slack", slack.summary_blocks(d)), ("feishu", feishu.summary_card(d))):
+        shown = plain(json.dumps(view, ensure_ascii=False))
+        assert "made_up_loader (unverified)" in shown or "made_up_loader" not in shown, name

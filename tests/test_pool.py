@@ -54,3 +54,37 @@ def test_threads_start_as_needed_and_end_with_the_pool():
     while any(t.name.startswith("leak_") for t in threading.enumerate()) and time.monotonic() < deadline:
         time.sleep(0.01)
     assert not any(t.name.startswith("leak_") for t in threading.enumerate()), "a pool nobody holds ends its threads"
+
+
+def test_submitters_at_once_never_run_more_calls_than_workers():
+    """The pool is shared by the scheduler, Slack and Feishu threads: LLM_CONCURRENCY holds when they submit at once."""
+    import sys
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible: the race shows within a few rounds
+    try:
+        worst = 0
+        for _ in range(60):
+            pool = PriorityPool(2, "race")
+            running = [0, 0]  # now, peak
+            lock = threading.Lock()
+
+            def job() -> None:
+                with lock:
+                    running[0] += 1
+                    running[1] = max(running[1], running[0])
+                time.sleep(0.005)
+                with lock:
+                    running[0] -= 1
+
+            go = threading.Barrier(12)
+            submitters = [threading.Thread(target=lambda: (go.wait(), pool.submit(job))) for _ in range(12)]
+            for t in submitters:
+                t.start()
+            for t in submitters:
+                t.join()
+            pool.shutdown(wait=True)
+            worst = max(worst, running[1])
+    finally:
+        sys.setswitchinterval(interval)
+    assert worst <= 2

@@ -72,8 +72,8 @@ class Breaker:
                 return True
 
     def success(self) -> None:
-        with self._changed:
-            self._failures, self._opened_at, self._since, self._probing = 0, None, None, False
+        with self._changed:  # the endpoint works: closed, whoever answered (a running probe ends with done())
+            self._failures, self._opened_at, self._since = 0, None, None
             self._last_error = None
             self._changed.notify_all()
 
@@ -86,9 +86,11 @@ class Breaker:
             self._last_error = error
             if self._since is None:
                 self._since = now
-            if at_once or self._probing or self._failures >= self.threshold:
+            probe = self._probing and self._prober == threading.get_ident()  # not a slow call from before
+            if at_once or probe or self._failures >= self.threshold:
                 self._opened_at = now  # a failed probe re-opens: the pause starts again
-            self._probing = False
+            if probe:
+                self._probing, self._prober = False, None
             self._changed.notify_all()
             return self._failures
 

@@ -181,11 +181,12 @@ class LLMAnalyser:
                     log.warning("%s: unexpected answer from %s", model, self.config.endpoint, exc_info=True)
                     errors.append(f"{model} gave an unreadable answer ({type(err).__name__})")
                     continue
+                else:
+                    breaker.success()  # told before done(): no second probe slips in between
+                    self._endpoint.success()
+                    return LLMResult(analysis, mode, time.monotonic() - started)
                 finally:
                     breaker.done()
-                breaker.success()
-                self._endpoint.success()
-                return LLMResult(analysis, mode, time.monotonic() - started)
             raise LLMUnavailable("; ".join(errors) or "no model available")
         finally:
             self._endpoint.done()
@@ -301,6 +302,7 @@ class LLMAnalyser:
         choices = getattr(response, "choices", None)
         if not isinstance(choices, list) or not choices or getattr(choices[0], "message", None) is None:
             raise _EndpointDown(f"{self.config.endpoint} returned no chat completion (a proxy's page?)")
+        self._endpoint.success()  # the endpoint answers: calls held after a failure go now, not after a long map-reduce
         choice = choices[0]
         content = choice.message.content or ""
         usage = getattr(response, "usage", None)

@@ -105,7 +105,8 @@ def mark_unverified(value: str, names: list[str], lang: str) -> str:
     mark = text(lang, "unverified_mark")
     alternatives = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
     pattern = re.compile(rf"`(?:{alternatives})`|(?<![{_W}./`-])(?:{alternatives})(?![{_W}/`-]|\.[{_W}])")
-    return pattern.sub(lambda m: f"{m.group(0)} {mark}" if lang == "en" else f"{m.group(0)}{mark}", value)
+    # a no-break space: shortening text (textfit.fit cuts at spaces) keeps a name with its mark or drops both
+    return pattern.sub(lambda m: f"{m.group(0)}\u00a0{mark}" if lang == "en" else f"{m.group(0)}{mark}", value)
 
 
 def with_marks(a: Analysis) -> Analysis:
@@ -129,6 +130,17 @@ def with_marks(a: Analysis) -> Analysis:
                                                             ("architecture", "performance", "security",
                                                              "maintainability")})
     return a.model_copy(update=update)
+
+
+def title_of(entry: Entry, lang: str) -> str:
+    """What a commit is called in a listing: a grouped merge by its label, others by their title."""
+    return merge_title(entry, lang) or entry.commit.title
+
+
+def top_summary(entry: Entry) -> str | None:
+    """The summary the top message shows under a commit; none for a grouped merge with nothing of its own (its
+    summary would repeat its label)."""
+    return None if entry.grouped and not entry.analysed else marked_entry(entry).analysis.summary
 
 
 def marked_entry(e: Entry) -> Entry:

@@ -18,8 +18,9 @@ from typing import Any
 
 from digest.labels import CHANGE_TYPE, IMPORTANCE, IMPORTANCE_ICON, text
 from digest.models import Analysis, Commit, CommitReport, Digest, Entry
-from digest.render.common import (breaking_summary, by_importance, coverage_line, marked_entry, one_line, per_line,
-                                  pr_url, provenance, strip_controls, web_url_of, window_line)
+from digest.render.common import (breaking_summary, breaking_told, by_importance, coverage_line, marked_entry, merge_title, one_line,
+                                  per_line, pr_url, provenance, strip_controls, title_of, top_summary, web_url_of,
+                                  window_line)
 from digest.textfit import fit
 
 APP_BODY_BUDGET = 28 * 1024  # bytes of the send request body, of Feishu's 30 KB per card message
@@ -167,8 +168,10 @@ class _Fill:
         return True
 
 
-def _commit_link(e: Entry, web: str | None) -> str:
+def _commit_link(e: Entry, web: str | None, lang: str = "en") -> str:
     c = e.commit
+    if (label := merge_title(e, lang)) is not None:  # a grouped merge is shown as what it is (issue 8)
+        return link(c.url, label)
     extra = f" ({link(url, f'#{c.pr_number}')})" if (url := pr_url(c, web_url_of(web, c))) else ""
     return link(c.url, c.title) + extra
 
@@ -213,7 +216,7 @@ def summary_card(digest: Digest, *, late: bool = False, app: bool = True, detail
     breaking, hidden = breaking_summary(digest)  # each once, under its commit; a few lines, the rest in the details
     if breaking:
         _listing(out, f"**{text(lang, 'breaking_title')}**",
-                 [f"- {_commit_link(e, web)}: {esc(fit(b, 300))}" for e, b in breaking], lang)
+                 [f"- {_commit_link(e, web, lang)}: {esc(fit(b, 300))}" for e, b in breaking], lang)
         if hidden:
             out.add(md(WORDS[lang]["more_below"].format(n=hidden), "notation"))
     groups = dict(by_importance(digest))
@@ -222,8 +225,9 @@ def summary_card(digest: Digest, *, late: bool = False, app: bool = True, detail
         out.add(md(f"**{text(lang, 'high_title')}**"))
         shown = 0
         for e in groups["high"]:
-            summary = marked_entry(e).analysis.summary
-            item = [md(f"**{_commit_link(e, web)}** `{e.commit.short_sha}`\n{esc(fit(summary, 600))}")]
+            summary = top_summary(e)
+            item = [md(f"**{_commit_link(e, web, lang)}** `{e.commit.short_sha}`"
+                       + (f"\n{esc(fit(summary, 600))}" if summary else ""))]
             button = _button(e.commit, lang, app, has_deep=False)
             if not out.add(*(item + ([button] if button else []))):
                 break
@@ -232,10 +236,10 @@ def summary_card(digest: Digest, *, late: bool = False, app: bool = True, detail
             out.add(md(words["more_below"].format(n=len(groups["high"]) - shown), "notation"))
     if groups["medium"]:
         _listing(out, f"**{text(lang, 'medium_title')}**",
-                 [f"- {_commit_link(e, web)} — {esc(fit(marked_entry(e).analysis.summary, 160))}"
+                 [f"- {_commit_link(e, web, lang)}" + (f" — {esc(fit(s, 160))}" if (s := top_summary(e)) else "")
                   for e in groups["medium"]], lang)
     if groups["low"]:
-        titles = " · ".join(esc(fit(e.commit.title, 80)) for e in groups["low"])
+        titles = " · ".join(esc(fit(title_of(e, lang), 80)) for e in groups["low"])
         low = md(fit(text(lang, "low_line", n=len(groups["low"]), titles=titles), 1500), "notation")
         if not out.add(low):
             out.add(md(words["more_below"].format(n=len(groups["low"])), "notation"))
@@ -264,12 +268,14 @@ def commit_markdown(e: Entry, lang: str, web: str | None, *, limit: int = 6000) 
     e = marked_entry(e)
     a, c = e.best, e.commit
     level = e.analysis.importance
-    lines = [f"{IMPORTANCE_ICON[level]} **{_commit_link(e, web)}** `{c.short_sha}`{' 🔀' if c.is_merge else ''}",
+    lines = [f"{IMPORTANCE_ICON[level]} **{_commit_link(e, web, lang)}** `{c.short_sha}`{' 🔀' if c.is_merge else ''}",
              f"{CHANGE_TYPE[lang][a.change_type]} · {IMPORTANCE[lang][level]} — {esc(fit(e.analysis.importance_reason, 300))}",
              esc(fit(a.summary, 900))]
     if a.impact_scope:
         lines.append(f"{text(lang, 'impact')}: " + ", ".join(esc(p) for p in a.impact_scope[:8]))
-    lines += [f"{text(lang, 'breaking')}: {esc(fit(b, 300))}" for b in a.breaking_changes[:5]]
+    lines += [f"{text(lang, 'breaking')}: {esc(fit(b, 300))}" for b in e.breaking_changes[:5]]  # each told once
+    if told := breaking_told(e, lang):
+        lines.append(f"{text(lang, 'breaking')}: {esc(told)}")
     lines += _analysis_lines(a, lang)
     lines.append(_provenance(a, lang, c))
     return _fit_lines(lines, limit)

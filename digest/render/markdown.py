@@ -86,7 +86,7 @@ def _analysis(a: Analysis, lang: str, importance_of: Analysis, breaking: list[st
 
 def _scope(path: str) -> str:
     """An impact scope entry as code; a mark added by with_marks stays outside the code span."""
-    for mark in (" (unverified)", "（未验证）"):
+    for mark in ("\u00a0(unverified)", "（未验证）"):
         if path.endswith(mark):
             return md("`" + path[: -len(mark)].replace("`", "") + "`") + md(mark)
     return md("`" + path.replace("`", "") + "`")

@@ -16,8 +16,8 @@ from typing import Any
 from digest.labels import CHANGE_TYPE, IMPORTANCE, IMPORTANCE_ICON, text
 from digest.models import Analysis, Commit, CommitReport, Digest, Entry
 from digest.render.common import (breaking_summary, breaking_told, by_importance, coverage_line, marked_entry,
-                                  merge_title, one_line, per_line, pr_url, provenance, stats_extras, web_url_of,
-                                  window_line)
+                                  merge_title, one_line, per_line, pr_url, provenance, stats_extras, title_of,
+                                  top_summary, web_url_of, window_line)
 from digest.textfit import fit
 
 MAX_BLOCKS = 48  # of Slack's 50, room for a progress or notice block
@@ -156,14 +156,15 @@ def summary_blocks(digest: Digest, *, late: bool = False, extra: list[dict[str, 
         out.add(_section(f"*{text(lang, 'high_title')}*"))
         shown = 0
         for e in groups["high"][:TOP_HIGH]:
-            body = f"*{_commit_link(e, web, lang)}*\n{esc(fit(marked_entry(e).analysis.summary, 600))}"
+            summary = top_summary(e)
+            body = f"*{_commit_link(e, web, lang)}*" + (f"\n{esc(fit(summary, 600))}" if summary else "")
             if not out.add(_section(body, deep_button(e.commit, lang))):
                 break
             shown += 1
         if shown < len(groups["high"]):
             out.add(_context(text(lang, more, n=len(groups["high"]) - shown)))
     if groups["medium"]:
-        lines = [f"• {_commit_link(e, web, lang)} — {esc(fit(marked_entry(e).analysis.summary, 160))}"
+        lines = [f"• {_commit_link(e, web, lang)}" + (f" — {esc(fit(s, 160))}" if (s := top_summary(e)) else "")
                  for e in groups["medium"]]
         _listing(out, f"*{text(lang, 'medium_title')}*", lines[:TOP_MEDIUM], lang, more)
         if len(lines) > TOP_MEDIUM:
@@ -171,7 +172,7 @@ def summary_blocks(digest: Digest, *, late: bool = False, extra: list[dict[str, 
     if groups["low"]:
         titles, shown_low = [], 0
         for e in groups["low"]:
-            title = esc(fit(e.commit.title, 80))
+            title = esc(fit(title_of(e, lang), 80))
             if sum(len(t) + 3 for t in titles) + len(title) > 1300:
                 break
             titles.append(title)
