@@ -28,6 +28,15 @@ def everything(slack: SlackServer) -> tuple[str, list[str]]:
     return slack.all_text(top[0]), [slack.all_text(m) for m in slack.replies(top[0].ts)]
 
 
+def status(env: dict[str, str]) -> str:
+    """What `/digest status` answers in the channel, from a bot on the same database."""
+    from tests.test_slack import Recorder, make_bot
+
+    say = Recorder()
+    make_bot(env).ops.handle("slack", "C1", "U1", "/digest", "status", say)
+    return say.notices[-1]
+
+
 def run_day(tmp_path, outage: Fault | None, rate: float = 0.0) -> None:
     repo = GitRepo(tmp_path / "upstream")
     shas = day_of_commits(repo, 18)
@@ -47,6 +56,7 @@ def run_day(tmp_path, outage: Fault | None, rate: float = 0.0) -> None:
             assert top.count("LLM unavailable since") == 1 and "403" in top  # one outage line, the real error
             assert sum(r.count(PLACEHOLDER) for r in replies) >= 18  # every analysis marked as a stand-in
             assert during <= 4 + 1  # the calls in flight when the first 403 came back, no more
+            assert "LLM outage since" in status(env) and "403 Forbidden" in status(env)  # told in /digest status
         llm.outage(None)
         llm.random_faults(0, 0)
         line = finish(bot_process(env, "-v", "backfill"))
@@ -59,6 +69,7 @@ def run_day(tmp_path, outage: Fault | None, rate: float = 0.0) -> None:
             assert any("The LLM answers again" in r for r in replies)
             assert slack.updates  # the posted messages were edited in place, not posted again
         assert len(slack.messages("C1", top_level=True)) == 1
+        assert "LLM outage" not in status(env) and "0 analyses queued for a retry" in status(env)
         assert "sk-a-key-that-never-shows" not in json.dumps([m.text for m in slack.messages()] + [line])
 
 
