@@ -88,7 +88,7 @@ class SlackDestination:
     def render_commits(self, digest: Digest, shas: tuple[str, ...], *, note: str | None = None) -> tuple[Part, ...]:
         wanted = set(shas)
         entries = [e for e in digest.entries if e.commit.sha in wanted]
-        return tuple(Part({"text": render.details_fallback(digest, group), "blocks": blocks}, group)
+        return tuple(Part({"text": render.details_fallback(digest, group, note), "blocks": blocks}, group)
                      for blocks, group in render.detail_messages(digest, entries, note))
 
     def send(self, part: Part, *, tag: Tag, thread: str | None) -> str:

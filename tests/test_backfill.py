@@ -37,6 +37,16 @@ def status(env: dict[str, str]) -> str:
     return say.notices[-1]
 
 
+def told_in(replies: list[str], sha: str) -> str:
+    """The part of the thread that tells one commit: from its line with `sha` to the next commit's."""
+    import re
+
+    thread = "\n".join(replies)
+    start = thread.index(f"`{sha[:7]}`")
+    after = re.search(r"\n[🔴🟡🟢] \*", thread[start:])
+    return thread[start:start + after.start()] if after else thread[start:]
+
+
 def run_day(tmp_path, outage: Fault | None, rate: float = 0.0) -> None:
     repo = GitRepo(tmp_path / "upstream")
     shas = day_of_commits(repo, 18)
@@ -103,3 +113,46 @@ def test_the_daily_token_cap_stops_new_calls_and_queues_the_rest_for_tomorrow(tm
         say = __import__("tests.test_slack", fromlist=["Recorder"]).Recorder()
         bot.ops.handle("slack", "C1", "U1", "/digest", "status", say)
         assert "LLM cost, last 7 days:" in say.notices[-1] and "cap 1 a day" in say.notices[-1]
+
+
+def test_the_backfill_moves_a_commit_now_high_gives_it_a_deep_analysis_and_appends_late_commits(tmp_path):
+    """Posted during a 403 outage, a small kv-cache change is shown by the rules as low. Once the LLM answers, it
+    calls it high: the backfill moves it to the high section of the top message and adds its deep analysis in
+    place in the thread. Two commits pushed late into the same day follow in one reply that says so."""
+    from datetime import datetime, timezone
+
+    from handlers.backfill import backfill
+    from tests.test_slack import DAY, make_bot
+
+    repo = GitRepo(tmp_path / "upstream")
+    shas = day_of_commits(repo, 6)
+    hot = repo.commit("tweak the cache helper", {"python/sglang/srt/kvcache_util.py": "N = 1\n"},
+                      datetime(2026, 1, 11, 12, 0, tzinfo=timezone.utc))
+    with SlackServer(channels=["C1"]) as slack, OpenAIServer(responder=respond) as llm:
+        env = settings_env(tmp_path, slack, repo, LLM_BASE_URL=llm.url + "/v1", LLM_MODEL="test-model",
+                           LLM_API_KEY="test-key", LLM_CONCURRENCY="2")
+        llm.outage(Fault("status", status=403))
+        bot = make_bot(env)
+        assert bot.ops.post_digest(bot.destination("slack", "C1"), REPO, DAY, "UTC", "en", None).status == "posted"
+        top, replies = everything(slack)
+        high_part = top.split("High importance")[1].split("Medium importance")[0] if "High importance" in top else ""
+        assert "tweak the cache helper" not in high_part  # the rules do not call it high
+        assert "Technical insights" not in told_in(replies, hot)
+
+        llm.outage(None)
+        late = [repo.commit(f"fix: late change {i}", {f"python/sglang/srt/late_{i}.py": f"x = {i}\n"},
+                            datetime(2026, 1, 11, 22, 10 * i, tzinfo=timezone.utc)) for i in range(2)]
+        report = backfill(make_bot(env).ops, now=True)  # as `bot.py backfill`: a new process, a fresh breaker
+        assert report.still_pending == 0 and report.analysed == 7, report
+
+        top, replies = everything(slack)
+        assert "tweak the cache helper" in top.split("High importance")[1].split("Medium importance")[0]
+        assert "Technical insights" in told_in(replies, hot)  # the deep analysis, where the commit was told
+        late_replies = [r for r in replies if "2 commits added since this digest was posted" in r]
+        assert len(late_replies) == 1 and all(s[:7] in late_replies[0] for s in late)
+        told = [s for r in replies for s in shas + [hot] + late if f"`{s[:7]}`" in r]
+        assert sorted(told) == sorted(shas + [hot] + late)  # every commit once in the thread, none lost or repeated
+        assert len(slack.messages("C1", top_level=True)) == 1 and slack.updates
+        notices = [m.text for m in slack.replies(slack.messages("C1", top_level=True)[0].ts)][-2:]
+        assert "2 commits added since this digest was posted" in notices[0]  # what a notification shows
+        assert "The LLM answers again: 7 analyses of this digest were updated" in notices[1]

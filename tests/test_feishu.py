@@ -38,7 +38,7 @@ def feishu() -> Iterator[FeishuServer]:
 
 
 def make_bot(feishu: FeishuServer, repo, db, *, mode: str = "http", webhook: bool = False, app: bool = True,
-             admins: tuple[str, ...] = ()) -> Bot:
+             admins: tuple[str, ...] = (), llm=None) -> Bot:
     settings = Settings(
         database_path=str(Path(db.conn.execute("PRAGMA database_list").fetchone()[2])), port=0,
         git_clones={REPO: repo.path}, digest_repos=(REPO,),
@@ -47,7 +47,7 @@ def make_bot(feishu: FeishuServer, repo, db, *, mode: str = "http", webhook: boo
         feishu_encrypt_key=EK, feishu_verification_token=VT, feishu_admins=admins,
         feishu_webhook_url=f"{feishu.url}/open-apis/bot/v2/hook/hooktoken" if webhook else None,
         feishu_webhook_secret="hook-secret" if webhook else None)
-    bot = Bot(settings, git_service(db), clock=lambda: NOW)
+    bot = Bot(settings, git_service(db, llm), clock=lambda: NOW)
     bot.feishu.webhook_gate.interval = 0  # the 100-a-minute pacing is checked on its own below
     bot.feishu.sleep = bot.feishu.gate.sleep = lambda s: None
     if bot.feishu.api is not None:
@@ -377,3 +377,37 @@ def test_the_feishu_benchmark_runs():
                          text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "every card under its limit: True" in out.stdout and "False" not in out.stdout
+
+
+def test_the_backfill_patches_app_cards_and_follows_up_on_webhook_posts(feishu, repo, db):
+    """Posted to the app chat and the webhook while the LLM answers 403; once it answers, the backfill edits the app
+    cards in place (PATCH) and, as a webhook card cannot be edited, posts one follow-up card with the analyses."""
+    from handlers.backfill import backfill
+    from tests.servers.openai import Fault, OpenAIServer
+    from tests.test_llm import analyser, answer
+
+    sample_history(repo)
+    with OpenAIServer(responder=answer) as llm:
+        llm.outage(Fault("status", status=403))
+        bot = make_bot(feishu, repo, db, webhook=True, llm=analyser(llm))
+        for dest in (bot.destination("feishu", "oc_1"), bot.destination("webhook", "webhook")):
+            assert bot.ops.post_digest(dest, REPO, DAY, "UTC", "en", None).status == "posted"
+        app_cards = feishu.sent("oc_1")
+        webhook_before = len(feishu.webhook_posts)
+        placeholder = "queued for a retry"
+        assert "LLM unavailable since" in card_text(app_cards[0].card) and "403" in card_text(app_cards[0].card)
+        assert any(placeholder in card_text(m.card) for m in app_cards)
+
+        llm.outage(None)
+        report = backfill(make_bot(feishu, repo, db, webhook=True, llm=analyser(llm)).ops, now=True)
+        assert report.still_pending == 0 and report.analysed >= 3, report
+
+        top = feishu.message(app_cards[0].message_id)
+        assert top.patches and "LLM unavailable" not in card_text(top.card) and "after a retry" in card_text(top.card)
+        app_now = [feishu.message(m.message_id) for m in feishu.sent("oc_1")]
+        assert not any(placeholder in card_text(m.card) for m in app_now)  # every card brought up to date
+        assert len([m for m in app_now if m.parent_id is None]) == 1  # edited, not posted again
+        followups = feishu.webhook_posts[webhook_before:]
+        assert len(followups) == 1, "one follow-up card for the webhook, which cannot edit"
+        shown = card_text(followups[0].card)
+        assert "The LLM answers again" in shown and placeholder not in shown and "test-model" in shown

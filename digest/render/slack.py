@@ -298,8 +298,10 @@ def detail_messages(digest: Digest, entries: list[Entry] | None = None, note: st
             for i, (blocks, group) in enumerate(messages, start=1)]
 
 
-def details_fallback(digest: Digest, shas: tuple[str, ...]) -> str:
-    return fit(esc(f"{digest.repo} {digest.day.isoformat()}: {len(shas)} commits"), TEXT_FALLBACK)
+def details_fallback(digest: Digest, shas: tuple[str, ...], note: str | None = None) -> str:
+    """The notification text of a thread reply: what it carries, or its note when it carries no commit."""
+    said = note if note and not shas else f"{len(shas)} commits" + (f": {note}" if note else "")
+    return fit(esc(f"{digest.repo} {digest.day.isoformat()}: {said}"), TEXT_FALLBACK)
 
 
 def post_button(digest: Digest) -> dict[str, Any]:
