@@ -72,6 +72,25 @@ def test_a_stored_digest_is_found_again(repo, db):
     assert git_service(db).find_digest("sgl-project/sglang", DAY, "UTC", "zh") is None
 
 
+def test_a_digest_rebuilt_at_the_same_instant_is_read_back_as_rebuilt(repo, db):
+    """Stored digests read back are kept in memory by their stored row: a rebuild (here with a frozen clock, so the
+    same built_at) that changes an analysis is never answered from the old copy."""
+    from dataclasses import replace
+
+    from storage import digests as stored_digests
+
+    sample_history(repo)
+    service = git_service(db)
+    built = service.build_digest(clone_ref(repo), DAY, "UTC", "en")
+    assert service.find_digest(built.repo, DAY, "UTC", "en").entries == built.entries  # read, and now kept
+    first = built.entries[0]
+    changed = replace(built, entries=(replace(first, analysis=first.analysis.model_copy(
+        update={"summary": "Rewritten by the backfill."})),) + built.entries[1:])
+    stored_digests.save_digest(db, changed)
+    again = service.find_digest(built.repo, DAY, "UTC", "en")
+    assert again.built_at == built.built_at and again.entries[0].analysis.summary == "Rewritten by the backfill."
+
+
 def test_a_10k_title_and_a_hostile_file_name_render_safely(repo, db):
     repo.commit("Add " + "very " * 2000 + "long title", {"a\n<img src=x onerror=alert(1)>\n## pwned.py": "x = 1\n"},
                 utc(2026, 1, 11, 5, 0))
