@@ -78,9 +78,10 @@ class DigestService:
         self.llm = llm
         self.concurrency = max(1, concurrency)
         self.clock = clock
-        self.pool = PriorityPool(self.concurrency, "llm")  # deep calls first: see digest/pool.py
+        self.pool = PriorityPool(self.concurrency, "llm")  # a person's /analyze first: see digest/pool.py
         self.flights: SingleFlight[Digest] = SingleFlight()
         self.report_flights: SingleFlight[CommitReport] = SingleFlight()
+        self.read_back = stored_digests.ReadBack()  # digests read from this database, kept while unchanged
 
     @property
     def db(self) -> sqlite_utils.Database:
@@ -161,7 +162,7 @@ class DigestService:
 
     def find_digest(self, repo: str, day: date, zone: str, lang: str, branch: str | None = None) -> Digest | None:
         """A digest built before, as it was stored (commits and analyses are read back)."""
-        return stored_digests.load_digest(self.db, repo, day, zone, lang, branch)
+        return self.read_back.load(self.db, repo, day, zone, lang, branch)
 
     def finished_digest(self, repo: str, day: date, zone: str, lang: str, branch: str | None = None) -> Digest | None:
         """A stored digest that can answer without touching GitHub or git: built after its day ended, by the

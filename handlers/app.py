@@ -110,12 +110,12 @@ class Bot:
         else:
             health = self.service.llm.health()
             pending = db.execute("SELECT count(*) FROM pending").fetchone()[0]
-            shown = health.state
-            if health.state == "ok" and health.failures:  # suspect: new calls wait for those in flight
-                shown = f"failing ({health.failures} failed call(s) in a row, new calls held)"
-            state = "ok" if shown == "ok" else (
-                f"{shown} since {health.since:%Y-%m-%d %H:%M} UTC: {health.last_error}" if health.since
-                else f"{shown}: {health.last_error}")
+            state = health.state
+            if state == "ok" and health.failures:  # suspect: new calls wait for those in flight
+                state = f"failing ({health.failures} failed call(s) in a row, new calls held)"
+            if state != "ok":
+                since = f" since {health.since:%Y-%m-%d %H:%M} UTC" if health.since else ""
+                state = f"{state}{since}: {health.last_error}"
             if health.models_down:
                 state += f"; models not found: {', '.join(health.models_down)}"
             lines.append(f"LLM {self.service.llm.config.model}: {state}; {pending} analyses queued for a retry")

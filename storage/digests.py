@@ -42,10 +42,11 @@ def save_digest(db: sqlite_utils.Database, digest: Digest) -> None:
         )
 
 
-class _Loaded:
-    """Digests read back lately, by their stored row: a day many people ask for at once (a burst of /digest for
-    yesterday) is read from SQLite once, not once per command (17 ms for 92 commits). A rebuilt digest has another
-    row (its analyses and built_at), so it is read again; digests are immutable objects, shared safely."""
+class ReadBack:
+    """Digests of one database read back lately, by their stored row (one per DigestService): a day many people ask
+    for at once (a burst of /digest for yesterday) is read from SQLite once, not once per command (17 ms for 92
+    commits). A rebuilt digest has another row (its analyses and built_at), so it is read again; digests are
+    immutable objects, shared safely between threads."""
 
     SIZE = 16
 
@@ -53,41 +54,33 @@ class _Loaded:
         self._lock = threading.Lock()
         self._items: OrderedDict[tuple, Digest] = OrderedDict()
 
-    def get(self, key: tuple) -> Digest | None:
+    def load(self, db: sqlite_utils.Database, repo: str, day: date, zone: str, lang: str,
+             branch: str | None = None) -> Digest | None:
+        """The digest of that day; of `branch`, or the one built last when no branch is named."""
+        row = _latest_row(db, repo, day, zone, lang, branch)
+        if row is None:
+            return None
+        key = (repo, row["day"], zone, lang, row["branch"], row["built_at"],
+               hashlib.blake2b(row["shas"].encode(), digest_size=16).digest())
         with self._lock:
             if (found := self._items.get(key)) is not None:
                 self._items.move_to_end(key)
-            return found
-
-    def put(self, key: tuple, digest: Digest) -> None:
-        with self._lock:
-            self._items[key] = digest
-            self._items.move_to_end(key)
-            while len(self._items) > self.SIZE:
-                self._items.popitem(last=False)
-
-
-_loaded = _Loaded()
+                return found
+        digest = _read(db, repo, day, zone, lang, row)
+        if digest is not None:
+            with self._lock:
+                self._items[key] = digest
+                while len(self._items) > self.SIZE:
+                    self._items.popitem(last=False)
+        return digest
 
 
-def load_digest(db: sqlite_utils.Database, repo: str, day: date, zone: str, lang: str,
-                branch: str | None = None) -> Digest | None:
-    """The digest of that day; of `branch`, or the one built last when no branch is named."""
+def _latest_row(db: sqlite_utils.Database, repo: str, day: date, zone: str, lang: str,
+                branch: str | None) -> dict | None:
     rows = list(db.query(
         "SELECT * FROM digests WHERE repo = ? AND day = ? AND zone = ? AND lang = ? AND (? IS NULL OR branch = ?)"
         " ORDER BY built_at DESC LIMIT 1", [repo, day.isoformat(), zone, lang, branch, branch]))
-    if not rows:
-        return None
-    row = rows[0]
-    path = db.conn.execute("PRAGMA database_list").fetchone()[2]  # "" for an in-memory database: not kept
-    key = (path, repo, row["day"], zone, lang, row["branch"], row["built_at"],
-           hashlib.blake2b(row["shas"].encode(), digest_size=16).digest())
-    if path and (found := _loaded.get(key)) is not None:
-        return found
-    digest = _read(db, repo, day, zone, lang, row)
-    if path and digest is not None:
-        _loaded.put(key, digest)
-    return digest
+    return rows[0] if rows else None
 
 
 def _read(db: sqlite_utils.Database, repo: str, day: date, zone: str, lang: str, row: dict) -> Digest | None:

@@ -66,7 +66,8 @@ def run_day(tmp_path, outage: Fault | None, rate: float = 0.0) -> None:
             assert top.count("LLM unavailable since") == 1 and "403" in top  # one outage line, the real error
             assert sum(r.count(PLACEHOLDER) for r in replies) >= 18  # every analysis marked as a stand-in
             assert during <= 4 + 1  # the calls in flight when the first 403 came back, no more
-            assert "LLM outage since" in status(env) and "403 Forbidden" in status(env)  # told in /digest status
+            said = status(env)
+            assert "LLM outage since" in said and "403 Forbidden" in said  # told in /digest status
         llm.outage(None)
         llm.random_faults(0, 0)
         line = finish(bot_process(env, "-v", "backfill"))
@@ -79,7 +80,8 @@ def run_day(tmp_path, outage: Fault | None, rate: float = 0.0) -> None:
             assert any("The LLM answers again" in r for r in replies)
             assert slack.updates  # the posted messages were edited in place, not posted again
         assert len(slack.messages("C1", top_level=True)) == 1
-        assert "LLM outage" not in status(env) and "0 analyses queued for a retry" in status(env)
+        said = status(env)
+        assert "LLM outage" not in said and "0 analyses queued for a retry" in said
         assert "sk-a-key-that-never-shows" not in json.dumps([m.text for m in slack.messages()] + [line])
 
 
@@ -156,3 +158,20 @@ def test_the_backfill_moves_a_commit_now_high_gives_it_a_deep_analysis_and_appen
         notices = [m.text for m in slack.replies(slack.messages("C1", top_level=True)[0].ts)][-2:]
         assert "2 commits added since this digest was posted" in notices[0]  # what a notification shows
         assert "The LLM answers again: 7 analyses of this digest were updated" in notices[1]
+
+
+def test_status_says_the_llm_is_failing_before_the_breaker_opens(tmp_path):
+    from tests.test_slack import DAY, Recorder, make_bot
+
+    repo = GitRepo(tmp_path / "upstream")
+    day_of_commits(repo, 1)
+    with SlackServer(channels=["C1"]) as slack, OpenAIServer(responder=respond) as llm:
+        env = settings_env(tmp_path, slack, repo, LLM_BASE_URL=llm.url + "/v1", LLM_MODEL="test-model",
+                           LLM_API_KEY="test-key", LLM_CONCURRENCY="1")
+        bot = make_bot(env)
+        llm.fault(*[Fault("status", status=502)] * 3)  # one call failed after the SDK's 2 retries: suspect, not paused
+        bot.service.build_digest(bot.ops.repo_ref(REPO), DAY, "UTC", "en")
+        say = Recorder()
+        bot.ops.handle("slack", "C1", "U1", "/digest", "status", say)
+        assert "failing (1 failed call(s) in a row, new calls held) since" in say.notices[-1]
+        assert "HTTP 502" in say.notices[-1] and "1 analyses queued for a retry" in say.notices[-1]

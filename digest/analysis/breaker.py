@@ -52,8 +52,7 @@ class Breaker:
         self._opened_at: datetime | None = None
         self._since: datetime | None = None
         self._last_error: str | None = None
-        self._probing = False
-        self._prober: int | None = None  # the thread making the probe (admit and done run in one thread)
+        self._prober: int | None = None  # the thread making the probe, if one is out (admit and done run in it)
         self._in_flight = 0
 
     def admit(self) -> bool:
@@ -62,9 +61,9 @@ class Breaker:
         with self._changed:
             while True:
                 if self._opened_at is not None:
-                    if self._probing or self.clock() < self._opened_at + self.pause:
+                    if self._prober is not None or self.clock() < self._opened_at + self.pause:
                         return False
-                    self._probing, self._prober = True, threading.get_ident()
+                    self._prober = threading.get_ident()
                 elif self._failures and self._in_flight:
                     self._changed.wait()
                     continue
@@ -86,11 +85,11 @@ class Breaker:
             self._last_error = error
             if self._since is None:
                 self._since = now
-            probe = self._probing and self._prober == threading.get_ident()  # not a slow call from before
+            probe = self._prober == threading.get_ident()  # not a slow call admitted before the breaker opened
             if at_once or probe or self._failures >= self.threshold:
                 self._opened_at = now  # a failed probe re-opens: the pause starts again
             if probe:
-                self._probing, self._prober = False, None
+                self._prober = None
             self._changed.notify_all()
             return self._failures
 
@@ -99,7 +98,7 @@ class Breaker:
         with self._changed:
             self._in_flight = max(0, self._in_flight - 1)
             if self._prober == threading.get_ident():
-                self._probing, self._prober = False, None
+                self._prober = None
             self._changed.notify_all()
 
     @property
@@ -111,5 +110,5 @@ class Breaker:
         with self._changed:
             if self._opened_at is None:
                 return LLMHealth("ok", self._since, self._last_error, self._failures)
-            state: State = "half-open" if self._probing or self.clock() >= self._opened_at + self.pause else "open"
+            state: State = "half-open" if self._prober is not None or self.clock() >= self._opened_at + self.pause else "open"
             return LLMHealth(state, self._since, self._last_error, self._failures, self._opened_at + self.pause)

@@ -181,9 +181,8 @@ class LLMAnalyser:
                     log.warning("%s: unexpected answer from %s", model, self.config.endpoint, exc_info=True)
                     errors.append(f"{model} gave an unreadable answer ({type(err).__name__})")
                     continue
-                else:
+                else:  # the endpoint heard of its answers in _complete
                     breaker.success()  # told before done(): no second probe slips in between
-                    self._endpoint.success()
                     return LLMResult(analysis, mode, time.monotonic() - started)
                 finally:
                     breaker.done()

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from digest.labels import text
 from digest.merges import merge_label
 from digest.models import IMPORTANCES, Analysis, Commit, Digest, Entry, Stats
+from digest.textfit import fit
 from digest.window import parse_zone
 
 _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")  # ANSI ESC, C1, bidi
@@ -140,7 +141,7 @@ def title_of(entry: Entry, lang: str) -> str:
 def top_summary(entry: Entry) -> str | None:
     """The summary the top message shows under a commit; none for a grouped merge with nothing of its own (its
     summary would repeat its label)."""
-    return None if entry.grouped and not entry.analysed else marked_entry(entry).analysis.summary
+    return None if entry.grouped and not entry.analysed else marked(entry.analysis, [entry.analysis.summary])[0]
 
 
 def marked_entry(e: Entry) -> Entry:
@@ -171,6 +172,16 @@ def breaking_told(entry: Entry, lang: str) -> str:
     return text(lang, "breaking_told", n=len(entry.repeats), shas=", ".join(s[:7] for s in entry.breaking_told_in))
 
 
+CHAT_BREAKING = 5  # breaking changes a chat message lists under one commit
+
+
+def breaking_shown(entry: Entry, lang: str) -> list[str]:
+    """What a chat message lists as one commit's breaking changes (plain text: renderers escape it): its own, each
+    shortened, and where those it repeats from a commit it carries are listed."""
+    told = breaking_told(entry, lang)
+    return [fit(b, 300) for b in entry.breaking_changes[:CHAT_BREAKING]] + ([told] if told else [])
+
+
 def stats_extras(stats: Stats, lang: str) -> list[str]:
     extra = []
     if stats.breaking:
@@ -194,7 +205,7 @@ TOP_BREAKING_EACH = 2  # breaking changes named per commit there
 def breaking_summary(digest: Digest) -> tuple[list[tuple[Entry, str]], int]:
     """The top message's breaking changes: one line per commit (its first ones and how many more), each told once,
     under the commit that made it; and how many breaking changes that leaves for the details."""
-    rows = [(e, marked_entry(e).breaking_changes) for e in digest.entries if e.breaking_changes]
+    rows = [(e, marked(e.best, e.breaking_changes)) for e in digest.entries if e.breaking_changes]
     lines, shown = [], 0
     for e, changes in rows[:TOP_BREAKING_COMMITS]:
         first = changes[:TOP_BREAKING_EACH]

@@ -18,7 +18,7 @@ from typing import Any
 
 from digest.labels import CHANGE_TYPE, IMPORTANCE, IMPORTANCE_ICON, text
 from digest.models import Analysis, Commit, CommitReport, Digest, Entry
-from digest.render.common import (breaking_summary, breaking_told, by_importance, coverage_line, marked_entry, merge_title, one_line,
+from digest.render.common import (breaking_shown, breaking_summary, by_importance, coverage_line, marked_entry, merge_title, one_line,
                                   per_line, pr_url, provenance, strip_controls, title_of, top_summary, web_url_of,
                                   window_line)
 from digest.textfit import fit
@@ -273,9 +273,7 @@ def commit_markdown(e: Entry, lang: str, web: str | None, *, limit: int = 6000) 
              esc(fit(a.summary, 900))]
     if a.impact_scope:
         lines.append(f"{text(lang, 'impact')}: " + ", ".join(esc(p) for p in a.impact_scope[:8]))
-    lines += [f"{text(lang, 'breaking')}: {esc(fit(b, 300))}" for b in e.breaking_changes[:5]]  # each told once
-    if told := breaking_told(e, lang):
-        lines.append(f"{text(lang, 'breaking')}: {esc(told)}")
+    lines += [f"{text(lang, 'breaking')}: {esc(b)}" for b in breaking_shown(e, lang)]  # each told once
     lines += _analysis_lines(a, lang)
     lines.append(_provenance(a, lang, c))
     return _fit_lines(lines, limit)

@@ -15,7 +15,7 @@ from typing import Any
 
 from digest.labels import CHANGE_TYPE, IMPORTANCE, IMPORTANCE_ICON, text
 from digest.models import Analysis, Commit, CommitReport, Digest, Entry
-from digest.render.common import (breaking_summary, breaking_told, by_importance, coverage_line, marked_entry,
+from digest.render.common import (breaking_shown, breaking_summary, by_importance, coverage_line, marked_entry,
                                   merge_title, one_line, per_line, pr_url, provenance, stats_extras, title_of,
                                   top_summary, web_url_of, window_line)
 from digest.textfit import fit
@@ -237,10 +237,7 @@ def commit_blocks(e: Entry, digest_lang: str, web: str | None, *, button: bool =
              f"{esc(fit(a.summary, 900))}")
     if a.impact_scope:
         head += f"\n{text(lang, 'impact')}: " + ", ".join(f"`{esc(p).replace('`', '')}`" for p in a.impact_scope[:8])
-    for b in e.breaking_changes[:5]:
-        head += f"\n{text(lang, 'breaking')}: {esc(fit(b, 300))}"
-    if told := breaking_told(e, lang):
-        head += f"\n{text(lang, 'breaking')}: {esc(told)}"
+    head += "".join(f"\n{text(lang, 'breaking')}: {esc(b)}" for b in breaking_shown(e, lang))
     blocks = [_section(head, deep_button(c, lang) if button and e.deep is None else None)]
     blocks += analysis_detail_blocks(a, lang)
     blocks.append(_context(_provenance(a, lang, c)))
