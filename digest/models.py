@@ -93,6 +93,11 @@ class Commit:
         return int(match.group(1)) if match else None
 
     @property
+    def bare_title(self) -> str:
+        """The title without the "(#123)" it ends with, for where the pull request is linked beside it."""
+        return _PR_REF.sub("", self.title).rstrip() or self.title
+
+    @property
     def detailed(self) -> bool:
         return self.files_total is not None
 

@@ -102,3 +102,23 @@ def test_a_10k_title_and_a_hostile_file_name_render_safely(repo, db):
     assert not re.search(r"(?<!\\)<img", outside_code) and "\n## pwned" not in md
     text = render_text.render_digest(digest)
     assert "\n## pwned" not in text and "\n<img" not in text
+
+
+def test_chat_links_name_the_pull_request_once():
+    """`Fix x (#123)` is linked as "Fix x" then "#123" to its pull request, not "Fix x (#123) (#123)"."""
+    import json as json_
+    from datetime import datetime, timezone
+
+    from digest.analysis import rules
+    from digest.models import Digest, Entry
+    from digest.render import feishu, slack
+    from digest.window import day_window
+    from tests.test_analysis import change, commit
+
+    c = commit("Fix the scheduler race (#16906)", change("python/sglang/srt/scheduler.py", 40, 2))
+    d = Digest("sgl-project/sglang", day_window(DAY, "UTC"), "en", "main", (Entry(c, rules.analyse(c)),),
+               datetime.now(timezone.utc), web_url="https://github.com/sgl-project/sglang")
+    for shown in (json_.dumps(slack.summary_blocks(d) + slack.detail_messages(d)[0][0]),
+                  json_.dumps(feishu.summary_card(d)) + feishu.commit_markdown(d.entries[0], "en", d.web_url)):
+        links = shown.count("sgl-project/sglang/pull/16906")
+        assert links >= 2 and shown.count("#16906") + shown.count("&#35;16906") == links  # each "#16906" is the link

@@ -38,6 +38,17 @@ def pr_url(commit: Commit, web_url: str | None) -> str | None:
     return f"{web_url}/pull/{number}" if number and web_url else None
 
 
+def commit_link(e: Entry, web: str | None, lang: str, link: Callable[[str | None, str], str]) -> str:
+    """A commit as a chat message links it (`link` is the platform's): a grouped merge by its label; a commit that
+    names its pull request by its bare title, then the pull request (`#123`) linked; any other by its title."""
+    c = e.commit
+    if (label := merge_title(e, lang)) is not None:  # a grouped merge is shown as what it is (issue 8)
+        return link(c.url, label)
+    if (url := pr_url(c, web_url_of(web, c))) is None:
+        return link(c.url, c.title)
+    return f"{link(c.url, c.bare_title)} ({link(url, f'#{c.pr_number}')})"
+
+
 def web_url_of(web_url: str | None, commit: Commit) -> str | None:
     """The repository's web URL: the one given, else derived from the commit URL (stored digests)."""
     if web_url:

@@ -15,9 +15,9 @@ from typing import Any
 
 from digest.labels import CHANGE_TYPE, IMPORTANCE, IMPORTANCE_ICON, text
 from digest.models import Analysis, Commit, CommitReport, Digest, Entry
-from digest.render.common import (breaking_shown, breaking_summary, by_importance, coverage_line, marked_entry,
-                                  merge_title, one_line, per_line, pr_url, provenance, stats_extras, title_of,
-                                  top_summary, web_url_of, window_line)
+from digest.render.common import (breaking_shown, breaking_summary, by_importance, commit_link, coverage_line,
+                                  marked_entry, one_line, per_line, provenance, stats_extras, title_of, top_summary,
+                                  window_line)
 from digest.textfit import fit
 
 MAX_BLOCKS = 48  # of Slack's 50, room for a progress or notice block
@@ -110,11 +110,7 @@ class _Budget:
 
 
 def _commit_link(e: Entry, web: str | None, lang: str = "en") -> str:
-    c = e.commit
-    if (label := merge_title(e, lang)) is not None:  # a grouped merge is shown as what it is (issue 8)
-        return link(c.url, label)
-    return link(c.url, c.title) + (f" ({link(url, f'#{c.pr_number}')})" if (url := pr_url(c, web_url_of(web, c)))
-                                   else "")
+    return commit_link(e, web, lang, link)
 
 
 def stats_line(digest: Digest) -> str:
