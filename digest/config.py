@@ -11,6 +11,10 @@ from digest.errors import BadInput
 from digest.models import parse_repo_name
 from digest.window import parse_zone
 
+FEISHU_HTTP_NEEDS_KEY = ("FEISHU_EVENT_MODE=http needs FEISHU_ENCRYPT_KEY (the app's Encrypt Key, in Events & "
+                         "Callbacks > Encryption strategy) so that callbacks are signed and encrypted; or use "
+                         "FEISHU_EVENT_MODE=ws")
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -104,10 +108,10 @@ class Settings:
         if lang not in ("en", "zh"):
             raise BadInput(f"DIGEST_LANG must be en or zh, not {lang!r}")
         for secret in ("GITHUB_TOKEN", "LLM_API_KEY", "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET",
-                       "FEISHU_APP_SECRET", "FEISHU_WEBHOOK_SECRET"):
+                       "FEISHU_APP_SECRET", "FEISHU_WEBHOOK_SECRET", "FEISHU_ENCRYPT_KEY", "FEISHU_VERIFICATION_TOKEN"):
             if any(ch.isspace() or ord(ch) < 32 for ch in get(secret) or ""):
                 raise BadInput(f"{secret} contains whitespace or control characters: check its quoting in .env")
-        return cls(
+        settings = cls(
             database_path=get("DATABASE_PATH") or "commit-radar.db",
             github_token=get("GITHUB_TOKEN"),
             github_api_url=get("GITHUB_API_URL") or "https://api.github.com",
@@ -144,6 +148,9 @@ class Settings:
             feishu_event_mode=_choice("FEISHU_EVENT_MODE", get("FEISHU_EVENT_MODE") or "ws", ("ws", "http")),
             feishu_admins=tuple(_items(get("FEISHU_ADMINS"))),
         )
+        if settings.feishu_app_enabled and settings.feishu_event_mode == "http" and not settings.feishu_encrypt_key:
+            raise BadInput(FEISHU_HTTP_NEEDS_KEY)  # a verification token alone travels in every callback: forgeable
+        return settings
 
 
 def parse_clones(text: str) -> dict[str, Path]:

@@ -31,6 +31,7 @@ from digest.models import CommitReport, Digest
 from digest.render import feishu as render
 from handlers.chat import ChatOps
 from handlers.delivery import DestinationGone, Part, Rendered, SendFailed, Tag
+from handlers.warnings import RateLimitedWarnings
 from handlers.web import Response, Route
 from storage import events
 
@@ -502,37 +503,140 @@ class Events:
         except Exception:  # a worker thread: the log gets the traceback, the pool goes on
             log.exception("Feishu event handling failed")
 
-    def handler(self, encrypt_key: str | None, verification_token: str | None) -> lark.EventDispatcherHandler:
+    def handler(self) -> lark.EventDispatcherHandler:
+        """The dispatcher of both paths; it checks nothing: the long connection is authenticated when it opens,
+        and http_route verifies a callback before handing it over."""
         import lark_oapi as lark
 
-        return (lark.EventDispatcherHandler.builder(encrypt_key or "", verification_token or "",
-                                                    lark.LogLevel.ERROR)
+        return (lark.EventDispatcherHandler.builder("", "", lark.LogLevel.ERROR)
                 .register_p2_im_message_receive_v1(self.on_message)
                 .register_p2_card_action_trigger(self.on_card)
                 .build())
 
 
-_HEADER_NAMES = ("X-Lark-Request-Timestamp", "X-Lark-Request-Nonce", "X-Lark-Signature", "X-Request-Id",
-                 "Content-Type")
+# -- events over HTTP -------------------------------------------------------------------------------------------
+
+MAX_AGE = 300  # seconds: Feishu documents no window for X-Lark-Request-Timestamp, so Slack's 5 minutes
+REFUSED = {400: b"bad request", 401: b"not a signed Feishu callback", 500: b"internal error"}
+TEXT_TYPE = ("Content-Type", "text/plain; charset=utf-8")
+JSON_TYPE = ("Content-Type", "application/json; charset=utf-8")
 
 
-def http_route(handler: lark.EventDispatcherHandler) -> Route:
-    """/feishu/events: URL verification, verification token, signature and decryption by lark-oapi; a refused
-    callback answers 401 and runs nothing."""
+class Refused(Exception):
+    """A callback not shown to be Feishu's: answered `status` with a fixed text; `cause` goes to the log."""
 
+    def __init__(self, status: int, cause: str) -> None:
+        super().__init__(cause)
+        self.status = status
+        self.cause = cause
+
+
+@dataclass(frozen=True)
+class Callback:
+    data: dict[str, Any]  # the decrypted callback
+    plain: bytes  # the same, as Feishu encoded it
+
+    @property
+    def is_url_check(self) -> bool:
+        return self.data.get("type") == "url_verification"
+
+
+def open_callback(body: bytes, headers: dict[str, str], encrypt_key: str, verification_token: str | None,
+                  now: float) -> Callback:
+    """The decrypted callback once it is shown to be Feishu's: signed (X-Lark-Signature = sha256 hex of timestamp,
+    nonce, Encrypt Key and body) no more than MAX_AGE seconds off, encrypted with the Encrypt Key, and carrying the
+    verification token when one is set. Only the URL check may come unsigned (Feishu's docs leave it out of the
+    signature check): its encryption is the proof. Raises Refused."""
+    stamp, nonce, signature = (headers.get(f"x-lark-{name}") for name in
+                               ("request-timestamp", "request-nonce", "signature"))
+    signed = stamp is not None or nonce is not None or signature is not None
+    if signed:
+        _check_signature(body, stamp or "", nonce or "", signature or "", encrypt_key, now)
+    try:
+        callback = _decrypt(body, encrypt_key)
+    except Refused:
+        if not signed:  # a forger without the key: the missing signature is what to report
+            raise Refused(401, "refused an unsigned Feishu callback") from None
+        raise
+    if not signed and not callback.is_url_check:
+        raise Refused(401, "refused an unsigned Feishu callback")
+    if verification_token:
+        header = callback.data.get("header")
+        token = header.get("token") if isinstance(header, dict) else callback.data.get("token")
+        if not isinstance(token, str) or not hmac.compare_digest(token.encode(), verification_token.encode()):
+            raise Refused(401, "refused a Feishu callback: wrong verification token (check FEISHU_VERIFICATION_TOKEN)")
+    return callback
+
+
+def _check_signature(body: bytes, stamp: str, nonce: str, signature: str, encrypt_key: str, now: float) -> None:
+    if not (stamp and nonce and signature):
+        raise Refused(401, "refused a Feishu callback: X-Lark-Request-Timestamp, -Nonce or X-Lark-Signature missing")
+    try:
+        age = now - int(stamp)
+    except ValueError:
+        raise Refused(401, "refused a Feishu callback: X-Lark-Request-Timestamp is not a number") from None
+    if abs(age) > MAX_AGE:
+        raise Refused(401, f"refused a Feishu callback: timestamped more than {MAX_AGE // 60} minutes away from now "
+                           f"(a replay, or this machine's clock is off)")
+    expected = hashlib.sha256((stamp + nonce + encrypt_key).encode("utf-8") + body).hexdigest()
+    if not hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace")):
+        raise Refused(401, "refused a Feishu callback: bad X-Lark-Signature (forged, or FEISHU_ENCRYPT_KEY is not "
+                           "the app's Encrypt Key)")
+
+
+def _decrypt(body: bytes, encrypt_key: str) -> Callback:
+    """{"encrypt": base64(IV + AES-256-CBC(PKCS7(callback)))}, key SHA-256(Encrypt Key): lark-oapi's cipher."""
+    from lark_oapi.core.utils import AESCipher
+
+    try:
+        outer = json.loads(body)
+    except (ValueError, RecursionError):
+        raise Refused(400, "refused a Feishu callback: its body is not JSON") from None
+    cipher = outer.get("encrypt") if isinstance(outer, dict) else None
+    if not isinstance(cipher, str):
+        raise Refused(400, "refused a Feishu callback: its body is not encrypted (with FEISHU_ENCRYPT_KEY set, "
+                           "Feishu encrypts every callback)")
+    try:
+        plain = AESCipher(encrypt_key).decrypt(base64.b64decode(cipher, validate=True))
+        data = json.loads(plain)
+    except (ValueError, RecursionError):  # bad base64, length, padding, UTF-8 or JSON
+        raise Refused(400, "refused a Feishu callback: it cannot be decrypted with FEISHU_ENCRYPT_KEY") from None
+    if not isinstance(data, dict):
+        raise Refused(400, "refused a Feishu callback: its decrypted body is not a JSON object")
+    return Callback(data, plain)
+
+
+def http_route(handler: lark.EventDispatcherHandler, encrypt_key: str, verification_token: str | None, *,
+               clock: Callable[[], float] = time.time) -> Route:
+    """/feishu/events: verified by open_callback, then the URL check answered or the callback dispatched. A refused
+    callback runs nothing and gets a fixed text, never lark's; the log gets one line per cause a minute."""
     import lark_oapi as lark
+    from lark_oapi.core.exception import EventException
+
+    refusals = RateLimitedWarnings(log)
+
+    def answer(data: Any) -> Response:
+        return Response(200, json.dumps(data, ensure_ascii=False).encode("utf-8"), (JSON_TYPE,))
 
     def route(body: bytes, headers: dict[str, str], query: str) -> Response:
-        req = lark.RawRequest()
-        req.uri = "/feishu/events"
-        req.body = body
-        req.headers = {name: headers[name.lower()] for name in _HEADER_NAMES if name.lower() in headers}
-        resp = handler.do(req)
-        status = resp.status_code or 500
-        if status != 200:
-            log.warning("refused a Feishu callback: %s", (resp.content or b"")[:200].decode("utf-8", "replace"))
-            status = 401
-        return Response(status, resp.content or b"", (("Content-Type", "application/json; charset=utf-8"),))
+        try:
+            callback = open_callback(body, headers, encrypt_key, verification_token, clock())
+        except Refused as refused:
+            refusals.warn(refused.cause)
+            return Response(refused.status, REFUSED[refused.status], (TEXT_TYPE,))
+        if callback.is_url_check:
+            return answer({"challenge": callback.data.get("challenge")})
+        try:
+            result = handler._do_without_validation(callback.plain)
+        except EventException:  # an event type the bot has no use for: taken, so that Feishu does not push it again
+            log.debug("a Feishu callback of an unhandled type ignored")
+            return answer({"msg": "success"})
+        except Exception:  # our handler failed: the traceback in the log, a fixed text to Feishu
+            log.exception("Feishu callback handling failed")
+            return Response(500, REFUSED[500], (TEXT_TYPE,))
+        if result is None:
+            return answer({"msg": "success"})
+        return Response(200, lark.JSON.marshal(result).encode("utf-8"), (JSON_TYPE,))
 
     return route
 
@@ -654,23 +758,24 @@ class Feishu:
         return found
 
     def start(self, ops: ChatOps, routes: dict[str, Route]) -> list[Callable[[], None]]:
-        """The app's event paths: /feishu/events when a verification token or encrypt key is set (card clicks can
-        come that way in ws mode too), and the long connection in ws mode."""
+        """The app's event paths: /feishu/events when an Encrypt Key is set (card clicks can come that way in ws
+        mode too), and the long connection in ws mode. Never a route that a verification token alone guards: the
+        token travels in every plaintext callback, so whoever saw one could forge events as anyone."""
         if self.api is None:
             return []
         s = self.settings
         evts = Events(ops, self.api, self.pool, clock=self.clock)
         closers: list[Callable[[], None]] = [lambda: self.pool.shutdown(wait=False, cancel_futures=True)]
-        if s.feishu_event_mode == "http" and not (s.feishu_verification_token or s.feishu_encrypt_key):
+        if s.feishu_event_mode == "http" and not s.feishu_encrypt_key:
+            from digest.config import FEISHU_HTTP_NEEDS_KEY
             from digest.errors import BadInput
 
-            raise BadInput("FEISHU_EVENT_MODE=http needs FEISHU_VERIFICATION_TOKEN (and FEISHU_ENCRYPT_KEY) so that "
-                           "forged callbacks are refused")
-        if s.feishu_verification_token or s.feishu_encrypt_key:
-            routes["/feishu/events"] = http_route(evts.handler(s.feishu_encrypt_key, s.feishu_verification_token))
+            raise BadInput(FEISHU_HTTP_NEEDS_KEY)
+        if s.feishu_encrypt_key:
+            routes["/feishu/events"] = http_route(evts.handler(), s.feishu_encrypt_key, s.feishu_verification_token)
         if s.feishu_event_mode == "ws":
             self.connection = LongConnection(s.feishu_app_id, s.feishu_app_secret, s.feishu_base_url,
-                                             evts.handler(None, None)).start()
+                                             evts.handler()).start()
             closers.append(self.connection.close)
             log.info("Feishu: long connection started")
         return closers

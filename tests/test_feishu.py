@@ -21,7 +21,7 @@ from handlers.feishu import Gate, command_of, strip_mentions
 from storage import subscriptions as subs
 from tests.bigday import big_day
 from tests.conftest import NOW, git_service, sample_history
-from tests.servers.feishu import (FeishuServer, card_action_event, card_problem, encrypt, message_event,
+from tests.servers.feishu import (FeishuServer, callback, card_action_event, card_problem, message_event,
                                   signed_headers, url_verification)
 
 DAY = date(2026, 1, 11)
@@ -65,8 +65,9 @@ def running(feishu, repo, db) -> Iterator[tuple[Bot, str]]:
 
 
 def deliver(url: str, event: dict, *, key: str = EK, forge: bool = False) -> requests.Response:
-    raw = json.dumps(encrypt(event, key)).encode()
-    headers = signed_headers(raw, "forged" if forge else key, str(int(time.time())), "n0nce")
+    raw, headers = callback(event, key)
+    if forge:  # encrypted with the key, signed without it
+        headers = signed_headers(raw, "forged", headers["X-Lark-Request-Timestamp"], "n0nce")
     return requests.post(url, data=raw, headers=headers, timeout=5)
 
 
@@ -208,7 +209,7 @@ def test_a_removed_bot_pauses_the_subscription_and_status_says_so(feishu, repo, 
 
 def test_http_callback_verification_duplicates_and_forgeries(feishu, running, db):
     bot, url = running
-    challenge = requests.post(url, json=url_verification("ch-1", VT), timeout=5)
+    challenge = deliver(url, url_verification("ch-1", VT))
     assert challenge.json() == {"challenge": "ch-1"}
 
     forged_event = user_says(feishu, "@_user_1 /digest help")

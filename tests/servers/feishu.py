@@ -75,7 +75,7 @@ from tests.servers import serve
 
 __all__ = [
     "FeishuServer", "Message", "WebhookPost", "Recorded", "FeishuWS", "card_problem",
-    "message_event", "card_action_event", "url_verification", "encrypt", "signed_headers",
+    "message_event", "card_action_event", "url_verification", "encrypt", "signed_headers", "callback",
     "webhook_sign",
 ]
 
@@ -534,6 +534,17 @@ def signed_headers(body_bytes: bytes, encrypt_key: str, timestamp: str | int, no
         "X-Lark-Request-Nonce": nonce,
         "X-Lark-Signature": digest,
     }
+
+
+def callback(event: dict, encrypt_key: str, *, timestamp: float | None = None,
+             nonce: str | None = None) -> tuple[bytes, dict[str, str]]:
+    """The HTTP request Feishu pushes to a request URL when the app has an Encrypt Key: the body
+    ``{"encrypt": ...}`` and the headers signing it, ``X-Lark-Request-Timestamp`` in seconds (now unless given)
+    and a fresh random ``X-Lark-Request-Nonce``. The URL check is sent the same way (encrypted and signed); the
+    docs leave it out of the signature check, so a bot may also get it unsigned."""
+    raw = json.dumps(encrypt(event, encrypt_key)).encode("utf-8")
+    stamp = int(time.time() if timestamp is None else timestamp)
+    return raw, signed_headers(raw, encrypt_key, stamp, nonce or uuidlib.uuid4().hex)
 
 
 def webhook_sign(timestamp: int | str, secret: str) -> str:
