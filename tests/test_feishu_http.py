@@ -227,3 +227,19 @@ def test_a_signed_encrypted_subscribe_from_the_admin_still_works(world):
     assert ("feishu", "oc_real", REPO) in running.subscriptions()
     raw, headers = callback(subscribe(feishu, "oc_forged"), "another-apps-key")
     assert requests.post(running.url, data=raw, headers=headers, timeout=5).status_code == 401
+
+
+def test_a_refusal_cause_is_logged_again_after_a_minute_with_how_many_were_left_out(caplog):
+    import logging
+
+    from handlers.warnings import RateLimitedWarnings
+
+    now = [1000.0]
+    warnings = RateLimitedWarnings(logging.getLogger("test.refusals"), clock=lambda: now[0])
+    with caplog.at_level(logging.WARNING, logger="test.refusals"):
+        written = [warnings.warn("cause A") for _ in range(50)] + [warnings.warn("cause B")]
+        now[0] += 61
+        written.append(warnings.warn("cause A"))
+    assert written.count(True) == 3
+    assert [r.getMessage() for r in caplog.records] == ["cause A", "cause B",
+                                                        "cause A (and 49 more since the last such line)"]
