@@ -773,6 +773,9 @@ class Feishu:
             raise BadInput(FEISHU_HTTP_NEEDS_KEY)
         if s.feishu_encrypt_key:
             routes["/feishu/events"] = http_route(evts.handler(), s.feishu_encrypt_key, s.feishu_verification_token)
+        elif s.feishu_verification_token:
+            log.warning("Feishu: /feishu/events is not served: FEISHU_VERIFICATION_TOKEN alone cannot tell a forged "
+                        "callback; set FEISHU_ENCRYPT_KEY to take callbacks over HTTP")
         if s.feishu_event_mode == "ws":
             self.connection = LongConnection(s.feishu_app_id, s.feishu_app_secret, s.feishu_base_url,
                                              evts.handler()).start()
