@@ -90,7 +90,8 @@ class Destination(Protocol):
         ...
 
     def find(self, tag: Tag, thread: str | None) -> str | None:
-        """The id of a message sent earlier with this tag, if the platform can tell."""
+        """The id of a message sent earlier with this tag, None when it was not sent; SendFailed when the look-up
+        failed (unknown is not "not sent": the post is retried later, never sent blind)."""
         ...
 
     def update(self, message_id: str, part: Part) -> None: ...

@@ -114,6 +114,27 @@ def test_rate_limits_and_a_post_whose_answer_was_lost_still_post_once(tmp_path):
         assert slack.calls("conversations.history")  # it looked before posting again
 
 
+def test_a_lost_post_whose_look_up_fails_is_retried_later_and_never_posted_twice(tmp_path):
+    """The answer to chat.postMessage is lost (it was posted) and the look-up that would find it fails once:
+    whether it was posted is unknown, so the post waits for its retry instead of posting blind."""
+    repo = GitRepo(tmp_path / "upstream")
+    shas = day_of_commits(repo, 3)
+    with SlackServer(channels=["C1"]) as slack:
+        bot = make_bot(settings_env(tmp_path, slack, repo))
+        slack.fail("chat.postMessage", "post_then_drop", times=1)
+        slack.fail("conversations.history", "error", error="internal_error", times=1)
+        first = bot.ops.post_digest(bot.destination("slack", "C1"), REPO, DAY, "UTC", "en", None)
+        assert first.status == "failed" and "cannot tell whether the message was posted" in first.detail
+        assert len(slack.messages("C1", top_level=True)) == 1
+        again = bot.ops.post_digest(bot.destination("slack", "C1"), REPO, DAY, "UTC", "en", None)  # the retry job
+        assert again.status == "posted"
+        top = slack.messages("C1", top_level=True)
+        assert len(top) == 1  # exactly one message in the channel, found and completed by the retry
+        seen = [s for m in slack.replies(top[0].ts) for s in short_shas_in(slack.all_text(m))]
+        assert sorted(seen) == sorted(s[:7] for s in shas)
+        assert posts.load(bot.service.db, posts.PostKey("slack", "C1", REPO, DAY.isoformat())).message_id == top[0].ts
+
+
 def test_a_channel_without_the_bot_pauses_its_subscription_and_status_says_how_to_fix_it(tmp_path):
     repo = GitRepo(tmp_path / "upstream")
     day_of_commits(repo, 3)
