@@ -109,8 +109,7 @@ class DigestService:
             notes.append(warning)
         head = source.branch(branch)
         if when == "latest":
-            latest = source.latest_commit_time(head)
-            when = day_of(latest, zone) if latest else day_of(self.clock(), zone)
+            when = self._latest_day(source, head, zone)
         assert isinstance(when, date)
         window = day_window(when, zone)
         listed = source.commits_between(head, window.start, window.end)
@@ -133,6 +132,17 @@ class DigestService:
         )
         stored_digests.save_digest(self.db, digest)
         return digest
+
+    def latest_day(self, repo: RepoRef, zone: str, branch: str | None = None) -> date:
+        """The most recent day (in `zone`) with a commit on `branch`, as `--date latest` means it; today if none."""
+        source = self.source_for(repo)
+        if repo.fetch:
+            source.fetch()  # a failed fetch reads the clone as it is; the build that follows says so
+        return self._latest_day(source, source.branch(branch), zone)
+
+    def _latest_day(self, source: CommitSource, head: str, zone: str) -> date:
+        latest = source.latest_commit_time(head)
+        return day_of(latest, zone) if latest else day_of(self.clock(), zone)
 
     def analyze(self, repo: RepoRef, sha: str, lang: str = "en", *, progress: ProgressFn | None = None) -> CommitReport:
         """A deep analysis of one commit; `sha` may be a prefix of 7 or more hex digits. Asked twice at once

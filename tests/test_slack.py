@@ -376,6 +376,24 @@ def test_killed_after_the_claim_while_building_and_restarted_posts_once(tmp_path
         assert len(slack.messages("C1", top_level=True)) == 1
 
 
+def test_post_date_latest_posts_the_most_recent_day_with_commits(tmp_path):
+    """`bot.py post --date latest`, as --help offers it: the last day with commits (in the destination's zone)."""
+    repo = GitRepo(tmp_path / "upstream")
+    day_of_commits(repo, 2, DAY)
+    last = repo.commit("the latest commit", {"a.py": "x = 1\n"}, utc(2026, 1, 14, 23, 30))
+    with SlackServer(channels=["C1"]) as slack:
+        env = settings_env(tmp_path, slack, repo)
+        out = finish(bot_process(env, "post", REPO, "--date", "latest", "--to", "slack:C1"))
+        assert f"slack:C1 {REPO} 2026-01-14: posted" in out
+        east = finish(bot_process({**env, "DATABASE_PATH": str(tmp_path / "east.db")}, "post", REPO, "--date",
+                                  "latest", "--tz", "Asia/Shanghai", "--to", "slack:C1"))
+        assert f"slack:C1 {REPO} 2026-01-15: posted" in east  # 23:30 UTC is the next morning in Shanghai
+        tops = slack.messages("C1", top_level=True)
+        assert [re.search(r"\d{4}-\d{2}-\d{2}", m.blocks[0]["text"]["text"]).group(0) for m in tops] == [
+            "2026-01-14", "2026-01-15"]
+        assert all(last[:7] in slack.all_text(m) for t in tops for m in slack.replies(t.ts))
+
+
 def test_two_processes_racing_for_the_same_post_post_once_20_times(tmp_path):
     repo = GitRepo(tmp_path / "upstream")
     repo.bulk([("one commit", {"a.py": "x = 1\n"}, utc(2025, 12, 1, 12))])  # the 20 days raced are quiet
