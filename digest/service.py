@@ -170,6 +170,17 @@ class DigestService:
         analysis = self._stored(commit, "deep", lang) if commit else None
         return CommitReport(commit, analysis, repo.web_url) if commit and analysis else None
 
+    def told_merge(self, repo: RepoRef, sha: str, lang: str) -> CommitReport | None:
+        """A merge that a stored digest tells through its commits (issue 8), answered with them as told there (a
+        digest in `lang` first): no LLM call. None when no stored digest groups it."""
+        keys = stored_digests.keys_with(self.db, repo.name, {sha})
+        for day, zone, told_lang, branch in sorted(keys, key=lambda k: (k[2] != lang, k[0])):
+            digest = self.find_digest(repo.name, date.fromisoformat(day), zone, told_lang, branch)
+            if digest is not None and (found := merges.told_through(digest.entries, sha)) is not None:
+                merge, brought = found
+                return CommitReport(merge.commit, merge.analysis, repo.web_url, entry=merge, merged=brought)
+        return None
+
     def find_digest(self, repo: str, day: date, zone: str, lang: str, branch: str | None = None) -> Digest | None:
         """A digest built before, as it was stored (commits and analyses are read back)."""
         return self.read_back.load(self.db, repo, day, zone, lang, branch)

@@ -290,6 +290,41 @@ def test_deep_analysis_button_posts_once_in_the_thread_and_runs_the_llm_once(run
     assert len(llm.requests) - before == 1
 
 
+def test_deep_analysis_of_a_grouped_merge_answers_with_its_commits_and_no_llm_call(tmp_path):
+    """Issue 8's day: the merge of #643 brings in three commits of the day and is told through them. Its Deep
+    analysis button (in the top message: it is high, as its commits are) answers with those commits and their
+    analyses, already made, instead of analysing the merge's whole diff."""
+    from tests import test_merges
+
+    repo = GitRepo(tmp_path / "upstream")
+    s = test_merges.issue_day(repo)
+    with SlackServer(channels=["C1"]) as slack, OpenAIServer(responder=test_merges.answer) as llm:
+        env = settings_env(tmp_path, slack, repo, LLM_BASE_URL=llm.url + "/v1", LLM_MODEL="test-model",
+                           LLM_API_KEY="test-key", LLM_CONCURRENCY="4")
+        bot = make_bot(env)
+        server = bot.start()
+        try:
+            assert bot.ops.post_digest(bot.destination("slack", "C1"), REPO, DAY, "UTC", "en", None).status == "posted"
+            top = slack.messages("C1", top_level=True)[0]
+            button = next(b["accessory"] for b in top.blocks
+                          if b.get("accessory", {}).get("action_id", "").startswith("deep_analysis")
+                          and json.loads(b["accessory"]["value"])["sha"] == s["m643"])
+            before = len(llm.requests)
+            post_signed(f"http://127.0.0.1:{server.port}/slack/events", block_action_body(
+                button["action_id"], button["value"], message_ts=top.ts,
+                response_url=slack.response_url("C1", "U1", top.ts)))
+            answer_ = slack.wait_for(lambda: [m for m in slack.replies(top.ts) if "Merge #643" in slack.all_text(m)],
+                                     timeout=20)
+            time.sleep(0.5)
+            assert len(llm.requests) == before  # no LLM call for the click
+            shown = slack.all_text(answer_[0])
+            assert "Merge #643 (dataflow-up-32-engine-collapse): 3 commits" in shown
+            assert all(f"`{s[k][:7]}`" in shown for k in ("feat1", "feat2", "feat3"))  # each commit, analysed
+            assert "public `old_helper` removed" in shown  # feat2's breaking change, as the digest told it
+        finally:
+            bot.stop()
+
+
 def test_socket_mode_acks_a_slash_command_envelope(tmp_path):
     repo = GitRepo(tmp_path / "upstream")
     day_of_commits(repo, 2)
