@@ -77,7 +77,8 @@ def _pass(ops: ChatOps, *, now: bool, recent_days: int) -> BackfillReport:
             except CommitRadarError as err:
                 log.warning("backfill: cannot analyse %s %s: %s", row["repo"], row["sha"][:7], err)
     since = (clock().date() - timedelta(days=recent_days)).isoformat()
-    for key, zone, lang, branch in posts.posted_digests(db, since_day=since):
+    unnamed = [p for p in posts.posted_digests(db) if p[3] is None]  # resumed by older code: no branch saved
+    for key, zone, lang, branch in posts.posted_digests(db, since_day=since) + unnamed:
         keys.setdefault((key.repo, key.day, zone, lang, branch), set())
     digests = messages = 0
     failures: list[str] = []

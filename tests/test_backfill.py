@@ -217,3 +217,29 @@ def test_a_post_resumed_after_a_kill_is_brought_up_to_date_like_the_others(tmp_p
             assert "19/19 commits analysed by test-model" in top, channel
             told = [s for r in replies for s in shas + [late] if f"`{s[:7]}`" in r]
             assert sorted(told) == sorted(shas + [late]), channel  # the late commit once; none lost or repeated
+
+
+def test_posts_left_without_a_branch_by_older_code_are_brought_up_to_date_once(tmp_path):
+    """A database written before the fix above holds resumed posts whose branch is NULL (the default branch):
+    the backfill names it and updates them, once each, like the others."""
+    from handlers.backfill import backfill
+    from tests.test_slack import DAY, make_bot
+
+    repo = GitRepo(tmp_path / "upstream")
+    day_of_commits(repo, 4)
+    with SlackServer(channels=["CA", "CB"]) as slack, OpenAIServer(responder=respond) as llm:
+        env = settings_env(tmp_path, slack, repo, LLM_BASE_URL=llm.url + "/v1", LLM_MODEL="test-model",
+                           LLM_API_KEY="test-key", LLM_CONCURRENCY="2")
+        llm.outage(Fault("status", status=403))
+        bot = make_bot(env)
+        for channel in ("CA", "CB"):
+            assert bot.ops.post_digest(bot.destination("slack", channel), REPO, DAY, "UTC", "en", None).status == "posted"
+        with bot.service.db.conn:  # as the code before the fix left a resumed post
+            bot.service.db.execute("UPDATE posts SET branch = NULL WHERE channel = 'CB'")
+        llm.outage(None)
+        report = backfill(make_bot(env).ops, now=True)
+        assert report.still_pending == 0, report
+        for channel in ("CA", "CB"):
+            _, replies = thread_of(slack, channel)
+            assert not any(PLACEHOLDER in r for r in replies), channel
+            assert sum("The LLM answers again" in r for r in replies) == 1, channel  # refreshed once, not twice
