@@ -96,6 +96,9 @@ TEXT = {
         "posted_to_channel": "Posted to <#{channel}>.",
         "already_posted": "The digest of {repo} for {day} is already in this channel.",
         "deep_of": "🔍 Deep analysis of {title}",
+        "merge_of": "🔀 {label}",
+        "merge_told": "This merge is told through the commits it brings in: their analyses follow.",
+        "more_merged": "…and {n} more commits: see them in the digest's thread",
     },
     "zh": {
         "report_title": "每日更新报告（{day}）",
@@ -170,6 +173,9 @@ TEXT = {
         "posted_to_channel": "已发到 <#{channel}>。",
         "already_posted": "{repo} {day} 的摘要已在本频道。",
         "deep_of": "🔍 深度分析：{title}",
+        "merge_of": "🔀 {label}",
+        "merge_told": "此合并通过其合入的提交展示：以下是它们的分析。",
+        "more_merged": "……另有 {n} 个提交，见摘要的讨论串",
     },
 }
 

@@ -160,6 +160,16 @@ def analysed_count(listed: Sequence[Commit], grouped: frozenset[str],
     return sum(1 for c in listed if c.sha not in grouped or own.get(c.sha) is None or own[c.sha])
 
 
+def told_through(entries: Sequence[Entry], sha: str) -> tuple[Entry, tuple[Entry, ...]] | None:
+    """The grouped merge `sha` of a digest's entries and the entries of the commits it brings in (those of merges
+    inside it too), in the digest's order; None when the digest does not group it."""
+    merge = next((e for e in entries if e.commit.sha == sha), None)
+    if merge is None or not merge.grouped:
+        return None
+    brought = set(merge.merged)
+    return merge, tuple(e for e in entries if e.commit.sha in brought)
+
+
 # -- how a merge is named --------------------------------------------------------------------------------
 
 def merge_name(commit: Commit) -> tuple[int | None, str | None]:

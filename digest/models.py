@@ -306,12 +306,16 @@ class Digest:
 
 @dataclass(frozen=True)
 class CommitReport:
-    """`analyze <sha>`: one commit and its deep analysis."""
+    """`analyze <sha>`: one commit and its deep analysis. A merge told through its commits (issue 8) is answered
+    with them instead: `entry` is the merge as its digest told it, `merged` the entries of the commits it brings in
+    (with their analyses, deep ones where made), and `analysis` the merge's composed one."""
 
     commit: Commit
     analysis: Analysis
     web_url: str | None = None
     notes: tuple[str, ...] = ()  # e.g. a failed `git fetch`: the clone was read as it is
+    entry: Entry | None = None
+    merged: tuple[Entry, ...] = ()
 
 
 @dataclass(frozen=True)

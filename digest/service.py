@@ -109,8 +109,7 @@ class DigestService:
             notes.append(warning)
         head = source.branch(branch)
         if when == "latest":
-            latest = source.latest_commit_time(head)
-            when = day_of(latest, zone) if latest else day_of(self.clock(), zone)
+            when = self._latest_day(source, head, zone)
         assert isinstance(when, date)
         window = day_window(when, zone)
         listed = source.commits_between(head, window.start, window.end)
@@ -133,6 +132,17 @@ class DigestService:
         )
         stored_digests.save_digest(self.db, digest)
         return digest
+
+    def latest_day(self, repo: RepoRef, zone: str, branch: str | None = None) -> date:
+        """The most recent day (in `zone`) with a commit on `branch`, as `--date latest` means it; today if none."""
+        source = self.source_for(repo)
+        if repo.fetch:
+            source.fetch()  # a failed fetch reads the clone as it is; the build that follows says so
+        return self._latest_day(source, source.branch(branch), zone)
+
+    def _latest_day(self, source: CommitSource, head: str, zone: str) -> date:
+        latest = source.latest_commit_time(head)
+        return day_of(latest, zone) if latest else day_of(self.clock(), zone)
 
     def analyze(self, repo: RepoRef, sha: str, lang: str = "en", *, progress: ProgressFn | None = None) -> CommitReport:
         """A deep analysis of one commit; `sha` may be a prefix of 7 or more hex digits. Asked twice at once
@@ -159,6 +169,17 @@ class DigestService:
         commit = stored_commits.load_commit(self.db, repo.name, sha)
         analysis = self._stored(commit, "deep", lang) if commit else None
         return CommitReport(commit, analysis, repo.web_url) if commit and analysis else None
+
+    def told_merge(self, repo: RepoRef, sha: str, lang: str) -> CommitReport | None:
+        """A merge that a stored digest tells through its commits (issue 8), answered with them as told there (a
+        digest in `lang` first): no LLM call. None when no stored digest groups it."""
+        keys = stored_digests.keys_with(self.db, repo.name, {sha})
+        for day, zone, told_lang, branch in sorted(keys, key=lambda k: (k[2] != lang, k[0])):
+            digest = self.find_digest(repo.name, date.fromisoformat(day), zone, told_lang, branch)
+            if digest is not None and (found := merges.told_through(digest.entries, sha)) is not None:
+                merge, brought = found
+                return CommitReport(merge.commit, merge.analysis, repo.web_url, entry=merge, merged=brought)
+        return None
 
     def find_digest(self, repo: str, day: date, zone: str, lang: str, branch: str | None = None) -> Digest | None:
         """A digest built before, as it was stored (commits and analyses are read back)."""

@@ -77,10 +77,12 @@ def _pass(ops: ChatOps, *, now: bool, recent_days: int) -> BackfillReport:
             except CommitRadarError as err:
                 log.warning("backfill: cannot analyse %s %s: %s", row["repo"], row["sha"][:7], err)
     since = (clock().date() - timedelta(days=recent_days)).isoformat()
-    for key, zone, lang, branch in posts.posted_digests(db, since_day=since):
+    unnamed = [p for p in posts.posted_digests(db) if p[3] is None]  # resumed by older code: no branch saved
+    for key, zone, lang, branch in posts.posted_digests(db, since_day=since) + unnamed:
         keys.setdefault((key.repo, key.day, zone, lang, branch), set())
     digests = messages = 0
     failures: list[str] = []
+    refreshed: set[posts.PostKey] = set()  # a post named by two keys (its branch, and none) is refreshed once
     for (repo, day, zone, lang, branch) in sorted(keys, key=lambda k: k[1]):
         try:
             digest = service.build_digest(ops.repo_ref(repo), date.fromisoformat(day), zone, lang, branch=branch)
@@ -89,12 +91,15 @@ def _pass(ops: ChatOps, *, now: bool, recent_days: int) -> BackfillReport:
             log.warning("backfill: cannot rebuild %s %s: %s", repo, day, err)
             continue
         digests += 1
+        if branch is None:  # posts resumed by older code kept no branch: theirs is the default, built just now
+            posts.name_branch(db, repo, day, zone, lang, digest.branch)
         changed = {e.commit.sha for e in digest.entries if (repo, e.commit.sha) in retried
                    and all(a.source == "llm" for a in (e.analysis, e.deep) if a is not None)}
         for key, _, _, _ in posts.posted_digests(db, repo=repo, day=day, shown=(zone, lang, digest.branch)):
             sub = subs.get(db, key.platform, key.channel, key.repo)
-            if sub is not None and sub.paused:
+            if key in refreshed or (sub is not None and sub.paused):
                 continue
+            refreshed.add(key)
             notice = text(digest.lang, "recovered", n=len(changed)) if changed else None
             try:
                 messages += ops.poster.refresh(ops.destination(key.platform, key.channel), key, digest, changed,

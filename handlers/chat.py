@@ -117,8 +117,8 @@ class ChatOps:
             log.info("duplicate deep-analysis action %s ignored", dedupe_key)
             return
         try:
-            ref = self.repo_ref(repo)
-            report = self.service.stored_report(ref, sha, lang)
+            ref = self.repo_ref(repo)  # a merge told through its commits is answered with them, no LLM call
+            report = self.service.told_merge(ref, sha, lang) or self.service.stored_report(ref, sha, lang)
             if report is None:
                 reply.progress(text(lang, "progress_analyze", sha=sha[:7], repo=repo))
                 report = self.service.analyze(ref, sha, lang)

@@ -88,7 +88,8 @@ def parser(settings: Settings) -> argparse.ArgumentParser:
         description="Posts to the repository's subscriptions, else to the configured destinations (SLACK_CHANNEL, "
                     "FEISHU_CHAT_ID, FEISHU_WEBHOOK_URL), or to --to. Once per destination and day unless --force.")
     post.add_argument("repo", help="owner/name")
-    post.add_argument("--date", default="yesterday", help="YYYY-MM-DD, today, yesterday (default) or latest")
+    post.add_argument("--date", default="yesterday",
+                      help="YYYY-MM-DD, today, yesterday (default) or latest (the most recent day with commits)")
     post.add_argument("--to", action="append", metavar="DEST",
                       help="slack:CHANNEL_ID, feishu:CHAT_ID or feishu:webhook (repeatable)")
     post.add_argument("--force", action="store_true", help="post again, anew, even if that day was posted")
@@ -236,8 +237,8 @@ def post_now(settings: Settings, service: DigestService, args: argparse.Namespac
         zone = args.tz or (sub.zone if sub else settings.digest_tz)
         lang = args.lang or (sub.lang if sub else settings.digest_lang)
         day = service.resolve_day(args.date, zone)
-        if day == "latest":
-            raise BadInput("post takes a date, today or yesterday")
+        if day == "latest":  # the most recent day with commits, in this destination's zone and branch
+            day = service.latest_day(bot.ops.repo_ref(repo), zone, sub.branch if sub else None)
         assert not isinstance(day, str)
         outcome = bot.ops.post_digest(bot.destination(platform, channel), repo, day, zone, lang,
                                       sub.branch if sub else None, quiet=sub.quiet if sub else "line",

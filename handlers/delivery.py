@@ -90,7 +90,8 @@ class Destination(Protocol):
         ...
 
     def find(self, tag: Tag, thread: str | None) -> str | None:
-        """The id of a message sent earlier with this tag, if the platform can tell."""
+        """The id of a message sent earlier with this tag, None when it was not sent; SendFailed when the look-up
+        failed (unknown is not "not sent": the post is retried later, never sent blind)."""
         ...
 
     def update(self, message_id: str, part: Part) -> None: ...
@@ -194,6 +195,8 @@ class Poster:
                 or dest.send(rendered.top, tag=tag, thread=None)
             posts.sent(db, key, 0, owner, top_id, shas=rendered.top.shas, done=False, now=self.clock(),
                        digest_key=digest_key)
+        else:  # resumed: what the top shows was saved when it was sent; a claim of older code may lack the branch
+            posts.describe(db, key, *digest_key)
         sent = 0
         for number, part in enumerate(rendered.replies, start=1):
             row = posts.claim(db, key, number, owner, self.clock(), generation=top.generation, dead=owner_dead)

@@ -115,16 +115,23 @@ class SlackDestination:
         raise SendFailed(reason)
 
     def find(self, tag: Tag, thread: str | None) -> str | None:
-        """Our message with this tag among the channel's latest messages (or the thread's replies)."""
+        """Our message with this tag among the channel's latest messages (or the thread's replies). A look-up that
+        fails is no answer: SendFailed (retried later), never "not found", which would post a second time."""
         try:
             if thread is None:
                 resp = self.client.conversations_history(channel=self.channel, limit=200, include_all_metadata=True)
             else:
                 resp = self.client.conversations_replies(channel=self.channel, ts=thread, limit=200,
                                                          include_all_metadata=True)
-        except Exception as err:  # refused or no answer: say "not found", and the caller decides
-            log.warning("cannot read %s to look for an earlier post: %s", self.channel, type(err).__name__)
-            return None
+        except SlackApiError as err:
+            error = str(err.response.get("error", "")) if err.response is not None else ""
+            if error in GONE:
+                raise DestinationGone(GONE[error]) from None
+            raise SendFailed(f"cannot tell whether the message was posted in {self.channel} (Slack answered "
+                             f"{error or 'an error'} to the look-up): retried later") from None
+        except Exception as err:  # no answer: whether it was posted is unknown
+            raise SendFailed(f"cannot tell whether the message was posted in {self.channel} (the look-up got no "
+                             f"answer: {type(err).__name__}): retried later") from None
         for message in resp.get("messages", []):
             meta = message.get("metadata") or {}
             if meta.get("event_type") == EVENT_TYPE and (meta.get("event_payload") or {}).get("tag") == tag.text:

@@ -170,11 +170,20 @@ def unfinished(db: sqlite_utils.Database, now: datetime,
 
 
 def describe(db: sqlite_utils.Database, key: PostKey, zone: str, lang: str, branch: str | None) -> None:
-    """The digest settings of a claimed post, so that a retry uses the same."""
+    """The digest settings of a claimed post, so that a retry uses the same. Settings already saved are kept: a
+    resumed claim must not lose the branch its first send named (the backfill selects posts by it)."""
     where, args = key.where
     with db.conn:
-        db.execute(f"UPDATE posts SET zone = ?, lang = ?, branch = ? WHERE {where} AND part = 0",
-                   [zone, lang, branch, *args])
+        db.execute(f"UPDATE posts SET zone = coalesce(zone, ?), lang = coalesce(lang, ?), branch = coalesce(branch, ?)"
+                   f" WHERE {where} AND part = 0", [zone, lang, branch, *args])
+
+
+def name_branch(db: sqlite_utils.Database, repo: str, day: str, zone: str, lang: str, branch: str) -> int:
+    """Posts of the default branch saved without its name (resumed before describe kept it): name it, so the
+    backfill finds them. How many were named."""
+    with db.conn:
+        return db.execute("UPDATE posts SET branch = ? WHERE repo = ? AND day = ? AND zone = ? AND lang = ?"
+                          " AND part = 0 AND branch IS NULL", [branch, repo, day, zone, lang]).rowcount
 
 
 def set_shas(db: sqlite_utils.Database, key: PostKey, part: int, shas: tuple[str, ...]) -> None:

@@ -175,3 +175,71 @@ def test_status_says_the_llm_is_failing_before_the_breaker_opens(tmp_path):
         bot.ops.handle("slack", "C1", "U1", "/digest", "status", say)
         assert "failing (1 failed call(s) in a row, new calls held) since" in say.notices[-1]
         assert "HTTP 502" in say.notices[-1] and "1 analyses queued for a retry" in say.notices[-1]
+
+
+def thread_of(slack: SlackServer, channel: str) -> tuple[str, list[str]]:
+    top = slack.messages(channel, top_level=True)
+    assert len(top) == 1, channel
+    return slack.all_text(top[0]), [slack.all_text(m) for m in slack.replies(top[0].ts)]
+
+
+def test_a_post_resumed_after_a_kill_is_brought_up_to_date_like_the_others(tmp_path):
+    """During a 403 outage a day is posted to CA, and to CB by a process killed once CB's top message and first
+    reply are in; CB's post is resumed by another process. A commit is pushed late for that day; once the LLM
+    answers, `bot.py backfill` replaces every stand-in and adds the late commit once, in both channels."""
+    import signal
+    from datetime import datetime, timezone
+
+    repo = GitRepo(tmp_path / "upstream")
+    shas = day_of_commits(repo, 18)
+    with SlackServer(channels=["CA", "CB"]) as slack, OpenAIServer(responder=respond) as llm:
+        env = settings_env(tmp_path, slack, repo, LLM_BASE_URL=llm.url + "/v1", LLM_MODEL="test-model",
+                           LLM_API_KEY="test-key", LLM_CONCURRENCY="4")
+        llm.outage(Fault("status", status=403))
+        assert "posted" in finish(bot_process(env, "post", REPO, "--date", "2026-01-11", "--to", "slack:CA"))
+        slack.fail("chat.postMessage", "post_then_hang", after=1)  # CB's top passes; its first reply never answers
+        killed = bot_process(env, "post", REPO, "--date", "2026-01-11", "--to", "slack:CB")
+        slack.wait_for(lambda: len(slack.messages("CB")) >= 2, timeout=60)
+        killed.send_signal(signal.SIGKILL)
+        killed.wait(timeout=10)
+        assert "posted" in finish(bot_process(env, "post", REPO, "--date", "2026-01-11", "--to", "slack:CB"))
+        for channel in ("CA", "CB"):
+            _, replies = thread_of(slack, channel)
+            assert sum(r.count(PLACEHOLDER) for r in replies) >= 18, channel  # every analysis a stand-in
+
+        late = repo.commit("fix: pushed late for the day", {"python/sglang/srt/late.py": "x = 1\n"},
+                           datetime(2026, 1, 11, 23, 0, tzinfo=timezone.utc))
+        llm.outage(None)
+        finish(bot_process(env, "backfill"))
+        for channel in ("CA", "CB"):
+            top, replies = thread_of(slack, channel)
+            assert not any(PLACEHOLDER in r for r in replies) and "LLM unavailable" not in top, channel
+            assert "19/19 commits analysed by test-model" in top, channel
+            told = [s for r in replies for s in shas + [late] if f"`{s[:7]}`" in r]
+            assert sorted(told) == sorted(shas + [late]), channel  # the late commit once; none lost or repeated
+
+
+def test_posts_left_without_a_branch_by_older_code_are_brought_up_to_date_once(tmp_path):
+    """A database written before the fix above holds resumed posts whose branch is NULL (the default branch):
+    the backfill names it and updates them, once each, like the others."""
+    from handlers.backfill import backfill
+    from tests.test_slack import DAY, make_bot
+
+    repo = GitRepo(tmp_path / "upstream")
+    day_of_commits(repo, 4)
+    with SlackServer(channels=["CA", "CB"]) as slack, OpenAIServer(responder=respond) as llm:
+        env = settings_env(tmp_path, slack, repo, LLM_BASE_URL=llm.url + "/v1", LLM_MODEL="test-model",
+                           LLM_API_KEY="test-key", LLM_CONCURRENCY="2")
+        llm.outage(Fault("status", status=403))
+        bot = make_bot(env)
+        for channel in ("CA", "CB"):
+            assert bot.ops.post_digest(bot.destination("slack", channel), REPO, DAY, "UTC", "en", None).status == "posted"
+        with bot.service.db.conn:  # as the code before the fix left a resumed post
+            bot.service.db.execute("UPDATE posts SET branch = NULL WHERE channel = 'CB'")
+        llm.outage(None)
+        report = backfill(make_bot(env).ops, now=True)
+        assert report.still_pending == 0, report
+        for channel in ("CA", "CB"):
+            _, replies = thread_of(slack, channel)
+            assert not any(PLACEHOLDER in r for r in replies), channel
+            assert sum("The LLM answers again" in r for r in replies) == 1, channel  # refreshed once, not twice

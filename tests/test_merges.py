@@ -318,3 +318,29 @@ def test_plan_groups_a_merge_only_when_all_it_brings_in_is_listed():
     plan = merges.plan(listed, found)
     assert plan.grouped == {"m1", "m2"}
     assert plan.merged_into == {"c2": "m2", "m1": "m2", "c1": "m2", "b1": "m1"}  # the innermost merge
+
+
+def test_a_merge_told_through_its_commits_is_answered_with_them_in_every_chat_renderer(repo, db, llm_server):
+    """The Deep analysis of a grouped merge (issue 12): its commits and their analyses as its digest told them,
+    no LLM call; a merge that is not grouped is analysed as before."""
+    from digest.render import feishu as render_feishu
+    from digest.render import slack as render_slack
+    from tests.servers.feishu import card_problem
+    from tests.servers.slack import check_message
+
+    s = issue_day(repo)
+    service = git_service(db, analyser(llm_server))
+    service.build_digest(clone_ref(repo), DAY, "UTC")
+    sent = len(llm_server.requests)
+    report = service.told_merge(clone_ref(repo), s["m643"], "zh")  # only an English digest is stored: it is used
+    assert len(llm_server.requests) == sent
+    assert [e.commit.sha for e in report.merged] == [s["feat3"], s["feat2"], s["feat1"]]
+    blocks = render_slack.report_blocks(report)
+    card = render_feishu.report_card(report)
+    assert check_message("merge", blocks) is None and card_problem(card) is None
+    for shown in (json.dumps(blocks, ensure_ascii=False), json.dumps(card, ensure_ascii=False)):
+        assert "Merge #643 (dataflow-up-32-engine-collapse): 3 commits" in shown
+        assert all(s[k][:7] in shown for k in ("feat1", "feat2", "feat3"))
+        assert "removed (pkg/api.py)" in shown  # feat2's breaking change (each platform escapes the name)
+    assert service.told_merge(clone_ref(repo), s["mlong"], "en") is None  # brings in older commits: not grouped
+    assert service.told_merge(clone_ref(repo), s["feat1"], "en") is None  # not a merge

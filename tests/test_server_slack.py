@@ -423,6 +423,22 @@ def test_post_then_drop_with_default_retries_posts_twice(slack):
     assert [m.text for m in slack.messages()] == ["x", "x"]
 
 
+def test_a_method_error_answers_200_ok_false_once_after_the_calls_that_pass(slack):
+    slack.fail("conversations.history", "error", error="internal_error", after=1)
+    client = web(slack, retry_handlers=[ServerErrorRetryHandler(max_retry_count=2)])  # a 200 is not retried
+    assert client.conversations_history(channel="C1")["ok"] is True  # the first call passes
+    err = error_of(lambda: client.conversations_history(channel="C1"))
+    assert err.response.status_code == 200 and err.response["error"] == "internal_error"
+    assert client.conversations_history(channel="C1")["ok"] is True
+
+
+def test_post_then_hang_records_the_message_and_answers_nothing(slack):
+    slack.fail("chat.postMessage", "post_then_hang")
+    with pytest.raises(TimeoutError):
+        web(slack, timeout=0.5).chat_postMessage(channel="C1", text="x")
+    assert [m.text for m in slack.messages()] == ["x"]
+
+
 def test_delay_outlasts_a_client_timeout(slack):
     slack.fail("conversations.history", "delay", seconds=2)
     with pytest.raises(TimeoutError):

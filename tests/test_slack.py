@@ -114,6 +114,27 @@ def test_rate_limits_and_a_post_whose_answer_was_lost_still_post_once(tmp_path):
         assert slack.calls("conversations.history")  # it looked before posting again
 
 
+def test_a_lost_post_whose_look_up_fails_is_retried_later_and_never_posted_twice(tmp_path):
+    """The answer to chat.postMessage is lost (it was posted) and the look-up that would find it fails once:
+    whether it was posted is unknown, so the post waits for its retry instead of posting blind."""
+    repo = GitRepo(tmp_path / "upstream")
+    shas = day_of_commits(repo, 3)
+    with SlackServer(channels=["C1"]) as slack:
+        bot = make_bot(settings_env(tmp_path, slack, repo))
+        slack.fail("chat.postMessage", "post_then_drop", times=1)
+        slack.fail("conversations.history", "error", error="internal_error", times=1)
+        first = bot.ops.post_digest(bot.destination("slack", "C1"), REPO, DAY, "UTC", "en", None)
+        assert first.status == "failed" and "cannot tell whether the message was posted" in first.detail
+        assert len(slack.messages("C1", top_level=True)) == 1
+        again = bot.ops.post_digest(bot.destination("slack", "C1"), REPO, DAY, "UTC", "en", None)  # the retry job
+        assert again.status == "posted"
+        top = slack.messages("C1", top_level=True)
+        assert len(top) == 1  # exactly one message in the channel, found and completed by the retry
+        seen = [s for m in slack.replies(top[0].ts) for s in short_shas_in(slack.all_text(m))]
+        assert sorted(seen) == sorted(s[:7] for s in shas)
+        assert posts.load(bot.service.db, posts.PostKey("slack", "C1", REPO, DAY.isoformat())).message_id == top[0].ts
+
+
 def test_a_channel_without_the_bot_pauses_its_subscription_and_status_says_how_to_fix_it(tmp_path):
     repo = GitRepo(tmp_path / "upstream")
     day_of_commits(repo, 3)
@@ -269,6 +290,41 @@ def test_deep_analysis_button_posts_once_in_the_thread_and_runs_the_llm_once(run
     assert len(llm.requests) - before == 1
 
 
+def test_deep_analysis_of_a_grouped_merge_answers_with_its_commits_and_no_llm_call(tmp_path):
+    """Issue 8's day: the merge of #643 brings in three commits of the day and is told through them. Its Deep
+    analysis button (in the top message: it is high, as its commits are) answers with those commits and their
+    analyses, already made, instead of analysing the merge's whole diff."""
+    from tests import test_merges
+
+    repo = GitRepo(tmp_path / "upstream")
+    s = test_merges.issue_day(repo)
+    with SlackServer(channels=["C1"]) as slack, OpenAIServer(responder=test_merges.answer) as llm:
+        env = settings_env(tmp_path, slack, repo, LLM_BASE_URL=llm.url + "/v1", LLM_MODEL="test-model",
+                           LLM_API_KEY="test-key", LLM_CONCURRENCY="4")
+        bot = make_bot(env)
+        server = bot.start()
+        try:
+            assert bot.ops.post_digest(bot.destination("slack", "C1"), REPO, DAY, "UTC", "en", None).status == "posted"
+            top = slack.messages("C1", top_level=True)[0]
+            button = next(b["accessory"] for b in top.blocks
+                          if b.get("accessory", {}).get("action_id", "").startswith("deep_analysis")
+                          and json.loads(b["accessory"]["value"])["sha"] == s["m643"])
+            before = len(llm.requests)
+            post_signed(f"http://127.0.0.1:{server.port}/slack/events", block_action_body(
+                button["action_id"], button["value"], message_ts=top.ts,
+                response_url=slack.response_url("C1", "U1", top.ts)))
+            answer_ = slack.wait_for(lambda: [m for m in slack.replies(top.ts) if "Merge #643" in slack.all_text(m)],
+                                     timeout=20)
+            time.sleep(0.5)
+            assert len(llm.requests) == before  # no LLM call for the click
+            shown = slack.all_text(answer_[0])
+            assert "Merge #643 (dataflow-up-32-engine-collapse): 3 commits" in shown
+            assert all(f"`{s[k][:7]}`" in shown for k in ("feat1", "feat2", "feat3"))  # each commit, analysed
+            assert "public `old_helper` removed" in shown  # feat2's breaking change, as the digest told it
+        finally:
+            bot.stop()
+
+
 def test_socket_mode_acks_a_slash_command_envelope(tmp_path):
     repo = GitRepo(tmp_path / "upstream")
     day_of_commits(repo, 2)
@@ -353,6 +409,24 @@ def test_killed_after_the_claim_while_building_and_restarted_posts_once(tmp_path
         llm.release()
         assert "posted" in finish(bot_process(env, "post", REPO, "--date", "2026-01-11", "--to", "slack:C1"))
         assert len(slack.messages("C1", top_level=True)) == 1
+
+
+def test_post_date_latest_posts_the_most_recent_day_with_commits(tmp_path):
+    """`bot.py post --date latest`, as --help offers it: the last day with commits (in the destination's zone)."""
+    repo = GitRepo(tmp_path / "upstream")
+    day_of_commits(repo, 2, DAY)
+    last = repo.commit("the latest commit", {"a.py": "x = 1\n"}, utc(2026, 1, 14, 23, 30))
+    with SlackServer(channels=["C1"]) as slack:
+        env = settings_env(tmp_path, slack, repo)
+        out = finish(bot_process(env, "post", REPO, "--date", "latest", "--to", "slack:C1"))
+        assert f"slack:C1 {REPO} 2026-01-14: posted" in out
+        east = finish(bot_process({**env, "DATABASE_PATH": str(tmp_path / "east.db")}, "post", REPO, "--date",
+                                  "latest", "--tz", "Asia/Shanghai", "--to", "slack:C1"))
+        assert f"slack:C1 {REPO} 2026-01-15: posted" in east  # 23:30 UTC is the next morning in Shanghai
+        tops = slack.messages("C1", top_level=True)
+        assert [re.search(r"\d{4}-\d{2}-\d{2}", m.blocks[0]["text"]["text"]).group(0) for m in tops] == [
+            "2026-01-14", "2026-01-15"]
+        assert all(last[:7] in slack.all_text(m) for t in tops for m in slack.replies(t.ts))
 
 
 def test_two_processes_racing_for_the_same_post_post_once_20_times(tmp_path):

@@ -382,7 +382,10 @@ def followup_cards(digest: Digest, shas: list[str] | tuple[str, ...], *, app: bo
 
 
 def report_card(report: CommitReport) -> dict[str, Any]:
-    """/analyze and the Deep analysis button: one commit's deep analysis."""
+    """/analyze and the Deep analysis button: one commit's deep analysis, or a merge told through its commits
+    with theirs (as many as fit; the rest are counted)."""
+    if report.entry is not None:
+        return _merge_report_card(report, report.entry)
     a, c = report.analysis, report.commit
     entry = Entry(c, a, a if a.depth == "deep" else None)
     elements = [md(commit_markdown(entry, a.lang, report.web_url, limit=12000))]
@@ -391,6 +394,22 @@ def report_card(report: CommitReport) -> dict[str, Any]:
     for element in elements:
         if not out.add(element):
             out.add(md(esc_text(fit(element["content"], 4000))))
+    return out.build()
+
+
+def _merge_report_card(report: CommitReport, merge: Entry) -> dict[str, Any]:
+    lang, web = report.analysis.lang, report.web_url
+    out = _Fill(text(lang, "merge_of", label=title_of(merge, lang)), TEMPLATE[merge.importance], False,
+                APP_BODY_BUDGET, [], reserve=400)  # room for the count of the rest
+    out.add(md(commit_markdown(merge, lang, web, limit=3000)))
+    out.add(md(esc(text(lang, "merge_told")), "notation"))
+    shown = 0
+    for e in report.merged:
+        if not out.add(hr(), md(commit_markdown(e, lang, web))):
+            break
+        shown += 1
+    if shown < len(report.merged):
+        out.elements.append(md(esc(text(lang, "more_merged", n=len(report.merged) - shown)), "notation"))
     return out.build()
 
 

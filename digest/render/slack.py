@@ -313,7 +313,10 @@ def ephemeral_digest(digest: Digest) -> list[dict[str, Any]]:
 
 
 def report_blocks(report: CommitReport) -> list[dict[str, Any]]:
-    """/analyze and the Deep analysis button: one commit's deep analysis."""
+    """/analyze and the Deep analysis button: one commit's deep analysis, or a merge told through its commits
+    with theirs (as many as fit; the rest are counted)."""
+    if report.entry is not None:
+        return _merge_report_blocks(report, report.entry)
     a, c = report.analysis, report.commit
     entry = Entry(c, a, a if a.depth == "deep" else None)
     blocks = [_header(text(a.lang, "deep_of", title=c.title))]
@@ -324,6 +327,22 @@ def report_blocks(report: CommitReport) -> list[dict[str, Any]]:
     for block in blocks:
         if not out.add(block):
             break
+    return out.blocks
+
+
+def _merge_report_blocks(report: CommitReport, merge: Entry) -> list[dict[str, Any]]:
+    lang, web = report.analysis.lang, report.web_url
+    out = _Budget(max_blocks=MAX_BLOCKS - 1, max_chars=MESSAGE_BUDGET - 200)  # room for the count of the rest
+    out.add(_header(text(lang, "merge_of", label=title_of(merge, lang))))
+    out.add(*commit_blocks(merge, lang, web, button=False, digest_entries=report.merged))
+    out.add(_context(esc(text(lang, "merge_told"))))
+    shown = 0
+    for e in report.merged:
+        if not out.add(*commit_blocks(e, lang, web, digest_entries=report.merged)):
+            break
+        shown += 1
+    if shown < len(report.merged):
+        out.blocks.append(_context(text(lang, "more_merged", n=len(report.merged) - shown)))
     return out.blocks
 
 

@@ -135,6 +135,8 @@ class _Fault:
     retry_after: int
     status: int
     seconds: float
+    error: str = "internal_error"
+    after: int = 0  # calls of `method` that pass untouched before this fault applies
 
 
 @dataclass
@@ -639,17 +641,22 @@ class SlackServer:
             self._channels[channel] = _Channel(channel, state)
 
     def fail(self, method: str, kind: str, times: int = 1, retry_after: int = 1,
-             status: int = 500, seconds: float = 5.0) -> None:
-        """Script the next `times` calls of `method` ("*" = any; "response_url" = response URL posts).
+             status: int = 500, seconds: float = 5.0, error: str = "internal_error", after: int = 0) -> None:
+        """Script the next `times` calls of `method` ("*" = any; "response_url" = response URL posts), once `after`
+        calls of it have passed untouched.
 
-        kind: "ratelimited" (429 + Retry-After), "server_error" (`status`, 500 or 503),
-        "post_then_drop" (processed and recorded, then the connection closes unanswered),
+        kind: "ratelimited" (429 + Retry-After), "server_error" (`status`, 500 or 503), "error" (HTTP 200 with
+        `{"ok": false, "error": error}`, as Slack answers a method that failed, e.g. internal_error or
+        fatal_error), "post_then_drop" (processed and recorded, then the connection closes unanswered),
         "post_then_hold" (processed and recorded, then the answer waits for release(): hold() first; a client
-        killed meanwhile has posted without learning the ts), "delay" (answered after `seconds`)."""
-        if kind not in ("ratelimited", "server_error", "post_then_drop", "post_then_hold", "delay"):
+        killed meanwhile has posted without learning the ts), "post_then_hang" (processed and recorded, then no
+        answer until the server stops: the client is to be killed meanwhile), "delay" (answered after
+        `seconds`)."""
+        if kind not in ("ratelimited", "server_error", "error", "post_then_drop", "post_then_hold", "post_then_hang",
+                        "delay"):
             raise ValueError(f"unknown fault kind {kind!r}")
         with self._lock:
-            self._faults.append(_Fault(method, kind, times, retry_after, status, seconds))
+            self._faults.append(_Fault(method, kind, times, retry_after, status, seconds, error, after))
 
     def hold(self) -> None:
         """Block every Web API and response_url answer until release() (requests are still recorded)."""
@@ -730,6 +737,9 @@ class SlackServer:
         with self._lock:
             for f in self._faults:
                 if f.method in (method, "*"):
+                    if f.after > 0:
+                        f.after -= 1
+                        return None
                     f.times -= 1
                     if f.times <= 0:
                         self._faults.remove(f)
@@ -763,6 +773,8 @@ class SlackServer:
                 raise _ApiError("ratelimited", 429, headers={"Retry-After": str(fault.retry_after)})
             if fault is not None and fault.kind == "server_error":
                 raise _ApiError("internal_error" if fault.status == 500 else "service_unavailable", fault.status)
+            if fault is not None and fault.kind == "error":
+                raise _ApiError(fault.error)
             if fault is not None and fault.kind == "delay":
                 self._stopping.wait(fault.seconds)
             handler = self._methods().get(method)
@@ -776,6 +788,8 @@ class SlackServer:
         rec.status, rec.answer = status, answer
         if fault is not None and fault.kind == "post_then_hold":
             self._wait_open()
+        if fault is not None and fault.kind == "post_then_hang":
+            self._stopping.wait()
         if fault is not None and fault.kind == "post_then_drop":
             return status, out, _DROP
         return status, out, answer
