@@ -107,6 +107,11 @@ MIGRATIONS: tuple[str, ...] = (
         ended_at TEXT
     );
     """,
+    # 5: LLM tokens charged to the person who asked (DIGEST_USER_TOKENS); NULL for the schedule's work
+    """
+    ALTER TABLE llm_usage ADD COLUMN spender TEXT;
+    CREATE INDEX llm_usage_by_spender ON llm_usage (spender, at);
+    """,
 )
 
 
