@@ -63,7 +63,8 @@ def make_service(settings: Settings, db_path: str, use_llm: bool = True) -> Dige
                  and (mode := llm_store.load_mode(db, config.endpoint, m))}
         llm = LLMAnalyser(config, modes)
     return DigestService(db, source_for, llm, concurrency=settings.llm_concurrency,
-                         token_cap=settings.llm_daily_token_cap, cap_zone=settings.digest_tz)
+                         token_cap=settings.llm_daily_token_cap, cap_zone=settings.digest_tz,
+                         user_tokens=settings.user_tokens)
 
 
 def main(argv: list[str] | None = None) -> int:

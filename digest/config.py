@@ -36,6 +36,7 @@ class Settings:
     digest_time: str = "09:00"
     allowed_repos: tuple[str, ...] = ()
     costly_per_hour: int = 20
+    user_tokens: int | None = 200_000
     port: int = 3000
     slack_bot_token: str | None = None
     slack_signing_secret: str | None = None
@@ -129,6 +130,7 @@ class Settings:
             digest_time=_hhmm(get("DIGEST_TIME") or "09:00"),
             allowed_repos=tuple(_items(get("DIGEST_ALLOWED_REPOS"))),
             costly_per_hour=int(number("DIGEST_USER_LIMIT", 20, 1, 10000)),
+            user_tokens=int(number("DIGEST_USER_TOKENS", 200_000, 0, 1e12)) or None,
             port=int(number("PORT", 3000, 0, 65535)),
             slack_bot_token=get("SLACK_BOT_TOKEN"),
             slack_signing_secret=get("SLACK_SIGNING_SECRET"),

@@ -54,6 +54,8 @@ class RateLimited(SourceError):
 class LLMUnavailable(CommitRadarError):
     """The LLM endpoint could not give a valid analysis; callers fall back to the rules analyser."""
 
+    spent: tuple[int, int] = (0, 0)  # tokens (in, out) the failed requests cost: set by the analyser, counted in caps
+
 
 class CallsPaused(LLMUnavailable):
     """The LLM's circuit breaker is open: no call was made (the outage it belongs to was told already)."""

@@ -58,6 +58,8 @@ TEXT = {
         "diff_condensed": "; {n} deletions or renames condensed to one line",
         "redacted": "{n} secrets redacted before sending ({kinds}).",
         "fallback": "LLM unavailable ({error}); offline rules analysis shown, queued for a retry.",
+        "budget_spent": "Your daily budget of {limit} LLM tokens ran out while this was built: {n} analyses show the "
+                        "offline rules instead. Ask again after {reset}.",
         "no_commits": "No commits in {repo} on {day} ({zone}).",
         "merge": "merge",
         "coverage": "{llm}/{total} commits analysed by {models}",
@@ -136,6 +138,7 @@ TEXT = {
         "diff_condensed": "；{n} 个删除或重命名压缩为一行",
         "redacted": "发送前已遮蔽 {n} 处密钥（{kinds}）。",
         "fallback": "LLM 不可用（{error}）；此处为离线规则分析，已排队重试。",
+        "budget_spent": "构建期间你今日的 LLM 额度（{limit} tokens）已用完：{n} 项分析改用离线规则。请在 {reset} 之后再试。",
         "no_commits": "{repo} 在 {day}（{zone}）没有提交。",
         "merge": "合并",
         "coverage": "{llm}/{total} 个提交由 {models} 分析",
@@ -178,6 +181,13 @@ TEXT = {
         "more_merged": "……另有 {n} 个提交，见摘要的讨论串",
     },
 }
+
+
+def thousands(tokens: int) -> str:
+    """180000 -> "180k", 1500 -> "1.5k": token counts as people read them."""
+    if tokens >= 10_000:
+        return f"{round(tokens / 1000)}k"
+    return f"{tokens / 1000:.1f}".removesuffix(".0") + "k" if tokens >= 1000 else str(tokens)
 
 
 def text(lang: str, key: str, **values: object) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections import Counter
 from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
 from contextlib import closing
@@ -24,12 +25,12 @@ from digest.analysis import rules
 from digest.analysis.llm import LLMAnalyser, LLMResult
 from digest.analysis.prompts import PROMPT_VERSION
 from digest.errors import BadSha, CallsPaused, LLMUnavailable
-from digest.labels import text
+from digest.labels import text, thousands
 from digest.models import Analysis, Commit, CommitReport, Digest, Progress, RepoRef
 from digest.pool import PriorityPool
 from digest.singleflight import SingleFlight
 from digest.sources import CommitSource
-from digest.window import day_of, day_window, parse_day
+from digest.window import day_of, day_window, parse_day, parse_zone
 from storage import analyses as stored_analyses
 from storage import commits as stored_commits
 from storage import digests as stored_digests
@@ -67,12 +68,15 @@ class DigestService:
         clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
         token_cap: int | None = None,
         cap_zone: str = "UTC",
+        user_tokens: int | None = None,
     ) -> None:
         self._dbs = PerThread(db)
         self.token_cap = token_cap  # LLM tokens a day (in cap_zone); past it, no new call until the next day
         self.cap_zone = cap_zone
+        self.user_tokens = user_tokens  # LLM tokens a day one person's commands and clicks may spend
         self._cap_told: date | None = None
-        self._unrecorded = 0  # tokens of answers back from the LLM, not yet written by the thread that settles them
+        # tokens of answers back from the LLM, not yet written by the thread that settles them, by spender
+        self._unrecorded: Counter[str | None] = Counter()
         self._tokens_lock = threading.Lock()
         self.source_for = source_for
         self.llm = llm
@@ -95,14 +99,17 @@ class DigestService:
         return parse_day(day, zone, self.clock()) if isinstance(day, str) else day
 
     def build_digest(self, repo: RepoRef, day: date | str, zone: str, lang: str = "en", *,
-                     branch: str | None = None, progress: ProgressFn | None = None) -> Digest:
-        """The digest of `day`, built now. The same digest asked for while it is being built is built once."""
+                     branch: str | None = None, progress: ProgressFn | None = None,
+                     spender: str | None = None) -> Digest:
+        """The digest of `day`, built now. The same digest asked for while it is being built is built once (the
+        LLM tokens go to the `spender` who started it: a person's key, or None for the schedule)."""
         when = self.resolve_day(day, zone)
         key = (repo.name, str(when), zone, lang, branch)
-        return self.flights.run(key, lambda report: self._build(repo, when, zone, lang, branch, report), progress)
+        return self.flights.run(key, lambda report: self._build(repo, when, zone, lang, branch, report, spender),
+                                progress)
 
     def _build(self, repo: RepoRef, when: date | str, zone: str, lang: str, branch: str | None,
-               report: ProgressFn) -> Digest:
+               report: ProgressFn, spender: str | None) -> Digest:
         source = self.source_for(repo)
         notes: list[str] = []
         if repo.fetch and (warning := source.fetch()):
@@ -117,15 +124,19 @@ class DigestService:
         # through its own changes (if any); the digest lists `commits`, the analysers read `to_analyse` of them.
         merge_plan, own = merge_facts.prepare(self.db, source, repo.name, listed)
         commits: list[Commit] = []  # filled as details arrive; analyses start meanwhile
+        starved: set[str] = set()
         with closing(self._details(source, repo, listed, commits, report)) as fetched:
             briefs, deeps = self._analyse(merges.to_analyse(fetched, merge_plan.grouped, own),
-                                          merges.analysed_count(listed, merge_plan.grouped, own), lang, report, brief=True)
+                                          merges.analysed_count(listed, merge_plan.grouped, own), lang, report,
+                                          brief=True, spender=spender, starved=starved)
         entries = merges.compose(commits, briefs, deeps, merge_plan, own, lang)  # grouped merges, breaking changes once
         # -- end of merges --------------------------------------------------------------------------------------
         if self.llm is not None and any(a.note and a.source == "rules" for e in entries
                                         for a in (e.analysis, e.deep) if a is not None):
             if (outage := outages.current(self.db, self.llm.config.endpoint)) is not None:
                 notes.append(text(lang, "outage", since=f"{outage.started_at:%Y-%m-%d %H:%M} UTC", error=outage.error))
+        if starved:
+            notes.append(self._starved_note(spender, len(starved), lang))
         digest = Digest(
             repo=repo.name, window=window, lang=lang, branch=_branch_name(head), entries=entries,
             built_at=self.clock(), web_url=repo.web_url, notes=tuple(notes),
@@ -144,14 +155,16 @@ class DigestService:
         latest = source.latest_commit_time(head)
         return day_of(latest, zone) if latest else day_of(self.clock(), zone)
 
-    def analyze(self, repo: RepoRef, sha: str, lang: str = "en", *, progress: ProgressFn | None = None) -> CommitReport:
+    def analyze(self, repo: RepoRef, sha: str, lang: str = "en", *, progress: ProgressFn | None = None,
+                spender: str | None = None) -> CommitReport:
         """A deep analysis of one commit; `sha` may be a prefix of 7 or more hex digits. Asked twice at once
         (two clicks on two messages), it runs once."""
         prefix = parse_sha(sha)
-        return self.report_flights.run((repo.name, prefix, lang), lambda report: self._analyze(repo, prefix, lang, report),
-                                       progress)
+        return self.report_flights.run((repo.name, prefix, lang),
+                                       lambda report: self._analyze(repo, prefix, lang, report, spender), progress)
 
-    def _analyze(self, repo: RepoRef, prefix: str, lang: str, progress: ProgressFn) -> CommitReport:
+    def _analyze(self, repo: RepoRef, prefix: str, lang: str, progress: ProgressFn,
+                 spender: str | None) -> CommitReport:
         known = stored_commits.shas_with_prefix(self.db, repo.name, prefix)
         commit = stored_commits.load_commit(self.db, repo.name, known[0]) if len(known) == 1 else None
         notes: list[str] = []
@@ -161,7 +174,10 @@ class DigestService:
                 notes.append(warning)
             commit = source.commit(prefix)
             stored_commits.save_commit(self.db, commit)
-        _, deeps = self._analyse([commit], 1, lang, progress, brief=False)
+        starved: set[str] = set()
+        _, deeps = self._analyse([commit], 1, lang, progress, brief=False, spender=spender, starved=starved)
+        if starved:
+            notes.append(self._starved_note(spender, 1, lang))
         return CommitReport(commit=commit, analysis=deeps[commit.sha], web_url=repo.web_url, notes=tuple(notes))
 
     def stored_report(self, repo: RepoRef, sha: str, lang: str) -> CommitReport | None:
@@ -235,10 +251,13 @@ class DigestService:
         return load(self.db, commit.repo, commit.sha, depth, lang, RULES_VERSION, rules.RULES_MODEL)
 
     def _analyse(self, commits: Iterable[Commit], total: int, lang: str, report: ProgressFn,
-                 *, brief: bool) -> tuple[dict[str, Analysis], dict[str, Analysis]]:
+                 *, brief: bool, spender: str | None = None,
+                 starved: set[str] | None = None) -> tuple[dict[str, Analysis], dict[str, Analysis]]:
         """(briefs, deeps). With `brief`, every commit gets a brief analysis and a deep one starts as soon as its
         brief says "high" (no barrier between the phases); without, every commit gets a deep one. Stored analyses
-        are reused; the others go to the process-wide LLM pool as commits arrive."""
+        are reused; the others go to the process-wide LLM pool as commits arrive. Once the `spender`'s budget is
+        spent, the rules stand in, unsaved and not queued (the next build asks the LLM), and `starved` gets the SHA."""
+        starved = set() if starved is None else starved
         results: dict[str, dict[str, Analysis]] = {"brief": {}, "deep": {}}
         totals = {"brief": total if brief else 0, "deep": 0 if brief else total}
         llm = self.llm
@@ -261,14 +280,19 @@ class DigestService:
             elif (capped := self._over_cap()) is not None:
                 finished(commit, depth, self._stand_in(commit, rules.analyse(commit, lang, depth), depth, lang, capped,
                                                        retry_at=capped.retry_at))
+            elif self._over_budget(spender):
+                starved.add(commit.sha)
+                finished(commit, depth, rules.analyse(commit, lang, depth))
             else:
                 prior = rules.analyse(commit, lang, depth)
-                futures[self.pool.submit(self._call, llm, commit, prior, depth, lang,
+                futures[self.pool.submit(self._call, llm, commit, prior, depth, lang, spender,
                                          priority=1 if brief else 0)] = (commit, depth, prior)
 
         def settle(future: Future[LLMResult]) -> None:
             commit, depth, prior = futures.pop(future)
-            finished(commit, depth, self._settle(commit, prior, depth, lang, future))
+            if isinstance(future.exception(), _BudgetSpent):
+                starved.add(commit.sha)
+            finished(commit, depth, self._settle(commit, prior, depth, lang, future, spender))
 
         def keep_answered(wait_running: bool) -> None:
             """After a failure: drop queued calls, store what is answered (waiting for running calls if asked)."""
@@ -277,7 +301,7 @@ class DigestService:
             for future in as_completed(list(futures)) if wait_running else [f for f in list(futures) if f.done()]:
                 try:
                     commit, depth, prior = futures.pop(future)
-                    self._settle(commit, prior, depth, lang, future)
+                    self._settle(commit, prior, depth, lang, future, spender)
                 except Exception:
                     log.exception("could not store an analysis")
 
@@ -310,7 +334,7 @@ class DigestService:
         today = day_of(now, self.cap_zone)
         start = day_window(today, self.cap_zone)
         with self._tokens_lock:
-            unrecorded = self._unrecorded
+            unrecorded = sum(self._unrecorded.values())
         used = llm_store.tokens_since(self.db, start.start) + unrecorded
         if used < self.token_cap:
             return None
@@ -320,13 +344,44 @@ class DigestService:
                       "analyses use the offline rules and are queued", self.token_cap, used, start.end.isoformat())
         return _Capped(f"daily token cap of {self.token_cap} reached ({used} used today)", start.end)
 
-    def _call(self, llm: LLMAnalyser, commit: Commit, prior: Analysis, depth: str, lang: str) -> LLMResult:
-        """In the pool: a call queued before the cap was reached is not made after it."""
+    def user_budget(self, spender: str) -> "UserBudget | None":
+        """What `spender` (a person: "platform:user") used today of DIGEST_USER_TOKENS; None without a budget."""
+        if not self.user_tokens:
+            return None
+        today = day_window(day_of(self.clock(), self.cap_zone), self.cap_zone)
+        with self._tokens_lock:
+            unrecorded = self._unrecorded[spender]
+        used = llm_store.tokens_since(self.db, today.start, spender=spender) + unrecorded
+        return UserBudget(used, self.user_tokens, today.end, self.cap_zone)
+
+    def _over_budget(self, spender: str | None) -> bool:
+        """Whether a person's budget is spent (the schedule's work, spender None, has none); calls in flight finish."""
+        budget = self.user_budget(spender) if spender is not None else None
+        return budget is not None and budget.spent
+
+    def _starved_note(self, spender: str | None, n: int, lang: str) -> str:
+        budget = self.user_budget(spender) if spender is not None else None
+        assert budget is not None  # only a person with a budget is starved
+        return text(lang, "budget_spent", n=n, limit=thousands(budget.limit), reset=budget.reset)
+
+    def _owe(self, spender: str | None, tokens: tuple[int, int], sign: int = 1) -> None:
+        with self._tokens_lock:
+            self._unrecorded[spender] += sign * sum(tokens)
+
+    def _call(self, llm: LLMAnalyser, commit: Commit, prior: Analysis, depth: str, lang: str,
+              spender: str | None) -> LLMResult:
+        """In the pool: a call queued before the cap (or the spender's budget) was reached is not made after it.
+        Its tokens count at once, failed requests' too, until the thread that settles it has written them."""
         if (capped := self._over_cap()) is not None:
             raise _CapReached(capped)
-        result = llm.analyse(commit, prior, depth, lang)
-        with self._tokens_lock:
-            self._unrecorded += result.analysis.tokens_in + result.analysis.tokens_out
+        if self._over_budget(spender):
+            raise _BudgetSpent("daily LLM budget spent")
+        try:
+            result = llm.analyse(commit, prior, depth, lang)
+        except LLMUnavailable as err:
+            self._owe(spender, err.spent)
+            raise
+        self._owe(spender, result.spent)
         return result
 
     def _stand_in(self, commit: Commit, prior: Analysis, depth: str, lang: str, why: Any, *,
@@ -340,35 +395,40 @@ class DigestService:
         return self._save(commit, prior.model_copy(update={"note": text(lang, "fallback", error=reason)}),
                           FALLBACK_VERSION)
 
-    def _settle(self, commit: Commit, prior: Analysis, depth: str, lang: str, future: Future[LLMResult]) -> Analysis:
-        """Store what an LLM call gave; a failure keeps the rules analysis and queues the commit for a retry."""
+    def _settle(self, commit: Commit, prior: Analysis, depth: str, lang: str, future: Future[LLMResult],
+                spender: str | None = None) -> Analysis:
+        """Store what an LLM call gave, and what it cost (failed requests included, charged to `spender`); a
+        failure keeps the rules analysis and queues the commit for a retry."""
         assert self.llm is not None
         try:
             result = future.result()
         except _CapReached as capped:
             return self._stand_in(commit, prior, depth, lang, capped.capped, retry_at=capped.capped.retry_at)
+        except _BudgetSpent:
+            return prior  # not saved, not queued: the next build (the schedule's, or theirs tomorrow) asks the LLM
         except Exception as err:  # LLMUnavailable, or a bug: either way the commit keeps an analysis
             if not isinstance(err, LLMUnavailable):
                 log.error("%s %s: LLM analysis crashed", commit.repo, commit.short_sha, exc_info=err)
                 err = LLMUnavailable(f"internal error ({type(err).__name__})")
             log.warning("%s %s: LLM analysis failed, using rules: %s", commit.repo, commit.short_sha, err)
             llm_store.record_usage(self.db, repo=commit.repo, sha=commit.sha, depth=depth, model=self.llm.config.model,
-                                   mode=self.llm.mode_for(self.llm.config.model), ok=False, tokens_in=0,
-                                   tokens_out=0, seconds=0.0, error=str(err))
+                                   mode=self.llm.mode_for(self.llm.config.model), ok=False, tokens_in=err.spent[0],
+                                   tokens_out=err.spent[1], seconds=0.0, error=str(err), spender=spender,
+                                   at=self.clock())
+            self._owe(spender, err.spent, -1)
             if not isinstance(err, CallsPaused) and outages.begin(self.db, self.llm.config.endpoint, str(err),
                                                                   self.clock()):
                 log.error("LLM outage: %s; analyses fall back to the offline rules and are queued for a retry", err)
             return self._stand_in(commit, prior, depth, lang, err)
         attempts = stored_analyses.pending_attempts(self.db, commit.repo, commit.sha, depth, lang) + 1
         analysis = result.analysis.model_copy(update={"attempts": attempts})
-        with self._tokens_lock:
-            self._unrecorded -= analysis.tokens_in + analysis.tokens_out
         if (ended := outages.end(self.db, self.llm.config.endpoint, self.clock())) is not None:
             log.warning("LLM answers again after an outage since %s (%s)", ended.started_at.isoformat(timespec="minutes"),
                         ended.error)
         llm_store.record_usage(self.db, repo=commit.repo, sha=commit.sha, depth=depth, model=analysis.model,
-                               mode=result.mode, ok=True, tokens_in=analysis.tokens_in,
-                               tokens_out=analysis.tokens_out, seconds=result.seconds, error=None)
+                               mode=result.mode, ok=True, tokens_in=result.spent[0], tokens_out=result.spent[1],
+                               seconds=result.seconds, error=None, spender=spender, at=self.clock())
+        self._owe(spender, result.spent, -1)
         stored_analyses.clear_pending(self.db, commit.repo, commit.sha, depth, lang)
         return self._save(commit, analysis, PROMPT_VERSION)
 
@@ -378,12 +438,35 @@ class DigestService:
 
 
 @dataclass(frozen=True)
+class UserBudget:
+    """One person's LLM tokens today (a day of `zone`) against their daily budget, and when it resets."""
+
+    used: int
+    limit: int
+    resets_at: datetime
+    zone: str
+
+    @property
+    def spent(self) -> bool:
+        return self.used >= self.limit
+
+    @property
+    def reset(self) -> str:
+        """When the budget resets, as people read it: "00:00 UTC"."""
+        return f"{self.resets_at.astimezone(parse_zone(self.zone)):%H:%M} {self.zone}"
+
+
+@dataclass(frozen=True)
 class _Capped:
     reason: str
     retry_at: datetime
 
     def __str__(self) -> str:
         return self.reason
+
+
+class _BudgetSpent(LLMUnavailable):
+    """The spender's daily budget was spent before this queued call could start."""
 
 
 class _CapReached(LLMUnavailable):

@@ -15,7 +15,7 @@ from datetime import date, datetime, time, timezone
 from typing import Protocol
 
 from digest.errors import BadInput, CommitRadarError
-from digest.labels import text
+from digest.labels import text, thousands
 from digest.models import CommitReport, Digest, Progress, RepoRef
 from digest.repos import resolve_repo
 from digest.service import DigestService
@@ -109,9 +109,11 @@ class ChatOps:
             log.exception("internal error in %s %s", command, args[:100])
             reply.notice(f"❌ internal error ({type(err).__name__}); it is in the bot's log")
 
-    def deep(self, platform: str, dedupe_key: str, repo: str, sha: str, lang: str, reply: Reply) -> None:
+    def deep(self, platform: str, dedupe_key: str, repo: str, sha: str, lang: str, reply: Reply, *,
+             user: str) -> None:
         """The Deep analysis button: once per (channel, message, action, value), even if clicked twice; a click
-        whose work failed may be clicked again."""
+        whose work failed (or was refused by the user's limits) may be clicked again. A new analysis counts
+        against the user's limits like /analyze; one already made is free."""
         db = self.service.db
         if not events.first_time(db, platform, dedupe_key, self.clock()):
             log.info("duplicate deep-analysis action %s ignored", dedupe_key)
@@ -120,8 +122,11 @@ class ChatOps:
             ref = self.repo_ref(repo)  # a merge told through its commits is answered with them, no LLM call
             report = self.service.told_merge(ref, sha, lang) or self.service.stored_report(ref, sha, lang)
             if report is None:
+                if not self._spend(platform, user, lang, reply):
+                    events.forget(db, platform, dedupe_key)
+                    return
                 reply.progress(text(lang, "progress_analyze", sha=sha[:7], repo=repo))
-                report = self.service.analyze(ref, sha, lang)
+                report = self.service.analyze(ref, sha, lang, spender=_spender(platform, user))
             reply.report(report)
         except CommitRadarError as err:
             events.forget(db, platform, dedupe_key)
@@ -132,9 +137,10 @@ class ChatOps:
             reply.notice(f"❌ internal error ({type(err).__name__}); it is in the bot's log")
 
     def post_to_channel(self, platform: str, channel: str, dedupe_key: str, repo: str, day: date, zone: str,
-                        lang: str, branch: str | None, reply: Reply) -> Outcome | None:
+                        lang: str, branch: str | None, reply: Reply, *, user: str) -> Outcome | None:
         """The "Post to channel" button: the full digest, as the schedule posts it, taking that day's claim. Only
-        for a day that has ended (a day still open is the next morning's post)."""
+        for a day that has ended (a day still open is the next morning's post). A digest to build counts against
+        the user's limits like /digest (a button's value can name any day); a stored one is free."""
         if day_window(day, zone).end > self.clock():
             reply.notice(_extra(lang)["day_open"].format(day=day.isoformat()))
             return None
@@ -142,7 +148,12 @@ class ChatOps:
         if not events.first_time(db, platform, dedupe_key, self.clock()):
             return None
         try:
-            outcome = self.post_digest(self.destination(platform, channel), repo, day, zone, lang, branch)
+            stored = self.service.finished_digest(self.repo_ref(repo).name, day, zone, lang, branch)
+            if stored is None and not self._spend(platform, user, lang, reply):
+                events.forget(db, platform, dedupe_key)
+                return None
+            outcome = self.post_digest(self.destination(platform, channel), repo, day, zone, lang, branch,
+                                       spender=_spender(platform, user))
         except CommitRadarError as err:
             events.forget(db, platform, dedupe_key)
             reply.notice(f"❌ {err}")
@@ -157,12 +168,13 @@ class ChatOps:
     # -- posting (schedule, bot.py post, the button) ---------------------------------------------------------
 
     def post_digest(self, dest: Destination, repo: str, day: date, zone: str, lang: str, branch: str | None, *,
-                    quiet: str = "line", late: bool = False, force: bool = False) -> Outcome:
+                    quiet: str = "line", late: bool = False, force: bool = False,
+                    spender: str | None = None) -> Outcome:
         ref = self.repo_ref(repo)
 
         def build() -> Digest:
             return (self.service.finished_digest(ref.name, day, zone, lang, branch)
-                    or self.service.build_digest(ref, day, zone, lang, branch=branch))
+                    or self.service.build_digest(ref, day, zone, lang, branch=branch, spender=spender))
 
         return self.poster.post(dest, ref.name, day, build, quiet=quiet, late=late, force=force,
                                 digest_key=(zone, lang, branch))
@@ -206,7 +218,14 @@ class ChatOps:
         return None
 
     def _spend(self, platform: str, user: str, lang: str, reply: Reply) -> bool:
-        """Count a command that will cost LLM calls; False (answered) when the user is over the hourly limit."""
+        """Count a command or click that will cost LLM calls; False (answered) when the user's LLM tokens of the
+        day are spent (DIGEST_USER_TOKENS) or they are over the hourly limit (DIGEST_USER_LIMIT)."""
+        budget = self.service.user_budget(_spender(platform, user))
+        if budget is not None and budget.spent:
+            log.info("%s:%s refused: %d of %d LLM tokens used today", platform, user, budget.used, budget.limit)
+            reply.notice(_extra(lang)["budget_spent"].format(used=thousands(budget.used),
+                                                             limit=thousands(budget.limit), reset=budget.reset))
+            return False
         if events.allow(self.service.db, platform, user, self.clock(), self.settings.costly_per_hour):
             return True
         reply.notice(_extra(lang)["rate_limited"].format(n=self.settings.costly_per_hour))
@@ -236,7 +255,8 @@ class ChatOps:
                 reply.progress(text(lang, "progress", repo=repo, day=shown,
                                     what=text(lang, f"progress_{p.phase}", done=p.done, total=p.total)))
 
-        reply.digest(self.service.build_digest(ref, day, zone, lang, branch=branch, progress=progress))
+        reply.digest(self.service.build_digest(ref, day, zone, lang, branch=branch, progress=progress,
+                                               spender=_spender(platform, user)))
 
     def _analyze(self, c: cmd.AnalyzeCommand, platform: str, channel: str, user: str, lang: str, reply: Reply) -> None:
         found = self._which(platform, channel, c.repo, lang, reply)
@@ -248,7 +268,7 @@ class ChatOps:
         if not self._spend(platform, user, lang, reply):
             return
         reply.progress(text(lang, "progress_analyze", sha=c.sha[:7], repo=repo))
-        reply.report(self.service.analyze(ref, c.sha, lang))
+        reply.report(self.service.analyze(ref, c.sha, lang, spender=_spender(platform, user)))
 
     def _subscribe(self, c: cmd.Subscribe, platform: str, channel: str, user: str, lang: str, reply: Reply) -> None:
         self._checked_repo(c.repo)
@@ -334,6 +354,11 @@ class ChatOps:
         return ref
 
 
+def _spender(platform: str, user: str) -> str:
+    """Whose LLM tokens these are: a person on one platform."""
+    return f"{platform}:{user}"
+
+
 def _usage(topic: str) -> str:
     return {
         "analyze": "Usage: `/analyze SHA [owner/name] [lang en|zh]`, e.g. `/analyze d112f6a sgl-project/sglang`",
@@ -348,6 +373,8 @@ _WORDS = {
     "en": {
         "not_admin": "⛔ Only the bot's admins can change subscriptions here.",
         "rate_limited": "⏳ You have asked for {n} analyses in the last hour; please wait a little.",
+        "budget_spent": "⏳ You have used {used} of {limit} LLM tokens today; resets at {reset}. Digests already "
+                        "built are still free to ask for.",
         "unknown_word": "I did not understand `{word}`.",
         "which_repo": "Which repository? This channel has several: {choices}. Add one to the command.",
         "no_repo": "This channel has no subscription: name a repository (`/digest 2026-01-11 owner/name`) or "
@@ -368,6 +395,7 @@ _WORDS = {
     "zh": {
         "not_admin": "⛔ 只有机器人管理员可以修改订阅。",
         "rate_limited": "⏳ 过去一小时内你已请求 {n} 次分析，请稍后再试。",
+        "budget_spent": "⏳ 你今天已使用 {used} / {limit} 个 LLM token；额度于 {reset} 重置。已生成的摘要仍可免费查看。",
         "unknown_word": "无法理解 `{word}`。",
         "which_repo": "哪个仓库？本频道订阅了多个：{choices}。请在命令中指明。",
         "no_repo": "本频道没有订阅：请指明仓库（`/digest 2026-01-11 owner/name`）或用 `/digest subscribe owner/name` 订阅。",

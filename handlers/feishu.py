@@ -490,7 +490,8 @@ class Events:
         lang = lang if lang in ("en", "zh") else "en"
         key = f"deep|{message_id}|{repo}|{sha}"
         reply = CardReply(self.api, message_id, lang, in_thread=True, progress_every=self.progress_every)
-        self.pool.submit(self._run, lambda: self.ops.deep("feishu", key, repo, sha, lang, reply))
+        user = (event.operator.open_id or "") if event.operator else ""
+        self.pool.submit(self._run, lambda: self.ops.deep("feishu", key, repo, sha, lang, reply, user=user))
         toast = CallBackToast()
         toast.type, toast.content = "info", "⏳ " + ("正在分析 " if lang == "zh" else "Analysing ") + sha[:7] + "…"
         resp.toast = toast

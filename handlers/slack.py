@@ -261,7 +261,7 @@ def register(app: App, ops: ChatOps, *, progress_every: float = 3.0) -> None:
             reply = ThreadReply(post_client, channel, (body.get("message") or {}).get("thread_ts") or message_ts,
                                 fallback)
         ops.deep("slack", key, str(value.get("repo", "")), str(value.get("sha", "")), str(value.get("lang", "en")),
-                 reply)
+                 reply, user=(body.get("user") or {}).get("id", ""))
 
     def run_post(body: dict[str, Any]) -> None:
         action = body["actions"][0]
@@ -270,7 +270,8 @@ def register(app: App, ops: ChatOps, *, progress_every: float = 3.0) -> None:
         key = f"post|{channel}|{(body.get('container') or {}).get('message_ts')}|{action.get('value')}"
         reply = reply_for(body)
         outcome = ops.post_to_channel("slack", channel, key, str(value["repo"]), date.fromisoformat(value["day"]),
-                                      str(value["zone"]), str(value["lang"]), value.get("branch"), reply)
+                                      str(value["zone"]), str(value["lang"]), value.get("branch"), reply,
+                                      user=(body.get("user") or {}).get("id", ""))
         if outcome is not None and outcome.status == "posted":  # our words and a channel id: trusted mrkdwn
             reply.send(render.notice_blocks(render.text(str(value["lang"]), "posted_to_channel",
                                                          channel=render.esc(channel))), "posted")

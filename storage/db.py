@@ -7,6 +7,8 @@ rerun or a retry upserts instead of duplicating. One connection per thread: call
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import sqlite_utils
@@ -105,6 +107,11 @@ MIGRATIONS: tuple[str, ...] = (
         ended_at TEXT
     );
     """,
+    # 5: LLM tokens charged to the person who asked (DIGEST_USER_TOKENS); NULL for the schedule's work
+    """
+    ALTER TABLE llm_usage ADD COLUMN spender TEXT;
+    CREATE INDEX llm_usage_by_spender ON llm_usage (spender, at);
+    """,
 )
 
 
@@ -126,6 +133,19 @@ def migrate(db: sqlite_utils.Database) -> int:
         with db.conn:
             db.conn.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
     return len(MIGRATIONS)
+
+
+@contextmanager
+def write_lock(db: sqlite_utils.Database) -> Iterator[None]:
+    """One transaction that holds the write lock from its first read (BEGIN IMMEDIATE), so a decision read and
+    the write that follows it cannot interleave with another connection's, in any process."""
+    db.execute("BEGIN IMMEDIATE")  # waits up to busy_timeout for another writer
+    try:
+        yield
+    except BaseException:
+        db.conn.rollback()
+        raise
+    db.conn.commit()
 
 
 class PerThread:

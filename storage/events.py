@@ -6,6 +6,8 @@ from datetime import datetime, timedelta
 
 import sqlite_utils
 
+from storage.db import write_lock
+
 
 def first_time(db: sqlite_utils.Database, platform: str, event_id: str, now: datetime) -> bool:
     """True the first time this event (or action key) is seen, in any process on this database."""
@@ -21,8 +23,9 @@ def forget_before(db: sqlite_utils.Database, moment: datetime) -> None:
 
 def allow(db: sqlite_utils.Database, platform: str, user: str, now: datetime, limit: int,
           per: timedelta = timedelta(hours=1)) -> bool:
-    """Count a costly command for `user`; False (and not counted) when they already made `limit` within `per`."""
-    with db.conn:
+    """Count a costly command for `user`; False (and not counted) when they already made `limit` within `per`.
+    The count and the insert are one write transaction: two processes cannot both take the last place."""
+    with write_lock(db):
         used = db.execute("SELECT count(*) FROM command_log WHERE platform = ? AND user = ? AND at > ? AND costly = 1",
                           [platform, user, (now - per).isoformat()]).fetchone()[0]
         if used >= limit:

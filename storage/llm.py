@@ -9,12 +9,14 @@ import sqlite_utils
 
 def record_usage(
     db: sqlite_utils.Database, *, repo: str, sha: str, depth: str, model: str, mode: str, ok: bool,
-    tokens_in: int, tokens_out: int, seconds: float, error: str | None,
+    tokens_in: int, tokens_out: int, seconds: float, error: str | None, spender: str | None = None,
+    at: datetime | None = None,
 ) -> None:
+    """One analysis's LLM cost, failed requests included; `spender` is the person who asked (None: the schedule)."""
     with db.conn:
         db.table("llm_usage").insert(
             {
-                "at": datetime.now(timezone.utc).isoformat(),
+                "at": (at or datetime.now(timezone.utc)).isoformat(),
                 "repo": repo,
                 "sha": sha,
                 "depth": depth,
@@ -25,6 +27,7 @@ def record_usage(
                 "tokens_out": tokens_out,
                 "seconds": round(seconds, 3),
                 "error": error,
+                "spender": spender,
             }
         )
 
@@ -43,9 +46,14 @@ def save_mode(db: sqlite_utils.Database, base_url: str, model: str, mode: str) -
         db.table("llm_modes").upsert({"base_url": base_url, "model": model, "mode": mode}, pk=("base_url", "model"))
 
 
-def tokens_since(db: sqlite_utils.Database, moment: datetime) -> int:
-    row = db.execute("SELECT coalesce(sum(tokens_in + tokens_out), 0) FROM llm_usage WHERE at >= ?",
-                     [moment.isoformat()]).fetchone()
+def tokens_since(db: sqlite_utils.Database, moment: datetime, *, spender: str | None = None) -> int:
+    """Tokens (in + out) spent since `moment`: by everyone, or by one `spender`."""
+    if spender is None:
+        row = db.execute("SELECT coalesce(sum(tokens_in + tokens_out), 0) FROM llm_usage WHERE at >= ?",
+                         [moment.isoformat()]).fetchone()
+    else:
+        row = db.execute("SELECT coalesce(sum(tokens_in + tokens_out), 0) FROM llm_usage WHERE spender = ? AND at >= ?",
+                         [spender, moment.isoformat()]).fetchone()
     return int(row[0])
 
 

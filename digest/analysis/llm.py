@@ -67,6 +67,22 @@ class LLMResult:
     analysis: Analysis
     mode: str
     seconds: float
+    spent: tuple[int, int] = (0, 0)  # tokens (in, out) of every request made, failed and retried ones included
+
+
+class _Spend:
+    """Tokens one analysis cost so far, over every request it made (one thread: map calls run one after another)."""
+
+    def __init__(self) -> None:
+        self.tokens_in = self.tokens_out = 0
+
+    def add(self, tokens_in: int, tokens_out: int) -> None:
+        self.tokens_in += tokens_in
+        self.tokens_out += tokens_out
+
+    @property
+    def total(self) -> tuple[int, int]:
+        return self.tokens_in, self.tokens_out
 
 
 class _Rejected(Exception):
@@ -143,10 +159,12 @@ class LLMAnalyser:
     def analyse(self, commit: Commit, prior: Analysis, depth: str, lang: str) -> LLMResult:
         """A validated analysis, or LLMUnavailable with a reason that is safe to show.
 
-        While the endpoint's breaker is open this raises at once, with no call made."""
+        While the endpoint's breaker is open this raises at once, with no call made. The result, or the error's
+        `spent`, says what every request made cost, failed ones included."""
         if not self._endpoint.admit():
             health = self._endpoint.health()
             raise CallsPaused(f"{health.last_error or self.config.endpoint + ' failing'} (calls paused)")
+        spent = _Spend()
         try:
             diff_budget, _ = self._limits(depth)
             plan = budget.plan(commit, diff_budget, self.config.map_budget, self.config.files_per_map_call)
@@ -158,7 +176,7 @@ class LLMAnalyser:
                     continue
                 started = time.monotonic()
                 try:
-                    analysis, mode = self._analyse_with(model, commit, prior, plan, depth, lang)
+                    analysis, mode = self._analyse_with(model, commit, prior, plan, depth, lang, spent)
                 except _KeyRejected as err:
                     self._endpoint.failure(str(err), at_once=True)
                     raise LLMUnavailable(str(err)) from None
@@ -183,15 +201,18 @@ class LLMAnalyser:
                     continue
                 else:  # the endpoint heard of its answers in _complete
                     breaker.success()  # told before done(): no second probe slips in between
-                    return LLMResult(analysis, mode, time.monotonic() - started)
+                    return LLMResult(analysis, mode, time.monotonic() - started, spent.total)
                 finally:
                     breaker.done()
             raise LLMUnavailable("; ".join(errors) or "no model available")
+        except LLMUnavailable as err:
+            err.spent = spent.total
+            raise
         finally:
             self._endpoint.done()
 
     def _analyse_with(self, model: str, commit: Commit, prior: Analysis, plan: budget.DiffPlan, depth: str,
-                      lang: str) -> tuple[Analysis, str]:
+                      lang: str, spent: _Spend) -> tuple[Analysis, str]:
         """Map calls for what does not fit (one after another: the service bounds calls in flight), then one call."""
         tokens = [0, 0]
         found: list[Counter[str]] = []
@@ -199,13 +220,13 @@ class LLMAnalyser:
         for number, chunk in enumerate(plan.chunks, start=1):
             user = prompts.map_user_prompt(commit, number, len(plan.chunks), chunk.text)
             part, _, usage, secrets = self._ask(model, user, "map", lang, self.config.map_max_tokens,
-                                                prompts.MapAnswer)
+                                                prompts.MapAnswer, spent)
             tokens = [tokens[0] + usage[0], tokens[1] + usage[1]]
             found.append(secrets)
             summaries += part.summaries
         user = prompts.user_prompt(commit, prior, plan.selection, summaries)
         answer, mode, usage, secrets = self._ask(model, user, depth, lang, self._limits(depth)[1],
-                                                 prompts.BriefAnswer)
+                                                 prompts.BriefAnswer, spent)
         found.append(secrets)
         coverage = None
         if plan.chunks or plan.condensed:
@@ -227,7 +248,7 @@ class LLMAnalyser:
         return grounding.ground(analysis, commit), mode
 
     def _ask(self, model: str, user: str, depth: str, lang: str, first_max_tokens: int,
-             expected: type[_Answer]) -> tuple[_Answer, str, tuple[int, int], Counter[str]]:
+             expected: type[_Answer], spent: _Spend) -> tuple[_Answer, str, tuple[int, int], Counter[str]]:
         """One logical call: the prompt redacted, then mode changes, one length retry and one repair retry."""
         clean = redact(user)
         mode = self.mode_for(model)
@@ -241,7 +262,7 @@ class LLMAnalyser:
             if repair:
                 messages.append({"role": "user", "content": repair})
             try:
-                content, finish, usage = self._complete(model, messages, mode, depth, max_tokens)
+                content, finish, usage = self._complete(model, messages, mode, depth, max_tokens, spent)
             except _Rejected:
                 log.info("%s rejects response_format %s for %s", self.config.endpoint, mode, model)
                 next_mode = self._demote(model, mode)
@@ -267,49 +288,79 @@ class LLMAnalyser:
             return parsed, mode, (tokens_in, tokens_out), clean.found
         raise LLMUnavailable(f"{model} gave no usable analysis")
 
-    def _complete(self, model: str, messages: list[dict], mode: str, depth: str,
-                  max_tokens: int) -> tuple[str, str | None, tuple[int, int]]:
+    def _complete(self, model: str, messages: list[dict], mode: str, depth: str, max_tokens: int,
+                  spent: _Spend) -> tuple[str, str | None, tuple[int, int]]:
+        """One request (and the SDK's retries of it). Its tokens go to `spent` whatever happens: the usage the
+        server reports, else estimates (see _charge_failure)."""
         extra: dict = {}
         if mode == "json_schema":
             extra["response_format"] = {"type": "json_schema", "json_schema": {
                 "name": f"commit_analysis_{depth}", "schema": prompts.answer_schema(depth)}}
         elif mode == "json_object":
             extra["response_format"] = {"type": "json_object"}
+        prompt = sum(budget.estimate_tokens(str(m["content"])) for m in messages)
         try:
-            response = self.client.chat.completions.create(
+            raw = self.client.chat.completions.with_raw_response.create(
                 model=model, messages=messages, max_tokens=max_tokens, temperature=0.2, **extra)  # type: ignore[arg-type]
-        except openai.BadRequestError as err:
-            if mode != "text" and _rejects_format(err):
-                raise _Rejected() from None
-            raise LLMUnavailable(f"{model}: request rejected (400)") from None
-        except (openai.APITimeoutError, openai.APIConnectionError) as err:
-            kind = "timed out" if isinstance(err, openai.APITimeoutError) else "connection failed"
-            raise _EndpointDown(f"{self.config.endpoint} {kind}") from None
-        except openai.AuthenticationError:
-            raise _KeyRejected(f"{self.config.endpoint} answers 401 Unauthorized: check LLM_API_KEY") from None
-        except openai.PermissionDeniedError:
-            raise _KeyRejected(f"{self.config.endpoint} answers 403 Forbidden: check LLM_API_KEY and its access "
-                               "to the model") from None
-        except openai.NotFoundError:
-            raise _ModelMissing(f"model {model} not found at {self.config.endpoint} (404): check LLM_MODEL") from None
-        except openai.RateLimitError:
-            raise _EndpointDown(f"{self.config.endpoint} rate limited (429) after retries") from None
-        except openai.APIStatusError as err:
-            if err.status_code >= 500 or err.status_code in (408, 409):
-                raise _EndpointDown(f"{self.config.endpoint} answered HTTP {err.status_code}") from None
-            raise LLMUnavailable(f"{self.config.endpoint} answered HTTP {err.status_code}") from None
+            response = raw.parse()
+        except openai.APIError as err:
+            spent.add(*self._charge_failure(err, prompt, max_tokens))
+            raise self._failure(err, model, mode) from None
+        spent.add(raw.retries_taken * prompt, 0)  # the SDK's earlier attempts failed (5xx, 429, timeouts): no usage
         choices = getattr(response, "choices", None)
         if not isinstance(choices, list) or not choices or getattr(choices[0], "message", None) is None:
+            spent.add(prompt, 0)  # a 200 without a completion: the request went through a proxy, maybe to a model
             raise _EndpointDown(f"{self.config.endpoint} returned no chat completion (a proxy's page?)")
         self._endpoint.success()  # the endpoint answers: calls held after a failure go now, not after a long map-reduce
         choice = choices[0]
         content = choice.message.content or ""
         usage = getattr(response, "usage", None)
         tokens = (
-            getattr(usage, "prompt_tokens", None) or sum(budget.estimate_tokens(str(m["content"])) for m in messages),
+            getattr(usage, "prompt_tokens", None) or prompt,
             getattr(usage, "completion_tokens", None) or budget.estimate_tokens(content),
         )
+        spent.add(*tokens)  # answered: counted as reported, even when the answer is then refused (invalid, cut off)
         return content, choice.finish_reason, tokens
+
+    def _charge_failure(self, err: openai.APIError, prompt: int, max_tokens: int) -> tuple[int, int]:
+        """Tokens to count for a request that failed with no usage reported, for each attempt the SDK made (it
+        retries timeouts, dropped connections, 408, 409, 429 and 5xx: max_retries + 1 attempts in all).
+        Conservative, since the caps exist to stop runaway spend: a timed-out request may still be answered and
+        billed in full, so it counts its prompt and the longest answer allowed; a dropped connection or a 5xx counts
+        its prompt (the server may have read it; an answer never came). A 4xx other than 408 and 409 (a 429
+        included) is refused before any model reads the request and is not billed: 0."""
+        attempts = self.client.max_retries + 1
+        if isinstance(err, openai.APITimeoutError):
+            return attempts * prompt, attempts * max_tokens
+        if isinstance(err, openai.APIConnectionError):
+            return attempts * prompt, 0
+        if isinstance(err, openai.APIStatusError) and (err.status_code >= 500 or err.status_code in (408, 409)):
+            return attempts * prompt, 0
+        return 0, 0
+
+    def _failure(self, err: openai.APIError, model: str, mode: str) -> Exception:
+        """What a failed request means for the analysis: a mode to drop, an outage, a key to fix, a model missing."""
+        endpoint = self.config.endpoint
+        if isinstance(err, openai.BadRequestError):
+            return _Rejected() if mode != "text" and _rejects_format(err) else LLMUnavailable(
+                f"{model}: request rejected (400)")
+        if isinstance(err, openai.APITimeoutError):
+            return _EndpointDown(f"{endpoint} timed out")
+        if isinstance(err, openai.APIConnectionError):
+            return _EndpointDown(f"{endpoint} connection failed")
+        if isinstance(err, openai.AuthenticationError):
+            return _KeyRejected(f"{endpoint} answers 401 Unauthorized: check LLM_API_KEY")
+        if isinstance(err, openai.PermissionDeniedError):
+            return _KeyRejected(f"{endpoint} answers 403 Forbidden: check LLM_API_KEY and its access to the model")
+        if isinstance(err, openai.NotFoundError):
+            return _ModelMissing(f"model {model} not found at {endpoint} (404): check LLM_MODEL")
+        if isinstance(err, openai.RateLimitError):
+            return _EndpointDown(f"{endpoint} rate limited (429) after retries")
+        if isinstance(err, openai.APIStatusError):
+            if err.status_code >= 500 or err.status_code in (408, 409):
+                return _EndpointDown(f"{endpoint} answered HTTP {err.status_code}")
+            return LLMUnavailable(f"{endpoint} answered HTTP {err.status_code}")
+        return err  # an answer the SDK could not read: the caller's fallback handles it
 
 
 def _rejects_format(err: openai.BadRequestError) -> bool:

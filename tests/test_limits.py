@@ -1,0 +1,216 @@
+"""Per-user limits: the hourly command limit holds across processes, buttons count, a daily budget of LLM tokens
+per user, and the tokens of failed LLM calls count toward LLM_DAILY_TOKEN_CAP."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+
+from digest.analysis.llm import LLMAnalyser, LLMConfig
+from digest.service import DigestService
+from digest.sources.git import GitSource
+from storage import llm as llm_store
+from storage.db import open_db
+from tests.conftest import NOW, ROOT, clone_ref, git_service, sample_history
+from tests.gitrepo import GitRepo
+from tests.servers.openai import INVALID_JSON_CONTENT, Fault, OpenAIServer
+from tests.servers.slack import SlackServer, block_action_body
+from tests.test_llm import answer
+from tests.test_slack import DAY, REPO, Recorder, day_of_commits, make_bot, post_signed, settings_env
+
+RACER = """
+import sys, time
+from datetime import datetime, timezone
+sys.path.insert(0, sys.argv[1])
+from storage import events
+from storage.db import open_db
+db = open_db(sys.argv[2])
+print("ready", flush=True)
+start = float(sys.stdin.readline())
+now = datetime(2026, 1, 12, 9, 0, tzinfo=timezone.utc)
+passed = []
+for user in range(int(sys.argv[4])):
+    time.sleep(max(0.0, start + user * 0.04 - time.time()))  # every process asks for this user at the same instant
+    passed += [user for _ in range(2) if events.allow(db, "slack", f"U{user}", now, 3)]
+print(" ".join(map(str, passed)))
+"""
+
+
+def test_the_hourly_limit_holds_when_16_processes_ask_at_once(tmp_path):
+    """12 processes ask for the same 40 users, one user at a time, each twice: 24 tries per user, 3 pass."""
+    path = tmp_path / "bot.db"
+    open_db(path)  # migrated once, before the race
+    procs = [subprocess.Popen([sys.executable, "-c", RACER, str(ROOT), str(path), "", "40"], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(12)]
+    for proc in procs:
+        assert proc.stdout.readline() == "ready\n", proc.stderr.read()
+    start = time.time() + 0.2  # every process is up and waiting when the clock strikes
+    for proc in procs:
+        proc.stdin.write(f"{start}\n")
+        proc.stdin.flush()
+    passed: Counter[int] = Counter()
+    for proc in procs:
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+        passed.update(int(user) for user in out.split())
+    assert passed == {user: 3 for user in range(40)}
+    rows = open_db(path).execute("SELECT count(*) FROM command_log").fetchone()[0]
+    assert rows == 120
+
+
+# -- buttons count: a running bot, signed block_actions requests through Bolt ---------------------------------
+
+@pytest.fixture
+def limited(tmp_path):
+    """A running bot (HTTP mode) whose users may make 2 costly requests an hour."""
+    repo = GitRepo(tmp_path / "upstream")
+    shas = day_of_commits(repo, 6)
+    with SlackServer(channels=["C1"]) as slack, OpenAIServer(responder=answer) as llm:
+        env = settings_env(tmp_path, slack, repo, LLM_BASE_URL=llm.url + "/v1", LLM_MODEL="test-model",
+                           LLM_API_KEY="test-key", DIGEST_USER_LIMIT="2")
+        bot = make_bot(env)
+        server = bot.start()
+        try:
+            yield bot, slack, llm, f"http://127.0.0.1:{server.port}/slack/events", shas
+        finally:
+            bot.stop()
+
+
+def click(url: str, slack: SlackServer, action_id: str, value: dict, message_ts: str = "") -> list:
+    """A signed button click by U1; what U1 was answered through its response_url (waited for)."""
+    response_url = slack.response_url("C1", "U1", message_ts or None)
+    status, _, _ = post_signed(url, block_action_body(action_id, json.dumps(value), message_ts=message_ts,
+                                                      response_url=response_url))
+    assert status == 200
+    return response_url
+
+
+def test_deep_analysis_and_post_to_channel_clicks_count_against_the_hourly_limit(limited):
+    bot, slack, llm, url, shas = limited
+    top = slack.post_user_message("C1", "a digest")
+    for sha in shas[:2]:  # two new deep analyses: the 2 costly requests of the hour
+        click(url, slack, f"deep_analysis:{sha[:7]}", {"repo": REPO, "sha": sha, "lang": "en"}, top.ts)
+    slack.wait_for(lambda: len(slack.replies(top.ts)) == 2, timeout=30)
+    calls = len(llm.requests)
+    third = click(url, slack, f"deep_analysis:{shas[2][:7]}", {"repo": REPO, "sha": shas[2], "lang": "en"}, top.ts)
+    refused = slack.wait_for(lambda: slack.responses_to(third), timeout=10)
+    assert "2 analyses in the last hour" in json.dumps(refused[-1].body)
+    # a button's value can name any day: one never built is a costly request too
+    post = click(url, slack, "post_to_channel", {"repo": REPO, "day": "2026-01-11", "zone": "UTC", "lang": "en",
+                                                 "branch": None})
+    refused = slack.wait_for(lambda: slack.responses_to(post), timeout=10)
+    assert "2 analyses in the last hour" in json.dumps(refused[-1].body)
+    time.sleep(0.3)
+    assert len(llm.requests) == calls and len(slack.replies(top.ts)) == 2
+    assert [m.ts for m in slack.messages("C1", top_level=True)] == [top.ts]  # nothing posted to the channel
+    # an analysis already made is free: clicking it on another message answers from storage
+    other = slack.post_user_message("C1", "another digest")
+    click(url, slack, f"deep_analysis:{shas[0][:7]}", {"repo": REPO, "sha": shas[0], "lang": "en"}, other.ts)
+    slack.wait_for(lambda: slack.replies(other.ts), timeout=10)
+    assert len(llm.requests) == calls
+
+
+# -- a daily budget of LLM tokens per person ---------------------------------------------------------------------
+
+def billed(request: dict, content: str) -> int:
+    """The tokens the local OpenAI server reports for one answered request (its usage: 4 characters a token)."""
+    prompt = "".join(m["content"] for m in request["messages"])
+    return (len(prompt) + 3) // 4 + (len(content) + 3) // 4
+
+
+def test_a_user_over_the_daily_token_budget_is_refused_with_what_they_used(tmp_path):
+    repo = GitRepo(tmp_path / "upstream")
+    shas = day_of_commits(repo, 6)
+    with SlackServer(channels=["C1"]) as slack, OpenAIServer(responder=answer) as llm:
+        env = settings_env(tmp_path, slack, repo, LLM_BASE_URL=llm.url + "/v1", LLM_MODEL="test-model",
+                           LLM_API_KEY="test-key", DIGEST_USER_TOKENS="500")
+        bot = make_bot(env)
+        say = Recorder()
+        bot.ops.handle("slack", "C1", "U1", "/analyze", f"{shas[0][:8]} {REPO}", say)
+        assert say.reports[-1].analysis.source == "llm"
+        used = sum(billed(r, answer(r)) for r in llm.requests)  # what the endpoint reported, counted for U1
+        assert 500 < used < 1000  # one deep analysis
+        assert bot.service.db.execute("SELECT sum(tokens_in + tokens_out) FROM llm_usage WHERE spender = ?",
+                                      ["slack:U1"]).fetchone()[0] == used
+        calls = len(llm.requests)
+        bot.ops.handle("slack", "C1", "U1", "/analyze", f"{shas[1][:8]} {REPO}", say)
+        assert say.notices[-1] == (f"⏳ You have used {used} of 500 LLM tokens today; resets at 00:00 UTC. "
+                                   "Digests already built are still free to ask for.")
+        bot.ops.handle("slack", "C1", "U1", "/digest", f"2026-01-11 {REPO} lang zh", say)
+        assert say.notices[-1].startswith(f"⏳ 你今天已使用 {used} / 500 个 LLM token；额度于 00:00 UTC 重置")
+        assert len(llm.requests) == calls and len(say.reports) == 1 and not say.digests
+        bot.ops.handle("slack", "C1", "U2", "/analyze", f"{shas[1][:8]} {REPO}", say)  # another person's budget
+        assert len(say.reports) == 2 and len(llm.requests) > calls
+        # the schedule is charged to no one; the day it built is free to ask for, even with the budget spent
+        assert bot.ops.post_digest(bot.destination("slack", "C1"), REPO, DAY, "UTC", "en", None).status == "posted"
+        bot.ops.handle("slack", "C1", "U1", "/digest", f"2026-01-11 {REPO}", say)
+        assert say.digests and say.digests[-1].coverage.llm == 6
+
+
+def test_a_budget_spent_during_a_digest_leaves_the_rest_to_the_rules_and_the_next_build_asks_again(tmp_path):
+    repo = GitRepo(tmp_path / "upstream")
+    day_of_commits(repo, 6)
+    with SlackServer(channels=["C1"]) as slack, OpenAIServer(responder=answer) as llm:
+        env = settings_env(tmp_path, slack, repo, LLM_BASE_URL=llm.url + "/v1", LLM_MODEL="test-model",
+                           LLM_API_KEY="test-key", LLM_CONCURRENCY="1", DIGEST_USER_TOKENS="1")
+        bot = make_bot(env)
+        say = Recorder()
+        bot.ops.handle("slack", "C1", "U1", "/digest", f"2026-01-11 {REPO}", say)
+        digest = say.digests[-1]
+        assert len(llm.requests) == 1  # the one call admitted while U1 had used nothing
+        assert digest.coverage.llm == 1 and digest.coverage.rules == 5 and digest.coverage.fallbacks == 0
+        assert ("Your daily budget of 1 LLM tokens ran out while this was built: 5 analyses show the offline rules "
+                "instead. Ask again after 00:00 UTC.") in digest.notes
+        assert not list(bot.service.db.query("SELECT * FROM pending"))  # nothing queued on U1's behalf
+        # the scheduled post does not reuse the starved digest: it asks the LLM for the rest, charged to no one
+        assert bot.ops.post_digest(bot.destination("slack", "C1"), REPO, DAY, "UTC", "en", None).status == "posted"
+        assert len(llm.requests) == 6
+        assert bot.service.finished_digest(REPO, DAY, "UTC", "en").coverage.llm == 6
+        assert bot.service.db.execute("SELECT count(*) FROM llm_usage WHERE spender IS NULL").fetchone()[0] == 5
+
+
+# -- failed calls count toward LLM_DAILY_TOKEN_CAP -----------------------------------------------------------
+
+def test_failed_and_retried_calls_count_toward_the_daily_token_cap(repo, db):
+    shas = sample_history(repo)
+    with OpenAIServer(responder=answer) as server:
+        llm = LLMAnalyser(LLMConfig(base_url=server.url + "/v1", api_key="test-key", model="test-model",
+                                    max_retries=1, timeout=0.5))
+        service = git_service(db, llm)
+        # answered twice with invalid JSON (the repair too): the usage the server reported counts
+        server.fault(Fault("invalid_json"), Fault("invalid_json"))
+        assert service.analyze(clone_ref(repo), shas["docs"]).analysis.source == "rules"
+        first = list(db.query("SELECT ok, tokens_in, tokens_out FROM llm_usage"))
+        assert len(server.requests) == 2 and len(first) == 1 and first[0]["ok"] == 0
+        assert first[0]["tokens_in"] + first[0]["tokens_out"] == sum(billed(r, INVALID_JSON_CONTENT)
+                                                                     for r in server.requests)
+        # two 500s (the SDK's retry included) report no usage: each still counts its prompt
+        server.fault(Fault("status", status=500), Fault("status", status=500))
+        assert service.analyze(clone_ref(repo), shas["side"]).analysis.source == "rules"
+        failed = list(db.query("SELECT tokens_in, tokens_out FROM llm_usage WHERE rowid > 1"))
+        sent = server.requests[2:]
+        assert len(sent) == 2 and failed[0]["tokens_out"] == 0
+        assert failed[0]["tokens_in"] >= 0.8 * sum(billed(r, "") for r in sent)
+        spent = llm_store.tokens_since(db, NOW - timedelta(days=1))
+        assert spent == sum(r["tokens_in"] + r["tokens_out"] for r in first + failed)
+        # a cap of what the failed calls cost is reached: the next analysis makes no call
+        capped = DigestService(db, GitSource, llm, clock=lambda: NOW, token_cap=spent)
+        report = capped.analyze(clone_ref(repo), shas["breaking"])
+        assert len(server.requests) == 4 and "daily token cap" in report.analysis.note
+
+
+def test_a_timed_out_call_counts_its_prompt_and_the_longest_answer_it_could_have_had(repo, db):
+    shas = sample_history(repo)
+    with OpenAIServer(responder=answer) as server:
+        llm = LLMAnalyser(LLMConfig(base_url=server.url + "/v1", api_key="test-key", model="test-model",
+                                    max_retries=0, timeout=0.3))
+        server.fault(Fault("timeout", delay=1))
+        assert git_service(db, llm).analyze(clone_ref(repo), shas["docs"]).analysis.source == "rules"
+        row = next(db.query("SELECT tokens_in, tokens_out FROM llm_usage"))
+        assert row["tokens_out"] == server.requests[0]["max_tokens"] and row["tokens_in"] > 0
