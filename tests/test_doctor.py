@@ -68,7 +68,9 @@ def world(tmp_path: Path) -> Iterator[World]:
                "FEISHU_APP_ID": feishu.app_id, "FEISHU_APP_SECRET": feishu_secret, "FEISHU_BASE_URL": feishu.url,
                "FEISHU_CHAT_ID": "oc_1", "LLM_BASE_URL": llm.url + "/v1", "LLM_API_KEY": llm_key,
                "LLM_MODEL": "test-model", "GITHUB_TOKEN": github_token, "GITHUB_API_URL": github.url,
-               "GIT_CLONES": f"{REPO}={clone.path}", "DIGEST_REPOS": REPO}
+               "GIT_CLONES": f"{REPO}={clone.path}", "DIGEST_REPOS": REPO,
+               "FEISHU_WEBHOOK_URL": f"{feishu.url}/open-apis/bot/v2/hook/{feishu.webhook_token}",
+               "FEISHU_WEBHOOK_SECRET": secret("wh")}
         yield World(tmp_path, env, slack, feishu, llm, github, clone)
 
 
@@ -90,9 +92,14 @@ def lines(out) -> dict[str, str]:
 def assert_no_secret(world: World, out) -> None:
     """No secret, nor any 8 characters of one, in what doctor printed."""
     shown = out.stdout + out.stderr
-    for name in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "FEISHU_APP_SECRET", "LLM_API_KEY", "GITHUB_TOKEN"):
+    for name in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "FEISHU_APP_SECRET", "LLM_API_KEY", "GITHUB_TOKEN",
+                 "FEISHU_WEBHOOK_SECRET"):
         value = world.env[name]
         assert not any(value[i:i + 8] in shown for i in range(len(value) - 7)), name
+
+
+def hooktoken_hidden(world: World, out) -> bool:
+    return world.feishu.webhook_token not in out.stdout + out.stderr  # the webhook URL's path is its secret
 
 
 def test_every_part_passes_and_doctor_exits_0_with_a_line_each(world):
@@ -102,15 +109,16 @@ def test_every_part_passes_and_doctor_exits_0_with_a_line_each(world):
     found = lines(out)
     assert list(found) == [f"database {world.db}", "Slack token", "Slack scopes", "Slack channel C1",
                            "Slack channel C2", "Slack Socket Mode", "Feishu app", "Feishu chat oc_1", "Feishu events",
-                           "LLM test-model", "GitHub", f"clone {REPO}"]
+                           "Feishu webhook", "LLM test-model", "GitHub", f"clone {REPO}"]
     assert all(line.startswith("✓") for line in found.values()), out.stdout
     assert "output mode json_schema" in found["LLM test-model"]
     assert "token valid; 5000 of 5000 requests left" in found["GitHub"]
     assert "main present" in found[f"clone {REPO}"]
-    assert out.stdout.strip().endswith("12 checks, all passed")
+    assert out.stdout.strip().endswith("13 checks, all passed")
     assert out.stderr == ""
     assert_no_secret(world, out)
-    assert world.slack.messages() == [] and world.feishu.sent() == []  # it only looks
+    assert hooktoken_hidden(world, out)
+    assert world.slack.messages() == [] and world.feishu.sent() == [] and world.feishu.webhook_posts == []
 
 
 def test_the_output_mode_that_works_is_reported(world):
@@ -172,14 +180,19 @@ def test_an_unwritable_database_fails_with_the_fix(world):
     assert line.startswith("✗") and "cannot write" in line and "DATABASE_PATH" in line
 
 
-def test_feishu_chat_membership_and_http_mode_without_encrypt_key(world):
+def test_http_modes_a_chat_without_the_bot_a_bad_webhook_and_no_github_for_clones_only(world):
     world.feishu.set_chat("oc_1", "bot_removed")
-    out, _ = doctor(world, FEISHU_EVENT_MODE="http", FEISHU_VERIFICATION_TOKEN="vtoken")
+    out, _ = doctor(world, FEISHU_EVENT_MODE="http", FEISHU_VERIFICATION_TOKEN="vtoken", SLACK_APP_TOKEN="",
+                    SLACK_SIGNING_SECRET=secret("ss"), FEISHU_WEBHOOK_URL="https://example.com/hooks/abcdefgh", GITHUB_TOKEN="")
     assert out.returncode == 1
     found = lines(out)
+    assert found["Slack events"].startswith("✓ Slack events: HTTP at /slack/events")
     assert found["Feishu app"].startswith("✓")
     assert found["Feishu chat oc_1"].startswith("✗") and "add the bot to the group" in found["Feishu chat oc_1"]
     assert found["Feishu events"].startswith("✗") and "FEISHU_ENCRYPT_KEY" in found["Feishu events"]
+    assert found["Feishu webhook"].startswith("✗") and "Custom Bot" in found["Feishu webhook"]
+    assert "GitHub" not in found  # no token, and every repository is read from its clone
+    assert world.github.calls("/rate_limit") == []
 
 
 def test_an_endpoint_that_hangs_times_out_and_doctor_still_finishes_in_seconds(world):
