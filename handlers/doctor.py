@@ -230,6 +230,7 @@ FEISHU_CHAT_FIXES = {
     232006: "the chat id is not known to the app: check FEISHU_CHAT_ID or the subscription",
     232009: "the chat was dissolved: subscribe another chat",
     232010: "the chat belongs to another tenant: use a chat of the app's own organisation",
+    232011: "the bot is not in this chat: add the bot to the group (Settings → Bots)",
     232025: "enable the app's Bot feature in the developer console and publish a version",
     99991672: "add the permission im:chat:readonly (read group information) to the app and publish a version",
 }
@@ -407,7 +408,8 @@ def render(checks: list[Check]) -> list[str]:
     lines = [f"{'✓' if c.ok else '✗'} {c.name}: {c.detail}" + (f" → {c.fix}" if not c.ok and c.fix else "")
              for c in checks]
     failed = sum(not c.ok for c in checks)
-    lines.append(f"{len(checks)} checks, all passed" if not failed else f"{failed} of {len(checks)} checks failed")
+    total = f"{len(checks)} check{'s' if len(checks) != 1 else ''}"
+    lines.append(f"{total}, all passed" if not failed else f"{failed} of {total} failed")
     return lines
 
 
