@@ -7,6 +7,7 @@ long connection is opened (it would take a share of a running bot's events), no 
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 import time
@@ -25,6 +26,8 @@ from storage import subscriptions as subs
 
 if TYPE_CHECKING:
     from handlers.feishu import OpenApi
+
+log = logging.getLogger(__name__)
 
 TIMEOUT = 5.0  # seconds per check; they run at once, so the whole command takes about this long at worst
 MANIFEST = Path(__file__).resolve().parent.parent / "manifest.yml"
@@ -111,6 +114,12 @@ def check_database(path: str) -> list[Check]:
     return [Check(name, True, f"writable (schema {len(MIGRATIONS)})")]
 
 
+def _no_answer(service: str, err: Exception) -> str:
+    if isinstance(err, (TimeoutError, requests.Timeout)):
+        return f"{service} timed out after {TIMEOUT:g} s"
+    return f"{service} did not answer ({type(err).__name__})"  # the exception's text may quote a URL or a header
+
+
 def manifest_scopes(text: str) -> frozenset[str]:
     """The bot scopes of manifest.yml (oauth_config: scopes: bot: - a - b), read without a YAML library."""
     found: list[str] = []
@@ -144,8 +153,8 @@ def check_slack_token(settings: Settings) -> list[Check]:
         error = str(err.response.get("error", "")) if err.response is not None else ""
         return [Check("Slack token", False, f"auth.test answered {error or 'an error'}",
                       GONE.get(error, "check SLACK_BOT_TOKEN (xoxb-…) and SLACK_API_URL"))]
-    except Exception as err:  # a refused connection, a timeout: the client's text may quote the URL only
-        return [Check("Slack token", False, f"Slack did not answer ({type(err).__name__})",
+    except Exception as err:  # a refused connection, a timeout
+        return [Check("Slack token", False, _no_answer("Slack", err),
                       "check SLACK_API_URL and this machine's network")]
     token = Check("Slack token", True, f"valid: workspace {resp.get('team')}, bot @{resp.get('user')}")
     granted_header = next((v for k, v in (resp.headers or {}).items() if k.lower() == "x-oauth-scopes"), None)
@@ -178,7 +187,7 @@ def check_slack_channel(settings: Settings, channel: str) -> list[Check]:
         return [Check(name, False, f"not reachable ({error or 'error'})",
                       GONE.get(error, "check the channel id (SLACK_CHANNEL or the subscription)"))]
     except Exception as err:
-        return [Check(name, False, f"Slack did not answer ({type(err).__name__})", "check SLACK_API_URL")]
+        return [Check(name, False, _no_answer("Slack", err), "check SLACK_API_URL")]
     label = f"#{info.get('name')}" if info.get("name") else channel
     if info.get("is_archived"):
         return [Check(name, False, f"{label} is archived", GONE["is_archived"])]
@@ -210,7 +219,7 @@ def check_slack_events(settings: Settings) -> list[Check]:
                       "create an app-level token with connections:write under Basic Information, set it as "
                       "SLACK_APP_TOKEN (xapp-…), and turn Socket Mode on")]
     except Exception as err:
-        return [Check("Slack Socket Mode", False, f"Slack did not answer ({type(err).__name__})",
+        return [Check("Slack Socket Mode", False, _no_answer("Slack", err),
                       "check SLACK_API_URL and this machine's network")]
     host = urlsplit(url).hostname or "?"
     return [Check("Slack Socket Mode", True, f"SLACK_APP_TOKEN opens a connection ({host})")]
@@ -261,7 +270,7 @@ def check_feishu_events(settings: Settings) -> list[Check]:
                              json={"AppID": settings.feishu_app_id, "AppSecret": settings.feishu_app_secret})
         data = resp.json()
     except (requests.RequestException, ValueError) as err:
-        return [Check("Feishu events", False, f"Feishu did not answer ({type(err).__name__})",
+        return [Check("Feishu events", False, _no_answer("Feishu", err),
                       "check FEISHU_BASE_URL and this machine's network")]
     if data.get("code") != 0 or not (data.get("data") or {}).get("URL"):
         return [Check("Feishu events", False, f"the long connection was refused ({data.get('code')}: "
@@ -369,8 +378,9 @@ def plan(settings: Settings, db_path: str) -> list[Probe]:
     if settings.feishu_webhook_url:
         probes.append(Probe("Feishu webhook", lambda: check_feishu_webhook(settings), ""))
     if settings.llm_enabled:
+        models = dict.fromkeys(filter(None, (settings.llm_model, settings.llm_fallback_model)))
         probes += [Probe(f"LLM {m}", lambda m=m: check_llm(settings, m), "check LLM_BASE_URL and that the endpoint "
-                         "is up") for m in dict.fromkeys(filter(None, (settings.llm_model, settings.llm_fallback_model)))]
+                         "is up") for m in models]
     if settings.github_token or found.github_repos:
         probes.append(Probe("GitHub", lambda: check_github(settings), "check GITHUB_API_URL"))
     probes += [Probe(f"clone {name}", lambda n=name, p=path: check_clone(n, p, found.branches.get(n, ())),
@@ -386,7 +396,8 @@ def run_all(probes: list[Probe], timeout: float = TIMEOUT) -> list[Check]:
     def work(i: int, probe: Probe) -> None:
         try:
             results[i] = probe.run()
-        except Exception as err:  # a check that broke is a failing line, never a traceback
+        except Exception as err:  # a check that broke is a failing line, never a traceback (that is for -v)
+            log.info("doctor: the check %s failed", probe.name, exc_info=True)
             results[i] = [Check(probe.name, False, f"the check failed ({type(err).__name__})", probe.if_silent)]
 
     threads = [threading.Thread(target=work, args=(i, p), name=f"doctor-{i}", daemon=True)
