@@ -365,7 +365,8 @@ def plan(settings: Settings, db_path: str) -> list[Probe]:
         probes.append(Probe("Slack token", lambda: check_slack_token(settings), "check SLACK_API_URL"))
         probes += [Probe(f"Slack channel {c}", lambda c=c: check_slack_channel(settings, c), "check SLACK_API_URL")
                    for c in found.slack_channels]
-        probes.append(Probe("Slack events", lambda: check_slack_events(settings), "check SLACK_API_URL"))
+        events = "Slack Socket Mode" if settings.slack_app_token else "Slack events"  # the name its line will have
+        probes.append(Probe(events, lambda: check_slack_events(settings), "check SLACK_API_URL"))
     if settings.feishu_app_enabled:
         from handlers.feishu import OpenApi
 
