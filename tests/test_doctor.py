@@ -129,13 +129,18 @@ def test_the_output_mode_that_works_is_reported(world):
     assert "output mode json_object" in lines(out)["LLM test-model"]
 
 
-def test_a_wrong_slack_token_fails_with_the_fix(world):
-    out, _ = doctor(world, SLACK_BOT_TOKEN=secret("xoxb-"))
+def test_wrong_tokens_fail_with_the_fix(world):
+    wrong = {"SLACK_BOT_TOKEN": secret("xoxb-"), "SLACK_APP_TOKEN": secret("xapp-"), "FEISHU_APP_SECRET": secret("fs")}
+    out, _ = doctor(world, **wrong)
     assert out.returncode == 1
-    line = lines(out)["Slack token"]
-    assert line.startswith("✗") and "invalid_auth" in line and "update SLACK_BOT_TOKEN" in line
-    assert lines(out)["LLM test-model"].startswith("✓")  # the other parts are still checked
+    found = lines(out)
+    assert found["Slack token"].startswith("✗") and "invalid_auth" in found["Slack token"]
+    assert "update SLACK_BOT_TOKEN" in found["Slack token"]
+    assert found["Slack Socket Mode"].startswith("✗") and "connections:write" in found["Slack Socket Mode"]
+    assert found["Feishu app"].startswith("✗") and "FEISHU_APP_SECRET" in found["Feishu app"].split("→")[1]
+    assert found["LLM test-model"].startswith("✓")  # the other parts are still checked
     assert out.stdout.strip().endswith("checks failed")
+    assert_no_secret(World(**{**world.__dict__, "env": {**world.env, **wrong}}), out)
 
 
 def test_a_channel_the_bot_is_not_in_names_the_invite(world):
@@ -148,12 +153,14 @@ def test_a_channel_the_bot_is_not_in_names_the_invite(world):
     assert found["Slack channel C2"].startswith("✗") and "/invite @Commit Radar" in found["Slack channel C2"]
 
 
-def test_a_missing_scope_is_named(world):
+def test_a_missing_scope_and_an_exhausted_github_limit_are_named(world):
     world.slack.scopes = ("chat:write", "commands", "channels:history")
+    world.github.set_remaining(0)
     out, _ = doctor(world)
     assert out.returncode == 1
     line = lines(out)["Slack scopes"]
     assert line.startswith("✗ Slack scopes: missing groups:history") and "reinstall the app" in line
+    assert re.match(r"✗ GitHub: token valid; 0 of 5000 requests left .* → wait for the reset$", lines(out)["GitHub"])
 
 
 def test_an_llm_key_refused_with_401_names_the_variable(world):
