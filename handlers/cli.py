@@ -39,7 +39,7 @@ def parser(settings: Settings) -> argparse.ArgumentParser:
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     top.add_argument("-v", "--verbose", action="store_true", help="log progress and details to stderr")
-    commands = top.add_subparsers(dest="command", required=True, metavar="{digest,analyze,run,post,backfill}")
+    commands = top.add_subparsers(dest="command", required=True, metavar="{digest,analyze,run,post,backfill,doctor}")
 
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--git", metavar="PATH", help="read a local clone (normal, bare or mirror) as it is, no network")
@@ -105,6 +105,14 @@ def parser(settings: Settings) -> argparse.ArgumentParser:
                     "that show them, and edits every message already posted for them (Slack, Feishu app cards; a "
                     "Feishu webhook gets a follow-up card). `bot.py run` does the same every few minutes.")
     bot_options(backfill, settings)
+
+    doctor = commands.add_parser(
+        "doctor", help="check every configured part (tokens, channels, LLM, GitHub, clones, database) in seconds",
+        description="One line per configured part, ✓ or ✗ with the fix; exit 0 only when all pass. Nothing is "
+                    "posted or changed.")
+    doctor.add_argument("--db", metavar="PATH", default=settings.database_path, help="SQLite file (default "
+                                                                                     "DATABASE_PATH)")
+    doctor.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
     return top
 
 
@@ -149,6 +157,10 @@ def run(argv: list[str] | None, settings: Settings, make_service: Callable[[Sett
         stderr.write(settings.redact(line) + "\n")
 
     try:
+        if args.command == "doctor":  # before the database is opened: whether it can be is one of the checks
+            from handlers import doctor
+
+            return doctor.run(settings, args.db, stdout)
         try:
             service = make_service(settings, args.db, not args.no_llm)
         except (sqlite3.Error, OSError) as err:

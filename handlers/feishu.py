@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -24,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import requests
 
@@ -119,13 +121,16 @@ class OpenApi:
         self.timeout = timeout
         self.attempts = attempts
         self.sleep = sleep
-        import lark_oapi as lark
-
-        self.client = (lark.Client.builder().app_id(app_id).app_secret(app_secret).domain(self.base_url)
-                       .enable_set_token(True).timeout(int(timeout)).log_level(lark.LogLevel.ERROR).build())
         self._token: str | None = None
         self._refresh_at = 0.0
         self._lock = threading.Lock()
+
+    @functools.cached_property
+    def client(self) -> Any:  # lark-oapi takes seconds to import: loaded by the first send, not by `bot.py doctor`
+        import lark_oapi as lark
+
+        return (lark.Client.builder().app_id(self.app_id).app_secret(self._secret).domain(self.base_url)
+                .enable_set_token(True).timeout(int(self.timeout)).log_level(lark.LogLevel.ERROR).build())
 
     def token(self, *, renew: bool = False) -> str:
         with self._lock:
@@ -181,6 +186,20 @@ class OpenApi:
                 continue
             raise FeishuError(code, f"{what}: {resp.msg}", status)
         raise FeishuError(0, f"{last}; gave up after {self.attempts} attempts")
+
+    def is_in_chat(self, chat_id: str) -> bool:
+        """Whether the bot is a member of the chat (GET .../chats/:chat_id/members/is_in_chat); FeishuError if the
+        chat is unknown or the app lacks the permission. One attempt: `bot.py doctor` reports, it does not retry."""
+        try:
+            resp = requests.get(f"{self.base_url}/open-apis/im/v1/chats/{quote(chat_id, safe='')}/members/is_in_chat",
+                                headers={"Authorization": f"Bearer {self.token()}"}, timeout=self.timeout)
+            data = resp.json()
+        except (requests.RequestException, ValueError) as err:
+            raise FeishuError(0, f"Feishu did not answer ({type(err).__name__})") from None
+        if data.get("code") != 0:
+            raise FeishuError(int(data.get("code") or -1), str(data.get("msg") or f"HTTP {resp.status_code}"),
+                              resp.status_code)
+        return bool((data.get("data") or {}).get("is_in_chat"))
 
     def send(self, chat_id: str, card: dict[str, Any], uuid: str | None = None) -> str:
         from lark_oapi.api.im.v1 import CreateMessageRequest, CreateMessageRequestBody

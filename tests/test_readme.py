@@ -38,6 +38,13 @@ def test_every_option_is_documented():
         assert not missing, f"{command} options missing from the README: {missing}"
 
 
+def test_every_command_is_in_the_readme():
+    listed = re.search(r"\{([a-z,]+)\}", run("--help").stdout).group(1).split(",")
+    assert "doctor" in listed
+    missing = [c for c in listed if f"python bot.py {c}" not in README]
+    assert not missing, f"commands missing from the README: {missing}"
+
+
 def test_every_variable_is_documented_and_read():
     example = (ROOT / ".env.example").read_text(encoding="utf-8")
     names = set(re.findall(r"^([A-Z][A-Z0-9_]+)=", example, re.M))

@@ -156,6 +156,19 @@ class LLMAnalyser:
     def models(self) -> list[str]:
         return [m for m in (self.config.model, self.config.fallback_model) if m]
 
+    def probe(self, model: str) -> str:
+        """The first structured-output mode `model` accepts, found with one-token requests (one per mode tried);
+        LLMUnavailable otherwise, with `fix_for(err)`. Nothing is remembered: `bot.py doctor` only looks."""
+        messages = [{"role": "system", "content": "Answer with the JSON object {}."},
+                    {"role": "user", "content": "ping"}]
+        for mode in MODES:
+            try:
+                self._complete(model, messages, mode, "brief", 1)
+            except _Rejected:
+                continue
+            return mode
+        raise LLMUnavailable(f"{model} rejects every structured-output mode")
+
     def analyse(self, commit: Commit, prior: Analysis, depth: str, lang: str) -> LLMResult:
         """A validated analysis, or LLMUnavailable with a reason that is safe to show.
 
@@ -361,6 +374,17 @@ class LLMAnalyser:
                 return _EndpointDown(f"{endpoint} answered HTTP {err.status_code}")
             return LLMUnavailable(f"{endpoint} answered HTTP {err.status_code}")
         return err  # an answer the SDK could not read: the caller's fallback handles it
+
+
+def fix_for(err: LLMUnavailable) -> str:
+    """What the operator changes when a call fails this way."""
+    if isinstance(err, _KeyRejected):
+        return "set LLM_API_KEY to a key this endpoint accepts (with access to the model)"
+    if isinstance(err, _ModelMissing):
+        return "set LLM_MODEL (and LLM_FALLBACK_MODEL) to a model this endpoint serves"
+    if isinstance(err, _EndpointDown):
+        return "check LLM_BASE_URL (an OpenAI-compatible /v1 URL) and that the endpoint is up"
+    return "check LLM_BASE_URL and LLM_MODEL"
 
 
 def _rejects_format(err: openai.BadRequestError) -> bool:

@@ -14,6 +14,7 @@ Endpoints (every request is recorded in ``feishu.requests``):
 * ``POST /open-apis/im/v1/messages?receive_id_type=chat_id``
 * ``POST /open-apis/im/v1/messages/{message_id}/reply``
 * ``PATCH /open-apis/im/v1/messages/{message_id}``
+* ``GET /open-apis/im/v1/chats/{chat_id}/members/is_in_chat`` (232006 unknown chat, 232009 dissolved)
 * ``POST /open-apis/bot/v2/hook/{token}`` (custom bot)
 * ``POST /callback/ws/endpoint`` (lark_oapi.ws.Client bootstrap) + a WebSocket of ``pbbp2.Frame``
 
@@ -102,6 +103,7 @@ MSG_MISSING_TOKEN = "Missing access token for authorization. Please make a reque
 MSG_INVALID_PARAM = "Your request contains an invalid request parameter"
 MSG_BOT_OUT = "The bot can not be outside the group."
 MSG_DISSOLVED = "Your request specifies a chat which has already been dissolved."
+MSG_BAD_CHAT = "Your request specifies a chat_id which is invalid."
 MSG_TOO_LONG = "The length of the message content reaches its limit."
 MSG_RECALLED = "The message is recalled."
 MSG_DELETED = "Action unavailable as the message has been deleted."
@@ -980,6 +982,10 @@ class FeishuServer:
         if m and method == "POST":
             self._authorize(headers)
             return self._reply(m.group(1), body)
+        m = re.fullmatch(r"/open-apis/im/v1/chats/([^/]+)/members/is_in_chat", path)
+        if m and method == "GET":
+            self._authorize(headers)
+            return self._is_in_chat(m.group(1))
         m = re.fullmatch(r"/open-apis/im/v1/messages/([^/]+)", path)
         if m and method == "PATCH":
             self._authorize(headers)
@@ -1069,6 +1075,16 @@ class FeishuServer:
             raise _api_error(230002, MSG_BOT_OUT)
         if state == "dissolved":
             raise _api_error(232009, MSG_DISSOLVED)
+
+    def _is_in_chat(self, chat_id: str) -> _Answer:
+        """Whether the caller (the app's bot, with a tenant token) is in the chat; codes as documented."""
+        with self._lock:
+            state = self.chats.get(chat_id)
+        if state is None:
+            raise _api_error(232006, MSG_BAD_CHAT)
+        if state == "dissolved":
+            raise _api_error(232009, MSG_DISSOLVED)
+        return _Answer(200, {"code": 0, "msg": "success", "data": {"is_in_chat": state == "ok"}})
 
     def _dedupe(self, kind: str, uuid: Any) -> Message | None:
         if uuid is None:

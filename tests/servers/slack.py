@@ -571,8 +571,11 @@ class SlackServer:
                  channels: list[str] | dict[str, str] = ("C1",), team_id: str = "T1",
                  bot_user_id: str = "UBOT", bot_id: str = "B1", app_id: str = "A1",
                  rate_limit_per_channel: tuple[int, float] | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 scopes: tuple[str, ...] = ("chat:write", "commands", "channels:history", "groups:history")
+                 ) -> None:
         self.bot_token = bot_token
+        self.scopes = scopes  # granted to the bot token: Slack lists them in every answer's x-oauth-scopes
         self.app_token = app_token
         self.team_id, self.bot_user_id, self.bot_id, self.app_id = team_id, bot_user_id, bot_id, app_id
         self.rate_limit_per_channel = rate_limit_per_channel
@@ -783,6 +786,8 @@ class SlackServer:
             self._authorize(method, headers.get("authorization", ""), form_token)
             answer = {"ok": True, **handler(params)}
             status, out = 200, {}
+            if method != "apps.connections.open":  # documented: the token's scopes, on every Web API answer
+                out = {"x-oauth-scopes": ",".join(self.scopes)}
         except _ApiError as err:
             answer, status, out = err.body, err.status, err.headers
         rec.status, rec.answer = status, answer
