@@ -33,6 +33,7 @@ class Settings:
     allowed_repos: tuple[str, ...] = ()
     costly_per_hour: int = 20
     port: int = 3000
+    host: str | None = None  # None: 0.0.0.0 when an HTTP route is served, else 127.0.0.1
     slack_bot_token: str | None = None
     slack_signing_secret: str | None = None
     slack_app_token: str | None = None
@@ -126,6 +127,7 @@ class Settings:
             allowed_repos=tuple(_items(get("DIGEST_ALLOWED_REPOS"))),
             costly_per_hour=int(number("DIGEST_USER_LIMIT", 20, 1, 10000)),
             port=int(number("PORT", 3000, 0, 65535)),
+            host=get("HOST"),
             slack_bot_token=get("SLACK_BOT_TOKEN"),
             slack_signing_secret=get("SLACK_SIGNING_SECRET"),
             slack_app_token=get("SLACK_APP_TOKEN"),
