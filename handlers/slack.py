@@ -310,11 +310,13 @@ def http_route(app: App, signing_secret: str) -> Route:
     verifier = SignatureVerifier(signing_secret)
 
     def route(body: bytes, headers: dict[str, str], query: str) -> Response:
-        stamp = headers.get("x-slack-request-timestamp", "")
+        stamp, signature = headers.get("x-slack-request-timestamp", ""), headers.get("x-slack-signature", "")
+        if not (stamp and signature):
+            return refuse(401, "Slack request without a signature")
         if not (stamp.isascii() and stamp.isdigit()):
             return refuse(400, "Slack request without a valid X-Slack-Request-Timestamp")
         text = body.decode("utf-8", "replace")
-        if not verifier.is_valid(text, stamp, headers.get("x-slack-signature", "")):
+        if not verifier.is_valid(text, stamp, signature):
             return refuse(401, "Slack request with a wrong signature or older than 5 minutes")
         if headers.get("content-type", "").split(";")[0].strip().lower() != FORM:
             return refuse(400, "Slack request that is not a command or an action (form-encoded)")
