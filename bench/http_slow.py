@@ -2,13 +2,15 @@
 
 The bot runs as its own process (`bot.py run`, Slack HTTP mode, on a free loopback port) against the local Slack
 server. While the connections are held (an idle one the server closes is opened again at once; a drip one sends one
-byte of a never-ending header every few seconds), it measures /healthz and a signed slash command one at a time
-(target < 1 s), the time to refuse a negative, missing and oversized Content-Length and a chunked body past 1 MiB
-(with 64 MiB streamed behind the negative one, and the bot's memory before and after), and the ack latency of a
-burst of 50 signed commands (target p99 < 300 ms). Loopback only; bounded in connections and time. Prints figures
-from one run (the machine is shared and noisy).
+byte of a never-ending header every few seconds), it measures /healthz and a signed slash command one at a time,
+spread over 30 s so that the server closes idle connections and they are opened again (target < 1 s); the time to
+refuse a negative, missing and oversized Content-Length and a chunked body past 1 MiB (with 64 MiB streamed behind
+the negative one, and the bot's memory before and after); and the ack latency of a burst of 50 signed commands
+(target p99 < 300 ms). Loopback only; bounded in connections and time. Prints figures from one run (the machine is
+shared and noisy).
 
-    .venv/bin/python bench/http_slow.py [--idle 200] [--drip 50] [--every 3] [--probes 20] [--commands 50]
+    .venv/bin/python bench/http_slow.py [--idle 200] [--drip 50] [--every 3] [--probes 20] [--hold 30]
+                                 [--commands 50]
 """
 
 from __future__ import annotations
@@ -141,6 +143,7 @@ def main() -> None:
     parser.add_argument("--drip", type=int, default=50)
     parser.add_argument("--every", type=float, default=3.0, help="seconds between two bytes of a drip connection")
     parser.add_argument("--probes", type=int, default=20)
+    parser.add_argument("--hold", type=float, default=30.0, help="seconds the probes are spread over")
     parser.add_argument("--commands", type=int, default=50)
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-http-"))
@@ -153,8 +156,12 @@ def main() -> None:
         holders = Holders(port, args.idle, args.drip, args.every)
         try:
             time.sleep(2 * args.every)  # a few drip rounds before measuring
-            health = [timed_get(base + "/healthz") for _ in range(args.probes)]
-            signed = [command(slack, base, f"{DAY} {REPO}", f"UPROBE{i}") for i in range(args.probes)]
+            held = len([c for c in bot.net_connections(kind="tcp") if c.laddr.port == port and c.raddr])
+            health, signed = [], []
+            for i in range(args.probes):  # spread over --hold: idle ones are closed by the server and reopened
+                health.append(timed_get(base + "/healthz"))
+                signed.append(command(slack, base, f"{DAY} {REPO}", f"UPROBE{i}"))
+                time.sleep(args.hold / args.probes)
             before = bot.memory_info().rss
             lengths = [
                 ("Content-Length: -1, 64 MiB behind", refusal(port, HEAD + b"Content-Length: -1\r\n\r\n", STREAMED)),
@@ -172,11 +179,10 @@ def main() -> None:
 
             with ThreadPoolExecutor(max_workers=args.commands) as pool:
                 acks = list(pool.map(one, range(args.commands)))
-            connections = len([c for c in bot.net_connections(kind="tcp") if c.laddr.port == port])
         finally:
             holders.close()
-    print(f"held open                            : {args.idle} idle + {args.drip} drip (1 byte / {args.every:g} s) "
-          f"connections; {holders.reopened} reopened after the server closed them; {connections} at the end")
+    print(f"held open                            : {args.idle} idle + {args.drip} drip (1 byte / {args.every:g} s); "
+          f"{held} open at the bot, {holders.reopened} opened again after it closed them")
     print(f"/healthz, one at a time              : {ms(health)}  (target < 1 s)")
     print(f"signed /digest, one at a time        : {ms(signed)}  (target < 1 s)")
     for what, (line, took) in lengths:

@@ -157,7 +157,8 @@ def wsgi_app(routes: dict[str, Route], health: Callable[[], Health]) -> Callable
 
 class _Listener(TcpWSGIServer):
     """waitress' server taking every waiting connection in one turn of its loop, not one per turn: under a burst
-    each turn waits for the GIL (50 commands at once while a digest was built: ack p99 450-690 ms, now 140-260)."""
+    each turn waits for the GIL (bench/slack_ack.py, 50 commands at once: ack p99 454-575 ms, then 144-694 ms
+    on a loaded machine, like the old server's 189-681)."""
 
     def handle_accept(self) -> None:
         for _ in range(ACCEPT_BATCH):
