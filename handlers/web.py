@@ -133,8 +133,9 @@ def wsgi_app(routes: dict[str, Route], health: Callable[[], Health]) -> Callable
         if path == "/healthz" and method in ("GET", "HEAD"):
             try:
                 state = health()
-            except Exception as err:  # a failing check is itself a reason to be unhealthy
-                return _failed(path, err)
+            except Exception as err:  # a check that fails is itself a reason to be unhealthy
+                _failed(path, err)
+                state = Health((f"the health check failed ({type(err).__name__})",))
             body = {"ok": True} if state.ok else {"ok": False, "problems": list(state.problems)}
             return Response(200 if state.ok else 503, json.dumps(body, ensure_ascii=False).encode(),
                             (("Content-Type", "application/json; charset=utf-8"),))

@@ -277,3 +277,33 @@ def test_healthz_is_503_when_the_feishu_long_connection_failed(tmp_path):
             assert "the Feishu long connection failed" in json.loads(body)["problems"][0]
             assert "a-wrong-secret" not in body.decode()
             assert bot.listening_on() == {"127.0.0.1"}  # the long connection dials out: nothing to serve outside
+
+
+def test_a_route_that_raises_answers_500_with_a_fixed_text_logged_once(caplog):
+    from handlers.web import Health, Response, Server
+
+    def broken(body: bytes, headers: dict[str, str], query: str) -> Response:
+        raise KeyError(f"secret-{body.decode()}")
+
+    def failing_health() -> Health:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    server = Server(0, {"/hook": broken}, failing_health)
+    server.start()
+    try:
+        url = f"http://127.0.0.1:{server.port}"
+        answers = set()
+        for i in range(10):
+            req = urllib.request.Request(url + "/hook", data=f"{i}".encode(), method="POST")
+            try:
+                urllib.request.urlopen(req, timeout=5)
+            except urllib.error.HTTPError as err:
+                answers.add((err.code, err.read()))
+        assert answers == {(500, b"internal error\n")}  # the exception's text never reaches the client
+        status, body, _, _ = get(url + "/healthz")
+        assert status == 503 and json.loads(body)["problems"] == ["the health check failed (OperationalError)"]
+        assert get(url + "/nowhere")[0] == 404 and get(url + "/hook")[0] == 405
+    finally:
+        server.stop()
+    logged = [r for r in caplog.records if r.name == "handlers.web" and "/hook failed" in r.getMessage()]
+    assert len(logged) == 1 and logged[0].exc_info is not None  # the traceback once, for the operator
