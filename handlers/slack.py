@@ -325,7 +325,8 @@ def http_route(app: App, signing_secret: str) -> Route:
         except ValueError:  # a payload= field that is not JSON
             return refuse(400, "Slack request whose payload is not JSON")
         resp = app.dispatch(request)
-        return Response(resp.status, (resp.body or "").encode(), tuple((k, v[0]) for k, v in resp.headers.items() if v))
+        return Response(resp.status, (resp.body or "").encode(),
+                        tuple((k, v[0]) for k, v in resp.headers.items() if v))
 
     return route
 

@@ -96,9 +96,18 @@ def http_bot(tmp_path_factory) -> Iterator[tuple[Running, SlackServer]]:
     day_of_commits(repo, 2)
     with SlackServer(channels=["C1"]) as slack:
         with bot_run(settings_env(tmp, slack, repo, DIGEST_REPOS=REPO), tmp) as running:
-            ok = get(running.url + "/healthz")[0] == 200 or time.sleep(1) or get(running.url + "/healthz")[0]
-            assert ok in (True, 200), running.log.read_text()
+            assert healthz_until(running.url, 200)[0] == 200, running.log.read_text()
             yield running, slack
+
+
+def healthz_until(url: str, status: int, timeout: float = 20) -> tuple[int, bytes]:
+    """/healthz's answer once it has `status`, or its last answer after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = get(url + "/healthz")
+        if answer[0] == status or time.monotonic() > deadline:
+            return answer[0], answer[1]
+        time.sleep(0.1)
 
 
 def raw(port: int, request: bytes, wait: float = 3.0) -> bytes:
@@ -269,10 +278,7 @@ def test_healthz_is_503_when_the_feishu_long_connection_failed(tmp_path):
         env = {"DATABASE_PATH": str(tmp_path / "bot.db"), "FEISHU_APP_ID": "cli_health",
                "FEISHU_APP_SECRET": "a-wrong-secret", "FEISHU_BASE_URL": feishu.url, "FEISHU_EVENT_MODE": "ws"}
         with bot_run(env, tmp_path) as bot:
-            deadline = time.monotonic() + 20
-            while (answer := get(bot.url + "/healthz"))[0] != 503 and time.monotonic() < deadline:
-                time.sleep(0.1)
-            status, body, _, _ = answer
+            status, body = healthz_until(bot.url, 503)
             assert status == 503
             assert "the Feishu long connection failed" in json.loads(body)["problems"][0]
             assert "a-wrong-secret" not in body.decode()
