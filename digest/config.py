@@ -38,6 +38,7 @@ class Settings:
     costly_per_hour: int = 20
     user_tokens: int | None = 200_000
     port: int = 3000
+    host: str | None = None  # None: 0.0.0.0 when an HTTP route is served, else 127.0.0.1
     slack_bot_token: str | None = None
     slack_signing_secret: str | None = None
     slack_app_token: str | None = None
@@ -132,6 +133,7 @@ class Settings:
             costly_per_hour=int(number("DIGEST_USER_LIMIT", 20, 1, 10000)),
             user_tokens=int(number("DIGEST_USER_TOKENS", 200_000, 0, 1e12)) or None,
             port=int(number("PORT", 3000, 0, 65535)),
+            host=get("HOST"),
             slack_bot_token=get("SLACK_BOT_TOKEN"),
             slack_signing_secret=get("SLACK_SIGNING_SECRET"),
             slack_app_token=get("SLACK_APP_TOKEN"),

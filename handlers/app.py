@@ -16,10 +16,11 @@ from digest.service import DigestService
 from handlers.chat import ChatOps, ChatSettings
 from handlers.delivery import Destination, Poster
 from handlers.schedule import Schedule
-from handlers.web import Response, Server
+from handlers.web import Health, Route, Server
 from storage import llm as llm_store
 from storage import outages
 from storage import subscriptions as subs
+from storage.db import unwritable
 from storage.subscriptions import Subscription
 
 log = logging.getLogger(__name__)
@@ -128,34 +129,44 @@ class Bot:
                                    else "no GITHUB_TOKEN (60 requests/h)"))
         return lines
 
-    def health(self) -> dict:
-        return {"ok": True, "next_runs": {k: v.isoformat() if v else None for k, v in self.schedule.next_runs().items()}}
+    def health(self) -> Health:
+        """Healthy, or why not: what /healthz answers (the details stay in /digest status, per channel)."""
+        problems = []
+        if not self.schedule.scheduler.running:
+            problems.append("the scheduler is not running: no daily post will be made")
+        connection = self.feishu.connection if self.feishu is not None else None
+        if connection is not None and connection.failed is not None:
+            problems.append(f"the Feishu long connection failed ({type(connection.failed).__name__}): check "
+                            "FEISHU_APP_ID, FEISHU_APP_SECRET and FEISHU_BASE_URL, then restart")
+        if (why := unwritable(self.settings.database_path)) is not None:
+            problems.append(f"the database cannot be written: {why}")
+        return Health(tuple(problems))
 
     # -- run -----------------------------------------------------------------------------------------------
 
     def start(self) -> Server:
         sync_env_subscriptions(self.service.db, self.settings, self.clock())
-        routes: dict[str, Callable[[bytes, dict[str, str], str], Response]] = {}
+        routes: dict[str, Route] = {}
         if self.settings.slack_enabled:
             self._start_slack(routes)
         if self.feishu is not None:
             self.closers.extend(self.feishu.start(self.ops, routes))
-        server = Server(self.settings.port, routes, self.health)
+        # only an HTTP route needs the outside; Socket Mode and the Feishu long connection dial out
+        host = self.settings.host or ("0.0.0.0" if routes else "127.0.0.1")
+        server = Server(self.settings.port, routes, self.health, host=host)
         server.start()
         self.closers.append(server.stop)
         self.schedule.start()
         self.closers.append(self.schedule.shutdown)
         return server
 
-    def _start_slack(self, routes: dict) -> None:
-        from slack_bolt.request import BoltRequest
-
+    def _start_slack(self, routes: dict[str, Route]) -> None:
         from handlers import slack
 
         app = slack.build_app(self.settings.slack_bot_token or "", self.settings.slack_signing_secret,
                               self.settings.slack_api_url)
         slack.register(app, self.ops)
-        if self.settings.slack_app_token:
+        if self.settings.slack_app_token:  # Socket Mode: Slack sends nothing over HTTP, so no route is mounted
             from slack_bolt.adapter.socket_mode import SocketModeHandler
 
             handler = SocketModeHandler(app, self.settings.slack_app_token)
@@ -164,13 +175,8 @@ class Bot:
             log.info("Slack: Socket Mode connected")
         elif not self.settings.slack_signing_secret:
             raise BadInput("Slack over HTTP needs SLACK_SIGNING_SECRET (or set SLACK_APP_TOKEN for Socket Mode)")
-
-        def route(body: bytes, headers: dict[str, str], query: str) -> Response:
-            resp = app.dispatch(BoltRequest(body=body.decode("utf-8", "replace"), query=query, headers=headers))
-            return Response(resp.status, (resp.body or "").encode(),
-                            tuple((k, v[0]) for k, v in resp.headers.items() if v))
-
-        routes["/slack/events"] = route
+        else:
+            routes["/slack/events"] = slack.http_route(app, self.settings.slack_signing_secret)
 
     def stop(self) -> None:
         for close in reversed(self.closers):

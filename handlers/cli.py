@@ -216,7 +216,7 @@ def run_bot(settings: Settings, service: DigestService, say: Callable[[str], Non
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     server = bot.start()
-    say(f"commit radar running: http://0.0.0.0:{server.port}/healthz; Ctrl-C to stop")
+    say(f"commit radar running: http://{server.host}:{server.port}/healthz; Ctrl-C to stop")
     stop.wait()
     bot.stop()
     return 0

@@ -1,21 +1,35 @@
-"""One HTTP server for /slack/events, /feishu/events and /healthz: a pool of threads each blocked in accept(), so a
-burst of commands is accepted and acknowledged in parallel (Bolt's `app.start()` serves one request at a time)."""
+"""One HTTP server for /slack/events, /feishu/events and /healthz: waitress, serving a small WSGI app.
+
+waitress reads every request on one asynchronous loop and hands a worker thread only a complete request, so idle
+or slow-drip clients hold a file descriptor, never a worker; it bounds headers and bodies, and refuses a negative
+or oversized Content-Length before reading a byte of body. A route is a plain function (body, headers, query) ->
+Response, so Bolt's and lark-oapi's request objects stay in their handlers."""
 
 from __future__ import annotations
 
 import json
 import logging
-import socket
 import threading
-from collections.abc import Callable
+import time
+import traceback
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any
+
+from waitress import wasyncore
+from waitress.adjustments import Adjustments
+from waitress.server import TcpWSGIServer
 
 log = logging.getLogger(__name__)
 
 MAX_BODY = 1 << 20  # Slack and Feishu send a few KB; anything larger is not from them
-ACCEPTORS = 32  # connections handled at once; a request takes a few ms, the work runs later on other pools
-CLIENT_TIMEOUT = 10  # seconds a connection may take to send its request
+MAX_HEADERS = 32 << 10  # their headers are under 2 KB; waitress allows 256 KB by default
+THREADS = 16  # workers that run a complete request; a route takes a few ms (the work runs later on other pools)
+CONNECTION_LIMIT = 1000  # open connections (file descriptors); past it new ones wait in the listen backlog
+CHANNEL_TIMEOUT = 15  # seconds an idle connection (nothing received, no request in progress) is kept open
+ACCEPT_BATCH = 64  # connections taken in at most per turn of the loop
+LOG_EVERY = 60.0  # seconds: at most one log line per cause of a refused or failed request in that time
+TEXT = (("Content-Type", "text/plain; charset=utf-8"),)
 
 
 @dataclass(frozen=True)
@@ -28,104 +42,176 @@ class Response:
 Route = Callable[[bytes, dict[str, str], str], Response]  # (body, headers lower-cased, query) -> response
 
 
-class _Pooled(HTTPServer):
-    """Every acceptor thread waits in accept() itself. One accept loop that starts a thread per connection (the
-    standard ThreadingHTTPServer) took 0.3 to 0.7 s to take in a burst of 50 commands while the bot was busy: each
-    accept and thread start waited its turn for the GIL, one after another."""
+@dataclass(frozen=True)
+class Health:
+    """What /healthz says: healthy, or the reasons it is not (never names a channel or a repository)."""
 
-    request_queue_size = 128  # the default 5 makes a burst of commands wait in SYN retries (1 s, 3 s)
+    problems: tuple[str, ...] = ()
 
-    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], acceptors: int) -> None:
-        super().__init__(address, handler)
-        self.stopping = threading.Event()
-        self.threads = [threading.Thread(target=self._accept, name=f"http-{i}", daemon=True) for i in range(acceptors)]
+    @property
+    def ok(self) -> bool:
+        return not self.problems
 
-    def _accept(self) -> None:
-        while not self.stopping.is_set():
+
+class Throttle:
+    """Allows one event per cause per `every` seconds, and counts the ones it held back since the last."""
+
+    def __init__(self, every: float = LOG_EVERY, clock: Callable[[], float] = time.monotonic) -> None:
+        self.every = every
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._last: dict[str, float] = {}
+        self._held: dict[str, int] = {}
+
+    def allow(self, cause: str) -> int | None:
+        """None when `cause` was allowed less than `every` seconds ago; else how many were held back since."""
+        with self._lock:
+            now = self.clock()
+            last = self._last.get(cause)
+            if last is not None and now - last < self.every:
+                self._held[cause] = self._held.get(cause, 0) + 1
+                return None
+            self._last[cause] = now
+            return self._held.pop(cause, 0)
+
+
+class ThrottledRecords(logging.Filter):
+    """A log filter: one record per message template per minute (waitress logs a line per queued task)."""
+
+    def __init__(self, throttle: Throttle) -> None:
+        super().__init__()
+        self.throttle = throttle
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.throttle.allow(f"{record.name}:{record.msg}") is not None
+
+
+_refusals = Throttle()
+_quiet = ThrottledRecords(Throttle())
+
+
+def _held(n: int) -> str:
+    return f" ({n} more since the last such line)" if n else ""
+
+
+def refuse(status: int, reason: str) -> Response:
+    """A fixed answer to a bad request; logged as one WARNING line per reason at most once a minute, so a flood
+    cannot fill the log."""
+    if (held := _refusals.allow(reason)) is not None:
+        log.warning("refused an HTTP request (%d): %s%s", status, reason, _held(held))
+    return Response(status, f"{reason}\n".encode(), TEXT)
+
+
+def _failed(path: str, err: Exception) -> Response:
+    """A route raised: 500 with a fixed text; the traceback goes to the log once per cause a minute."""
+    where = traceback.extract_tb(err.__traceback__)[-1] if err.__traceback__ else None
+    cause = f"{path}:{type(err).__name__}:{where.filename}:{where.lineno}" if where else f"{path}:{type(err).__name__}"
+    if (held := _refusals.allow(cause)) is not None:
+        log.error("%s failed%s", path, _held(held), exc_info=err)
+    return Response(500, b"internal error\n", TEXT)
+
+
+def _headers(environ: dict[str, Any]) -> dict[str, str]:
+    found = {key[5:].replace("_", "-").lower(): value for key, value in environ.items() if key.startswith("HTTP_")}
+    for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+        if environ.get(key):
+            found[key.replace("_", "-").lower()] = environ[key]
+    return found
+
+
+def wsgi_app(routes: dict[str, Route], health: Callable[[], Health]) -> Callable[..., Iterable[bytes]]:
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        resp = _answer(environ)
+        reason = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
+                  411: "Length Required", 413: "Content Too Large", 500: "Internal Server Error",
+                  503: "Service Unavailable"}.get(resp.status, "")
+        start_response(f"{resp.status} {reason}".rstrip(), [*resp.headers, ("Content-Length", str(len(resp.body)))])
+        return [resp.body]
+
+    def _answer(environ: dict[str, Any]) -> Response:
+        path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "")
+        if path == "/healthz" and method in ("GET", "HEAD"):
             try:
-                conn, address = self.socket.accept()
-            except OSError:  # the listening socket was shut down (stopping), or out of file descriptors
-                self.stopping.wait(0.01)
-                continue
-            try:
-                conn.settimeout(CLIENT_TIMEOUT)
-                self.finish_request(conn, address)
-            except Exception:  # one broken connection must not end this acceptor
-                log.warning("HTTP connection from %s failed", address[0], exc_info=True)
-            finally:
-                self.shutdown_request(conn)
-
-    def start(self) -> None:
-        for thread in self.threads:
-            thread.start()
-
-    def stop(self) -> None:
-        self.stopping.set()
+                state = health()
+            except Exception as err:  # a check that fails is itself a reason to be unhealthy
+                _failed(path, err)
+                state = Health((f"the health check failed ({type(err).__name__})",))
+            body = {"ok": True} if state.ok else {"ok": False, "problems": list(state.problems)}
+            return Response(200 if state.ok else 503, json.dumps(body, ensure_ascii=False).encode(),
+                            (("Content-Type", "application/json; charset=utf-8"),))
+        route = routes.get(path)
+        if route is None:
+            return Response(404, b"not found\n", TEXT)
+        if method != "POST":
+            return Response(405, b"use POST\n", (*TEXT, ("Allow", "POST")))
+        length = environ.get("CONTENT_LENGTH")  # waitress sets it for a chunked body too, once it has read it
+        if not length:
+            return refuse(411, "a POST needs a Content-Length")
+        body = environ["wsgi.input"].read(int(length))  # already in waitress' buffer, at most MAX_BODY
         try:
-            self.socket.shutdown(socket.SHUT_RDWR)  # wakes every thread blocked in accept()
-        except OSError:
-            pass
-        for thread in self.threads:
-            thread.join(timeout=CLIENT_TIMEOUT + 1)
-        self.server_close()
+            return route(body, _headers(environ), environ.get("QUERY_STRING", ""))
+        except Exception as err:
+            return _failed(path, err)
+
+    return app
+
+
+class _Listener(TcpWSGIServer):
+    """waitress' server taking every waiting connection in one turn of its loop, not one per turn: under a burst
+    each turn waits for the GIL (bench/slack_ack.py, 50 commands at once: ack p99 454-575 ms, then 144-694 ms
+    on a loaded machine, like the old server's 189-681)."""
+
+    def handle_accept(self) -> None:
+        for _ in range(ACCEPT_BATCH):
+            if len(self._map) >= self.adj.connection_limit:
+                return
+            before = len(self._map)
+            super().handle_accept()
+            if len(self._map) == before:  # nothing was waiting
+                return
 
 
 class Server:
-    def __init__(self, port: int, routes: dict[str, Route], health: Callable[[], dict],
-                 host: str = "0.0.0.0", acceptors: int = ACCEPTORS) -> None:
-        self.routes = routes
-        self.health = health
-        self.httpd = _Pooled((host, port), self._handler(), acceptors)
+    """waitress on `host`:`port` (the first address `host` resolves to), its loop in a thread of its own; stop()
+    closes it from that thread."""
+
+    def __init__(self, port: int, routes: dict[str, Route], health: Callable[[], Health],
+                 host: str = "127.0.0.1", threads: int = THREADS) -> None:
+        for name in ("waitress", "waitress.queue"):
+            logging.getLogger(name).addFilter(_quiet)  # the same filter object is added once
+        adj = Adjustments(
+            host=host, port=port, threads=threads, connection_limit=CONNECTION_LIMIT,
+            channel_timeout=CHANNEL_TIMEOUT, cleanup_interval=5, max_request_body_size=MAX_BODY,
+            max_request_header_size=MAX_HEADERS, ident="commit-radar", expose_tracebacks=False,
+            asyncore_use_poll=True)  # select() cannot watch a descriptor numbered past 1023
+        self.httpd = _Listener(wsgi_app(routes, health), adj=adj)
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._serve, name="http", daemon=True)
+
+    @property
+    def host(self) -> str:
+        return str(self.httpd.effective_host)
 
     @property
     def port(self) -> int:
-        return int(self.httpd.server_address[1])
+        return int(self.httpd.effective_port)
 
     def start(self) -> None:
-        self.httpd.start()
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while not self.stopping.is_set():
+            wasyncore.loop(timeout=1.0, map=self.httpd._map, use_poll=True, count=1)
+        self._close()
+
+    def _close(self) -> None:
+        self.httpd.task_dispatcher.shutdown(timeout=5)  # requests in progress finish; queued ones are dropped
+        wasyncore.close_all(self.httpd._map, ignore_all=True)  # the listening socket and every connection
 
     def stop(self) -> None:
-        self.httpd.stop()
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.0"  # one request per connection: an idle keep-alive would hold an acceptor
-            disable_nagle_algorithm = True  # the body is not held back for the caller's delayed ACK (~40 ms)
-
-            def log_message(self, fmt: str, *args: object) -> None:  # request lines can carry tokens: not logged
-                pass
-
-            def _answer(self, resp: Response) -> None:
-                self.send_response(resp.status)
-                for name, value in resp.headers:
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(resp.body)))
-                self.end_headers()
-                self.wfile.write(resp.body)
-
-            def do_GET(self) -> None:  # noqa: N802
-                if self.path.split("?")[0] == "/healthz":
-                    body = json.dumps(server.health(), default=str).encode()
-                    self._answer(Response(200, body, (("Content-Type", "application/json"),)))
-                else:
-                    self._answer(Response(404, b"not found"))
-
-            def do_POST(self) -> None:  # noqa: N802
-                path, _, query = self.path.partition("?")
-                route = server.routes.get(path)
-                length = int(self.headers.get("Content-Length") or 0)
-                if route is None or length > MAX_BODY:
-                    self._answer(Response(404 if route is None else 413, b""))
-                    return
-                body = self.rfile.read(length)
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                try:
-                    resp = route(body, headers, query)
-                except Exception:
-                    log.exception("%s failed", path)
-                    resp = Response(500, b"")
-                self._answer(resp)
-
-        return Handler
+        self.stopping.set()
+        if self.thread.is_alive():
+            self.httpd.trigger.pull_trigger()  # wakes the loop at once
+            self.thread.join(timeout=10)
+        elif self.thread.ident is None:  # never started
+            self._close()

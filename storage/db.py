@@ -6,6 +6,7 @@ rerun or a retry upserts instead of duplicating. One connection per thread: call
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -168,3 +169,23 @@ class PerThread:
                 raise RuntimeError("an in-memory database cannot be shared between threads; use a file")
             db = self.local.db = open_db(self.path)
         return db
+
+
+def unwritable(path: str | Path, timeout: float = 1.0) -> str | None:
+    """Why the database at `path` cannot be written now (SQLite's words: read-only, locked, missing), or None.
+    Its own connection with a short timeout: a probe must not wait the 10 s a worker waits for the lock."""
+    if str(path) == ":memory:":
+        return None
+    try:
+        conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=rw", uri=True, timeout=timeout,
+                               isolation_level=None)
+    except sqlite3.Error as err:
+        return str(err)
+    try:
+        conn.execute("BEGIN IMMEDIATE")  # takes the write lock: refused on a read-only file or while another holds it
+        conn.execute("ROLLBACK")
+        return None
+    except sqlite3.Error as err:
+        return str(err)
+    finally:
+        conn.close()

@@ -239,7 +239,7 @@ def test_forged_and_stale_requests_are_refused(running):
     assert post_signed(url + "/slack/events", body, timestamp=int(time.time()) - 600)[0] == 401
     assert post_signed(url + "/slack/events", body)[0] == 200
     health = json.loads(urllib.request.urlopen(url + "/healthz", timeout=5).read())
-    assert health["ok"] is True and "next_runs" in health
+    assert health == {"ok": True}
 
 
 def test_bad_input_gets_a_clear_answer_never_a_traceback(running):
