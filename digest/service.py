@@ -160,11 +160,18 @@ class DigestService:
         analysis = self._stored(commit, "deep", lang) if commit else None
         return CommitReport(commit, analysis, repo.web_url) if commit and analysis else None
 
-    def find_digest(self, repo: str, day: date, zone: str, lang: str, branch: str | None = None) -> Digest | None:
-        """A digest built before, as it was stored (commits and analyses are read back)."""
-        return self.read_back.load(self.db, repo, day, zone, lang, branch)
+    def branch_name(self, repo: RepoRef, branch: str | None) -> str:
+        """The name a digest of `branch` is stored under: the branch's own name; for None, the repository's default
+        branch (GitHub's default_branch, a clone's HEAD). One digest never stands in for another branch's."""
+        return _branch_name(self.source_for(repo).branch(branch))
 
-    def finished_digest(self, repo: str, day: date, zone: str, lang: str, branch: str | None = None) -> Digest | None:
+    def find_digest(self, repo: RepoRef, day: date, zone: str, lang: str, branch: str | None = None) -> Digest | None:
+        """A digest built before for that branch (None: the default branch), as it was stored (commits and
+        analyses are read back)."""
+        return self.read_back.load(self.db, repo.name, day, zone, lang, self.branch_name(repo, branch))
+
+    def finished_digest(self, repo: RepoRef, day: date, zone: str, lang: str,
+                        branch: str | None = None) -> Digest | None:
         """A stored digest that can answer without touching GitHub or git: built after its day ended, by the
         analyser configured now (rules stand-ins for a failed LLM call count: the backfill replaces them)."""
         digest = self.find_digest(repo, day, zone, lang, branch)

@@ -161,7 +161,7 @@ class ChatOps:
         ref = self.repo_ref(repo)
 
         def build() -> Digest:
-            return (self.service.finished_digest(ref.name, day, zone, lang, branch)
+            return (self.service.finished_digest(ref, day, zone, lang, branch)
                     or self.service.build_digest(ref, day, zone, lang, branch=branch))
 
         return self.poster.post(dest, ref.name, day, build, quiet=quiet, late=late, force=force,
@@ -223,7 +223,7 @@ class ChatOps:
         lang = c.lang or (sub.lang if sub else lang)
         branch = sub.branch if sub else None
         day = parse_day(c.day or "yesterday", zone, self.clock())
-        if isinstance(day, date) and (stored := self.service.finished_digest(ref.name, day, zone, lang, branch)):
+        if isinstance(day, date) and (stored := self.service.finished_digest(ref, day, zone, lang, branch)):
             reply.digest(stored)
             return
         if not self._spend(platform, user, lang, reply):

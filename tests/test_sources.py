@@ -277,8 +277,8 @@ def test_digests_of_two_branches_are_kept_apart(repo, db):
     main = service.build_digest(clone_ref(repo), date(2026, 1, 11), "UTC")
     dev = service.build_digest(clone_ref(repo), date(2026, 1, 11), "UTC", branch="dev")
     assert main.stats.total == 5 and dev.stats.total < 5
-    assert service.find_digest("sgl-project/sglang", date(2026, 1, 11), "UTC", "en", "main").stats.total == 5
-    assert service.find_digest("sgl-project/sglang", date(2026, 1, 11), "UTC", "en", "dev").stats.total == dev.stats.total
+    assert service.find_digest(clone_ref(repo), date(2026, 1, 11), "UTC", "en", "main").stats.total == 5
+    assert service.find_digest(clone_ref(repo), date(2026, 1, 11), "UTC", "en", "dev").stats.total == dev.stats.total
 
 
 def test_a_listed_commit_github_cannot_return_is_a_clear_failure(repo, tmp_path, github):
