@@ -172,8 +172,9 @@ class DigestService:
 
     def finished_digest(self, repo: RepoRef, day: date, zone: str, lang: str,
                         branch: str | None = None) -> Digest | None:
-        """A stored digest that can answer without touching GitHub or git: built after its day ended, by the
-        analyser configured now (rules stand-ins for a failed LLM call count: the backfill replaces them)."""
+        """A stored digest that can answer with no fetch and no analysis (only a default branch's name is read):
+        built after its day ended, by the analyser configured now (rules stand-ins for a failed LLM call count: the
+        backfill replaces them)."""
         digest = self.find_digest(repo, day, zone, lang, branch)
         if digest is None or digest.built_at < digest.window.end:
             return None

@@ -1,5 +1,6 @@
-"""Stored digests as other destinations see them (issue 12, items 4 and 13): a digest is found by the branch it was
-built for, never another branch's; read back, it keeps its notes and its repository's web URL."""
+"""What a destination sees (issue 12, items 4, 5 and 13): a stored digest is found by the branch it was built for,
+never another branch's, and read back it keeps its notes and web URL; a clone is answered only where the operator
+allowed it."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 import sqlite3
 
 from digest.sources.git import describe_clone
+from storage import subscriptions as subs
 from storage.db import MIGRATIONS, open_db
 from tests.conftest import git_service, utc
 from tests.gitrepo import GitRepo
@@ -31,10 +33,10 @@ def two_branches(repo: GitRepo) -> tuple[list[str], list[str]]:
     return main, feature
 
 
-def ask(slack: SlackServer, url: str, channel: str, text: str, expect: str) -> str:
+def ask(slack: SlackServer, url: str, channel: str, text: str, expect: str, command: str = "/digest") -> str:
     """A signed slash command from `channel`; the text of the answer that contains `expect`."""
     response_url = slack.response_url(channel, "U1")
-    status, _, _ = post_signed(url + "/slack/events", slash_command_body("/digest", text, channel_id=channel,
+    status, _, _ = post_signed(url + "/slack/events", slash_command_body(command, text, channel_id=channel,
                                                                          response_url=response_url))
     assert status == 200
     found = slack.wait_for(lambda: [r for r in slack.responses_to(response_url)
@@ -49,7 +51,7 @@ def test_another_branchs_digest_never_replaces_the_default_branchs(tmp_path):
     repo = GitRepo(tmp_path / "upstream")
     main, _ = two_branches(repo)
     with SlackServer(channels=["C1", "C2", "C3"]) as slack:
-        env = settings_env(tmp_path, slack, repo, DIGEST_ALLOWED_REPOS=REPO)
+        env = settings_env(tmp_path, slack, repo)
         bot = make_bot(env)
         url = f"http://127.0.0.1:{bot.start().port}"
         try:
@@ -73,6 +75,34 @@ def test_another_branchs_digest_never_replaces_the_default_branchs(tmp_path):
             bot.stop()
 
 
+def test_a_clone_is_answered_only_where_the_operator_allowed_it(tmp_path):
+    """GIT_CLONES may hold a private repository: a channel with no subscription is refused, with what to set, before
+    anything is read; the channel DIGEST_REPOS subscribes, and any channel once DIGEST_ALLOWED_REPOS lists it, work."""
+    repo = GitRepo(tmp_path / "upstream")
+    shas = day_of_commits(repo, 3)
+    with SlackServer(channels=["C1", "C2"]) as slack:
+        env = settings_env(tmp_path, slack, repo, DIGEST_ALLOWED_REPOS="", DIGEST_REPOS=REPO)  # C1 is subscribed
+        bot = make_bot(env)
+        url = f"http://127.0.0.1:{bot.start().port}"
+        try:
+            for command, text in (("/digest", f"2026-01-11 {REPO}"), ("/analyze", f"{shas[0][:8]} {REPO}"),
+                                  ("/digest", f"subscribe {REPO}")):
+                refused = ask(slack, url, "C2", text, "local clone", command)
+                assert "DIGEST_ALLOWED_REPOS" in refused and "Traceback" not in refused, refused
+            assert subs.get(bot.service.db, "slack", "C2", REPO) is None
+            assert bot.service.db.execute("SELECT count(*) FROM commits").fetchone()[0] == 0  # nothing was read
+            assert "3 commits" in ask(slack, url, "C1", f"2026-01-11 {REPO}", "commits")
+        finally:
+            bot.stop()
+        allowed = make_bot({**env, "DIGEST_ALLOWED_REPOS": "sgl-project/*"})
+        url = f"http://127.0.0.1:{allowed.start().port}"
+        try:
+            assert "3 commits" in ask(slack, url, "C2", f"2026-01-11 {REPO}", "commits")
+            assert "local clone" not in ask(slack, url, "C2", f"{shas[0][:8]} {REPO}", "change number 0", "/analyze")
+        finally:
+            allowed.stop()
+
+
 def test_a_stored_digest_keeps_its_notes_and_web_url_for_a_second_destination(tmp_path):
     """Posted during an LLM outage to C1, the day is read back from storage by a new service on the same SQLite file
     (no new LLM call) and posted to C2 with its "LLM unavailable since" line and its repository's web URL."""
@@ -80,7 +110,7 @@ def test_a_stored_digest_keeps_its_notes_and_web_url_for_a_second_destination(tm
     day_of_commits(repo, 3)
     with SlackServer(channels=["C1", "C2"]) as slack, OpenAIServer(responder=answer) as llm:
         env = settings_env(tmp_path, slack, repo, LLM_BASE_URL=llm.url + "/v1", LLM_MODEL="test-model",
-                           LLM_API_KEY="test-key", DIGEST_ALLOWED_REPOS=REPO)
+                           LLM_API_KEY="test-key")
         llm.outage(Fault("status", status=403))
         first = make_bot(env)
         assert first.ops.post_digest(first.destination("slack", "C1"), REPO, DAY, "UTC", "en", None).status == "posted"
