@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
 from contextlib import closing
@@ -42,6 +43,7 @@ log = logging.getLogger(__name__)
 RULES_VERSION = "rules"  # the rules analysis chosen (no LLM configured, or --no-llm)
 FALLBACK_VERSION = "rules-fallback"  # the rules analysis standing in for a failed LLM call, queued for a retry
 _HEX = re.compile(r"[0-9a-fA-F]{7,40}")
+DEFAULT_BRANCH_TTL = 60.0  # seconds a default branch's name is remembered: a stored answer then reads no source
 
 ProgressFn = Callable[[Progress], None]
 
@@ -82,6 +84,7 @@ class DigestService:
         self.flights: SingleFlight[Digest] = SingleFlight()
         self.report_flights: SingleFlight[CommitReport] = SingleFlight()
         self.read_back = stored_digests.ReadBack()  # digests read from this database, kept while unchanged
+        self._default_branches: dict[tuple, tuple[float, str]] = {}  # (repo, clone) -> (when read, name)
 
     @property
     def db(self) -> sqlite_utils.Database:
@@ -163,7 +166,14 @@ class DigestService:
     def branch_name(self, repo: RepoRef, branch: str | None) -> str:
         """The name a digest of `branch` is stored under: the branch's own name; for None, the repository's default
         branch (GitHub's default_branch, a clone's HEAD). One digest never stands in for another branch's."""
-        return _branch_name(self.source_for(repo).branch(branch))
+        if branch:
+            return _branch_name(branch)
+        key, now = (repo.name, repo.clone), time.monotonic()
+        if (known := self._default_branches.get(key)) is not None and now - known[0] < DEFAULT_BRANCH_TTL:
+            return known[1]
+        name = _branch_name(self.source_for(repo).branch(None))
+        self._default_branches[key] = (now, name)
+        return name
 
     def find_digest(self, repo: RepoRef, day: date, zone: str, lang: str, branch: str | None = None) -> Digest | None:
         """A digest built before for that branch (None: the default branch), as it was stored (commits and
@@ -172,9 +182,9 @@ class DigestService:
 
     def finished_digest(self, repo: RepoRef, day: date, zone: str, lang: str,
                         branch: str | None = None) -> Digest | None:
-        """A stored digest that can answer with no fetch and no analysis (only a default branch's name is read):
-        built after its day ended, by the analyser configured now (rules stand-ins for a failed LLM call count: the
-        backfill replaces them)."""
+        """A stored digest that can answer with no fetch and no analysis (a default branch's name is read at most
+        once a minute): built after its day ended, by the analyser configured now (rules stand-ins for a failed LLM
+        call count: the backfill replaces them)."""
         digest = self.find_digest(repo, day, zone, lang, branch)
         if digest is None or digest.built_at < digest.window.end:
             return None

@@ -112,7 +112,8 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE digests ADD COLUMN web_url TEXT;
     UPDATE digests SET web_url = (
         SELECT substr(c.url, 1, instr(c.url, '/commit/') - 1) FROM commits c
-        WHERE c.repo = digests.repo AND c.sha = json_extract(digests.shas, '$[0].sha') AND instr(c.url, '/commit/') > 1);
+        WHERE c.repo = digests.repo AND c.sha = json_extract(digests.shas, '$[0].sha')
+          AND instr(c.url, '/commit/') > 1);
     """,
 )
 

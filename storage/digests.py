@@ -97,7 +97,8 @@ def _read(db: sqlite_utils.Database, repo: str, day: date, zone: str, lang: str,
                              breaking_told_in=tuple(item.get("breaking_told_in", ()))))
     return Digest(
         repo=repo, window=day_window(day, zone), lang=lang, branch=row["branch"], entries=tuple(entries),
-        built_at=datetime.fromisoformat(row["built_at"]), web_url=row["web_url"], notes=tuple(json.loads(row["notes"])),
+        built_at=datetime.fromisoformat(row["built_at"]), web_url=row["web_url"],
+        notes=tuple(json.loads(row["notes"])),
     )
 
 

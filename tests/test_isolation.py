@@ -118,7 +118,8 @@ def test_a_stored_digest_keeps_its_notes_and_web_url_for_a_second_destination(tm
 
         second = make_bot(env)  # a new service: nothing of the first is in memory
         calls = len(llm.chat_requests)
-        assert second.ops.post_digest(second.destination("slack", "C2"), REPO, DAY, "UTC", "en", None).status == "posted"
+        posted = second.ops.post_digest(second.destination("slack", "C2"), REPO, DAY, "UTC", "en", None)
+        assert posted.status == "posted"
         assert len(llm.chat_requests) == calls  # read back from storage, not rebuilt
         shown = slack.all_text(slack.messages("C2", top_level=True)[0])
         assert "LLM unavailable since" in shown and "403" in shown
