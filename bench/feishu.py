@@ -43,6 +43,7 @@ def latency(events: int) -> list[float]:
         service = git_service(db)
         service.build_digest(clone_ref(repo, REPO), DAY, "UTC", "en")  # stored: the command answers from storage
         settings = Settings(database_path=str(Path(tmp) / "radar.db"), port=0, git_clones={REPO: repo.path},
+                            allowed_repos=(REPO,),
                             feishu_app_id=feishu.app_id, feishu_app_secret="s", feishu_base_url=feishu.url,
                             feishu_event_mode="http", feishu_encrypt_key=EK, feishu_verification_token=VT)
         bot = Bot(settings, service, clock=lambda: NOW)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
@@ -43,6 +44,7 @@ log = logging.getLogger(__name__)
 RULES_VERSION = "rules"  # the rules analysis chosen (no LLM configured, or --no-llm)
 FALLBACK_VERSION = "rules-fallback"  # the rules analysis standing in for a failed LLM call, queued for a retry
 _HEX = re.compile(r"[0-9a-fA-F]{7,40}")
+DEFAULT_BRANCH_TTL = 60.0  # seconds a default branch's name is remembered: a stored answer then reads no source
 
 ProgressFn = Callable[[Progress], None]
 
@@ -86,6 +88,7 @@ class DigestService:
         self.flights: SingleFlight[Digest] = SingleFlight()
         self.report_flights: SingleFlight[CommitReport] = SingleFlight()
         self.read_back = stored_digests.ReadBack()  # digests read from this database, kept while unchanged
+        self._default_branches: dict[tuple, tuple[float, str]] = {}  # (repo, clone) -> (when read, name)
 
     @property
     def db(self) -> sqlite_utils.Database:
@@ -191,19 +194,34 @@ class DigestService:
         digest in `lang` first): no LLM call. None when no stored digest groups it."""
         keys = stored_digests.keys_with(self.db, repo.name, {sha})
         for day, zone, told_lang, branch in sorted(keys, key=lambda k: (k[2] != lang, k[0])):
-            digest = self.find_digest(repo.name, date.fromisoformat(day), zone, told_lang, branch)
+            digest = self.find_digest(repo, date.fromisoformat(day), zone, told_lang, branch)
             if digest is not None and (found := merges.told_through(digest.entries, sha)) is not None:
                 merge, brought = found
                 return CommitReport(merge.commit, merge.analysis, repo.web_url, entry=merge, merged=brought)
         return None
 
-    def find_digest(self, repo: str, day: date, zone: str, lang: str, branch: str | None = None) -> Digest | None:
-        """A digest built before, as it was stored (commits and analyses are read back)."""
-        return self.read_back.load(self.db, repo, day, zone, lang, branch)
+    def branch_name(self, repo: RepoRef, branch: str | None) -> str:
+        """The name a digest of `branch` is stored under: the branch's own name; for None, the repository's default
+        branch (GitHub's default_branch, a clone's HEAD). One digest never stands in for another branch's."""
+        if branch:
+            return _branch_name(branch)
+        key, now = (repo.name, repo.clone), time.monotonic()
+        if (known := self._default_branches.get(key)) is not None and now - known[0] < DEFAULT_BRANCH_TTL:
+            return known[1]
+        name = _branch_name(self.source_for(repo).branch(None))
+        self._default_branches[key] = (now, name)
+        return name
 
-    def finished_digest(self, repo: str, day: date, zone: str, lang: str, branch: str | None = None) -> Digest | None:
-        """A stored digest that can answer without touching GitHub or git: built after its day ended, by the
-        analyser configured now (rules stand-ins for a failed LLM call count: the backfill replaces them)."""
+    def find_digest(self, repo: RepoRef, day: date, zone: str, lang: str, branch: str | None = None) -> Digest | None:
+        """A digest built before for that branch (None: the default branch), as it was stored (commits and
+        analyses are read back)."""
+        return self.read_back.load(self.db, repo.name, day, zone, lang, self.branch_name(repo, branch))
+
+    def finished_digest(self, repo: RepoRef, day: date, zone: str, lang: str,
+                        branch: str | None = None) -> Digest | None:
+        """A stored digest that can answer with no fetch and no analysis (a default branch's name is read at most
+        once a minute): built after its day ended, by the analyser configured now (rules stand-ins for a failed LLM
+        call count: the backfill replaces them)."""
         digest = self.find_digest(repo, day, zone, lang, branch)
         if digest is None or digest.built_at < digest.window.end:
             return None

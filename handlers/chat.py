@@ -148,7 +148,7 @@ class ChatOps:
         if not events.first_time(db, platform, dedupe_key, self.clock()):
             return None
         try:
-            stored = self.service.finished_digest(self.repo_ref(repo).name, day, zone, lang, branch)
+            stored = self.service.finished_digest(self.repo_ref(repo), day, zone, lang, branch)
             if stored is None and not self._spend(platform, user, lang, reply):
                 events.forget(db, platform, dedupe_key)
                 return None
@@ -173,7 +173,7 @@ class ChatOps:
         ref = self.repo_ref(repo)
 
         def build() -> Digest:
-            return (self.service.finished_digest(ref.name, day, zone, lang, branch)
+            return (self.service.finished_digest(ref, day, zone, lang, branch)
                     or self.service.build_digest(ref, day, zone, lang, branch=branch, spender=spender))
 
         return self.poster.post(dest, ref.name, day, build, quiet=quiet, late=late, force=force,
@@ -237,12 +237,12 @@ class ChatOps:
         if found is None:
             return
         repo, sub = found
-        ref = self._checked_repo(repo)
+        ref = self._checked_repo(repo, platform, channel)
         zone = sub.zone if sub else self.settings.digest_tz
         lang = c.lang or (sub.lang if sub else lang)
         branch = sub.branch if sub else None
         day = parse_day(c.day or "yesterday", zone, self.clock())
-        if isinstance(day, date) and (stored := self.service.finished_digest(ref.name, day, zone, lang, branch)):
+        if isinstance(day, date) and (stored := self.service.finished_digest(ref, day, zone, lang, branch)):
             reply.digest(stored)
             return
         if not self._spend(platform, user, lang, reply):
@@ -264,14 +264,14 @@ class ChatOps:
             return
         repo, sub = found
         lang = c.lang or (sub.lang if sub else lang)
-        ref = self._checked_repo(repo)
+        ref = self._checked_repo(repo, platform, channel)
         if not self._spend(platform, user, lang, reply):
             return
         reply.progress(text(lang, "progress_analyze", sha=c.sha[:7], repo=repo))
         reply.report(self.service.analyze(ref, c.sha, lang, spender=_spender(platform, user)))
 
     def _subscribe(self, c: cmd.Subscribe, platform: str, channel: str, user: str, lang: str, reply: Reply) -> None:
-        self._checked_repo(c.repo)
+        self._checked_repo(c.repo, platform, channel)
         existing = subs.get(self.service.db, platform, channel, c.repo)
         sub = subs.save(self.service.db, Subscription(
             platform=platform, channel=channel, repo=c.repo,
@@ -346,10 +346,16 @@ class ChatOps:
         """Where a repository named in chat is read from: a GIT_CLONES clone, else GitHub."""
         return resolve_repo(name, None, self.settings.git_clones, self.settings.github_api_url)
 
-    def _checked_repo(self, name: str) -> RepoRef:
-        """A private repository is answered only where DIGEST_ALLOWED_REPOS lists it (the token may reach it)."""
+    def _checked_repo(self, name: str, platform: str, channel: str) -> RepoRef:
+        """A private repository (the token may reach it) or a clone (only the operator knows what it holds) is
+        answered only where the operator allowed it: listed in DIGEST_ALLOWED_REPOS, or subscribed here."""
         ref = self.repo_ref(name)
-        if not is_allowed(ref.name, self.settings.allowed_repos) and self.private(ref):
+        if is_allowed(ref.name, self.settings.allowed_repos) or subs.get(self.service.db, platform, channel, ref.name):
+            return ref
+        if self.private(ref):
+            if ref.clone is not None:
+                raise BadInput(f"{ref.name} is read from a local clone: it is answered only where the bot's operator "
+                               "allowed it (DIGEST_ALLOWED_REPOS, or a subscription of this channel)")
             raise BadInput(f"{ref.name} is private; add it to DIGEST_ALLOWED_REPOS to allow it in chat")
         return ref
 

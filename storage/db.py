@@ -113,6 +113,16 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE llm_usage ADD COLUMN spender TEXT;
     CREATE INDEX llm_usage_by_spender ON llm_usage (spender, at);
     """,
+    # 6: a stored digest keeps its notes (an LLM outage, a failed fetch) and its repository's web URL; the URL of
+    # digests stored before is read from their first commit's URL (their notes are not known)
+    """
+    ALTER TABLE digests ADD COLUMN notes TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE digests ADD COLUMN web_url TEXT;
+    UPDATE digests SET web_url = (
+        SELECT substr(c.url, 1, instr(c.url, '/commit/') - 1) FROM commits c
+        WHERE c.repo = digests.repo AND c.sha = json_extract(digests.shas, '$[0].sha')
+          AND instr(c.url, '/commit/') > 1);
+    """,
 )
 
 

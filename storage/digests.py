@@ -37,6 +37,8 @@ def save_digest(db: sqlite_utils.Database, digest: Digest) -> None:
                 "window_start": digest.window.start.isoformat(),
                 "window_end": digest.window.end.isoformat(),
                 "built_at": digest.built_at.isoformat(),
+                "notes": json.dumps(list(digest.notes), ensure_ascii=False),
+                "web_url": digest.web_url,
             },
             pk=("repo", "day", "zone", "lang", "branch"),
         )
@@ -54,14 +56,14 @@ class ReadBack:
         self._lock = threading.Lock()
         self._items: OrderedDict[tuple, Digest] = OrderedDict()
 
-    def load(self, db: sqlite_utils.Database, repo: str, day: date, zone: str, lang: str,
-             branch: str | None = None) -> Digest | None:
-        """The digest of that day; of `branch`, or the one built last when no branch is named."""
-        row = _latest_row(db, repo, day, zone, lang, branch)
+    def load(self, db: sqlite_utils.Database, repo: str, day: date, zone: str, lang: str, branch: str) -> Digest | None:
+        """The digest of that day built for `branch` (a name: the caller resolves the default branch)."""
+        row = _row(db, repo, day, zone, lang, branch)
         if row is None:
             return None
+        shown = json.dumps([row["shas"], row["notes"], row["web_url"]])
         key = (repo, row["day"], zone, lang, row["branch"], row["built_at"],
-               hashlib.blake2b(row["shas"].encode(), digest_size=16).digest())
+               hashlib.blake2b(shown.encode(), digest_size=16).digest())
         with self._lock:
             if (found := self._items.get(key)) is not None:
                 self._items.move_to_end(key)
@@ -75,11 +77,9 @@ class ReadBack:
         return digest
 
 
-def _latest_row(db: sqlite_utils.Database, repo: str, day: date, zone: str, lang: str,
-                branch: str | None) -> dict | None:
-    rows = list(db.query(
-        "SELECT * FROM digests WHERE repo = ? AND day = ? AND zone = ? AND lang = ? AND (? IS NULL OR branch = ?)"
-        " ORDER BY built_at DESC LIMIT 1", [repo, day.isoformat(), zone, lang, branch, branch]))
+def _row(db: sqlite_utils.Database, repo: str, day: date, zone: str, lang: str, branch: str) -> dict | None:
+    rows = list(db.query("SELECT * FROM digests WHERE repo = ? AND day = ? AND zone = ? AND lang = ? AND branch = ?",
+                         [repo, day.isoformat(), zone, lang, branch]))
     return rows[0] if rows else None
 
 
@@ -97,7 +97,8 @@ def _read(db: sqlite_utils.Database, repo: str, day: date, zone: str, lang: str,
                              breaking_told_in=tuple(item.get("breaking_told_in", ()))))
     return Digest(
         repo=repo, window=day_window(day, zone), lang=lang, branch=row["branch"], entries=tuple(entries),
-        built_at=datetime.fromisoformat(row["built_at"]),
+        built_at=datetime.fromisoformat(row["built_at"]), web_url=row["web_url"],
+        notes=tuple(json.loads(row["notes"])),
     )
 
 

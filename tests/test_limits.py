@@ -171,7 +171,7 @@ def test_a_budget_spent_during_a_digest_leaves_the_rest_to_the_rules_and_the_nex
         # the scheduled post does not reuse the starved digest: it asks the LLM for the rest, charged to no one
         assert bot.ops.post_digest(bot.destination("slack", "C1"), REPO, DAY, "UTC", "en", None).status == "posted"
         assert len(llm.requests) == 6
-        assert bot.service.finished_digest(REPO, DAY, "UTC", "en").coverage.llm == 6
+        assert bot.service.finished_digest(bot.ops.repo_ref(REPO), DAY, "UTC", "en").coverage.llm == 6
         assert bot.service.db.execute("SELECT count(*) FROM llm_usage WHERE spender IS NULL").fetchone()[0] == 5
 
 

@@ -153,7 +153,7 @@ def test_the_issue_day_from_a_clone(repo, db, llm_server):
     again = git_service(db, analyser(llm_server)).build_digest(clone_ref(repo), DAY, "UTC")
     assert len(llm_server.requests) == sent
     assert again.entries == digest.entries
-    stored = git_service(db).find_digest(digest.repo, DAY, "UTC", "en")
+    stored = git_service(db).find_digest(clone_ref(repo), DAY, "UTC", "en")
     assert [(e.merged, e.grouped, e.analysed, e.merged_into, e.breaking_changes) for e in stored.entries] == [
         (e.merged, e.grouped, e.analysed, e.merged_into, e.breaking_changes) for e in digest.entries]
 

@@ -67,9 +67,9 @@ def test_an_empty_day_renders_in_every_format(repo, db):
 def test_a_stored_digest_is_found_again(repo, db):
     sample_history(repo)
     built = git_service(db).build_digest(clone_ref(repo), DAY, "UTC", "en")
-    found = git_service(db).find_digest("sgl-project/sglang", DAY, "UTC", "en")
+    found = git_service(db).find_digest(clone_ref(repo), DAY, "UTC", "en")
     assert found is not None and found.entries == built.entries and found.stats == built.stats
-    assert git_service(db).find_digest("sgl-project/sglang", DAY, "UTC", "zh") is None
+    assert git_service(db).find_digest(clone_ref(repo), DAY, "UTC", "zh") is None
 
 
 def test_a_digest_rebuilt_at_the_same_instant_is_read_back_as_rebuilt(repo, db):
@@ -82,12 +82,12 @@ def test_a_digest_rebuilt_at_the_same_instant_is_read_back_as_rebuilt(repo, db):
     sample_history(repo)
     service = git_service(db)
     built = service.build_digest(clone_ref(repo), DAY, "UTC", "en")
-    assert service.find_digest(built.repo, DAY, "UTC", "en").entries == built.entries  # read, and now kept
+    assert service.find_digest(clone_ref(repo), DAY, "UTC", "en").entries == built.entries  # read, and now kept
     first = built.entries[0]
     changed = replace(built, entries=(replace(first, analysis=first.analysis.model_copy(
         update={"summary": "Rewritten by the backfill."})),) + built.entries[1:])
     stored_digests.save_digest(db, changed)
-    again = service.find_digest(built.repo, DAY, "UTC", "en")
+    again = service.find_digest(clone_ref(repo), DAY, "UTC", "en")
     assert again.built_at == built.built_at and again.entries[0].analysis.summary == "Rewritten by the backfill."
 
 

@@ -59,7 +59,8 @@ def commits_of_day(n: int, day: date = DAY) -> list[tuple[str, dict[str, str], d
 def settings_env(tmp_path: Path, slack: SlackServer, repo: GitRepo, **extra: str) -> dict[str, str]:
     return {"DATABASE_PATH": str(tmp_path / "bot.db"), "SLACK_BOT_TOKEN": slack.bot_token,
             "SLACK_SIGNING_SECRET": SECRET, "SLACK_API_URL": slack.api_url, "SLACK_CHANNEL": "C1",
-            "GIT_CLONES": f"{REPO}={repo.path}", "SLACK_POST_INTERVAL": "0", "PORT": "0", **extra}
+            "GIT_CLONES": f"{REPO}={repo.path}", "DIGEST_ALLOWED_REPOS": REPO, "SLACK_POST_INTERVAL": "0", "PORT": "0",
+            **extra}
 
 
 def make_bot(env: dict[str, str], clock=None) -> Bot:

@@ -203,6 +203,26 @@ def test_a_token_is_sent_and_a_bad_one_is_reported_without_showing_it(repo, tmp_
         assert server.requests[-1].headers["authorization"] == "Bearer ghp_right"
 
 
+
+@pytest.mark.parametrize("elsewhere", ["another port", "another host", "another scheme"])
+def test_the_token_follows_next_pages_only_on_the_apis_own_host(repo, tmp_path, elsewhere):
+    """A `Link: rel="next"` off the API's scheme, host and port is an error naming that host; the token never
+    goes there (issue 12, item 12)."""
+    sample_history(repo)
+    with GitHubServer({"sgl-project/sglang": repo.path}, token="ghp_secret") as api, \
+            GitHubServer({"sgl-project/sglang": repo.path}) as other:
+        port = api.url.rsplit(":", 1)[1]
+        base = {"another port": other.url, "another host": f"http://localhost:{port}",
+                "another scheme": f"https://127.0.0.1:{port}"}[elsewhere]
+        api.inject(200, body=[], path_contains="/commits",
+                   headers={"Link": f'<{base}/repos/sgl-project/sglang/commits?page=2>; rel="next"'})
+        client = GitHubClient(open_db(tmp_path / "l.db"), api_url=api.url, token="ghp_secret", sleep=lambda s: None)
+        with pytest.raises(SourceError) as err:
+            GitHubSource(github_ref(), client).commits_between("main", utc(2026, 1, 11), utc(2026, 1, 12))
+        assert f"another host ({base})" in str(err.value) and "ghp_secret" not in str(err.value)
+        assert other.requests == []  # no request, so no Authorization header, reached the other server
+        assert not [r for r in api.requests if "page=2" in r.raw_path]
+
 def test_big_commits_3000_files_and_a_3mb_diff(repo, tmp_path):
     files = {f"pkg/m{i:04d}.py": f"x = {i}\n" for i in range(3100)}
     many = repo.commit("[Feature] generate 3100 modules", files, utc(2026, 1, 11, 4, 0))
@@ -257,8 +277,8 @@ def test_digests_of_two_branches_are_kept_apart(repo, db):
     main = service.build_digest(clone_ref(repo), date(2026, 1, 11), "UTC")
     dev = service.build_digest(clone_ref(repo), date(2026, 1, 11), "UTC", branch="dev")
     assert main.stats.total == 5 and dev.stats.total < 5
-    assert service.find_digest("sgl-project/sglang", date(2026, 1, 11), "UTC", "en", "main").stats.total == 5
-    assert service.find_digest("sgl-project/sglang", date(2026, 1, 11), "UTC", "en", "dev").stats.total == dev.stats.total
+    assert service.find_digest(clone_ref(repo), date(2026, 1, 11), "UTC", "en", "main").stats.total == 5
+    assert service.find_digest(clone_ref(repo), date(2026, 1, 11), "UTC", "en", "dev").stats.total == dev.stats.total
 
 
 def test_a_listed_commit_github_cannot_return_is_a_clear_failure(repo, tmp_path, github):

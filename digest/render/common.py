@@ -44,18 +44,9 @@ def commit_link(e: Entry, web: str | None, lang: str, link: Callable[[str | None
     c = e.commit
     if (label := merge_title(e, lang)) is not None:  # a grouped merge is shown as what it is (issue 8)
         return link(c.url, label)
-    if (url := pr_url(c, web_url_of(web, c))) is None:
+    if (url := pr_url(c, web)) is None:
         return link(c.url, c.title)
     return f"{link(c.url, c.bare_title)} ({link(url, f'#{c.pr_number}')})"
-
-
-def web_url_of(web_url: str | None, commit: Commit) -> str | None:
-    """The repository's web URL: the one given, else derived from the commit URL (stored digests)."""
-    if web_url:
-        return web_url
-    if commit.url and "/commit/" in commit.url:
-        return commit.url.rsplit("/commit/", 1)[0]
-    return None
 
 
 def local_time(commit: Commit, zone: str) -> str:

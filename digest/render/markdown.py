@@ -11,7 +11,7 @@ import re
 from digest.labels import CHANGE_TYPE, IMPORTANCE, IMPORTANCE_ICON, text
 from digest.models import Analysis, Commit, CommitReport, Digest, Entry
 from digest.render.common import (breaking_told, by_importance, coverage_line, local_time, marked, merge_title,
-                                  merged_here, pr_url, provenance, stats_extras, strip_controls, web_url_of, window_line,
+                                  merged_here, pr_url, provenance, stats_extras, strip_controls, window_line,
                                   with_marks)
 
 _CODE_SPAN = re.compile(r"(`[^`\n]+`)")
@@ -95,7 +95,7 @@ def _scope(path: str) -> str:
 def _entry(entry: Entry, digest: Digest, lang: str) -> list[str]:
     c = entry.commit
     lines = [f'<a id="{anchor(c)}"></a>', "", f"#### {md(merge_title(entry, lang) or c.title)}",
-             _link_line(c, web_url_of(digest.web_url, c), lang), ""]
+             _link_line(c, digest.web_url, lang), ""]
     if entry.grouped:  # its commits, linked: each is told in its own importance section
         for m in merged_here(digest, entry):
             lines.append(f"- [`{m.commit.short_sha}` {md(m.commit.title)}](#{anchor(m.commit)}) "
@@ -160,5 +160,5 @@ def _section(level: str, n: int, lang: str) -> str:
 def render_report(report: CommitReport) -> str:
     c, lang = report.commit, report.analysis.lang
     lines = [f"# {md(c.title)}", "", f"**{md(c.repo)}** · {c.committed_at.isoformat()}", "",
-             _link_line(c, web_url_of(report.web_url, c), lang), "", *_analysis(report.analysis, lang, report.analysis)]
+             _link_line(c, report.web_url, lang), "", *_analysis(report.analysis, lang, report.analysis)]
     return "\n".join(lines).rstrip("\n") + "\n"

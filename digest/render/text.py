@@ -7,7 +7,7 @@ import textwrap
 from digest.labels import CHANGE_TYPE, IMPORTANCE, IMPORTANCE_ICON, text
 from digest.models import Analysis, Commit, CommitReport, Digest, Entry
 from digest.render.common import (breaking_told, by_importance, coverage_line, local_time, marked, merge_title,
-                                  merged_here, one_line, pr_url, provenance, stats_extras, strip_controls, web_url_of,
+                                  merged_here, one_line, pr_url, provenance, stats_extras, strip_controls,
                                   window_line, with_marks)
 
 WIDTH = 100
@@ -73,7 +73,7 @@ def render_digest(digest: Digest) -> str:
         out += ["", text(lang, "section", icon=IMPORTANCE_ICON[level], level=IMPORTANCE[lang][level].upper(),
                          n=len(entries))]
         for e in entries:
-            out += ["", *_head(e.commit, zone, web_url_of(digest.web_url, e.commit), merge_title(e, lang)),
+            out += ["", *_head(e.commit, zone, digest.web_url, merge_title(e, lang)),
                     *_entry(e, digest, lang)]
     return "\n".join(out) + "\n"
 
@@ -101,6 +101,6 @@ def _entry(e: Entry, digest: Digest, lang: str) -> list[str]:
 
 def render_report(report: CommitReport) -> str:
     a = report.analysis
-    lines = [one_line(report.commit.repo), *_head(report.commit, "UTC", web_url_of(report.web_url, report.commit)),
+    lines = [one_line(report.commit.repo), *_head(report.commit, "UTC", report.web_url),
              *_analysis(a, a.lang, a.importance, a.importance_reason)]
     return "\n".join(lines) + "\n"

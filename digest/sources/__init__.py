@@ -17,7 +17,7 @@ class CommitSource(Protocol):
     detail_workers: int  # details fetched at once: network round trips overlap, local git subprocesses do not gain
 
     def is_private(self) -> bool:
-        """Whether the hosting service reports the repository as private."""
+        """Whether chat may show it only where the operator allowed it: GitHub's private flag; always for a clone."""
         ...
 
     def fetch(self) -> str | None:

@@ -94,7 +94,7 @@ class GitSource:
         return _run(self.path, list(args), timeout=self.timeout, check=check, input_=input_)
 
     def is_private(self) -> bool:
-        return False  # a clone the operator configured is theirs to show
+        return True  # what a clone holds (a private repository's history?) only the operator knows: they allow it
 
     def fetch(self) -> str | None:
         """`git fetch`; a failure is a warning (returned) and the clone is read as it is."""

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 import requests
 
@@ -158,8 +158,32 @@ class GitHubClient:
         page = self.get(url, params, cache=cache)
         yield page.data
         while page.next_url:
-            page = self.get(page.next_url, cache=cache)
+            url = self._own(urljoin(url, page.next_url))
+            page = self.get(url, cache=cache)
             yield page.data
+
+    def _own(self, url: str) -> str:
+        """A next page on the API's own scheme, host and port; anywhere else the token would follow: refused."""
+        if _origin(url) != _origin(self.api_url):
+            raise SourceError(f"GitHub API at {self.host} pointed its next page to another host ({_where(url)}); "
+                              "not followed")
+        return url
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or {"https": 443, "http": 80}.get(scheme)
+    except ValueError:  # a port that is not a number
+        port = -1
+    return scheme, (parts.hostname or "").lower(), port
+
+
+def _where(url: str) -> str:
+    """scheme://host:port of a URL, never its user:password part."""
+    scheme, host, port = _origin(url)
+    return f"{scheme[:10]}://{host[:100] or '?'}{f':{port}' if port not in (None, -1) else ''}"
 
 
 def _next(link: str | None) -> str | None:
