@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -19,6 +18,8 @@ from typing import Any
 from waitress import wasyncore
 from waitress.adjustments import Adjustments
 from waitress.server import TcpWSGIServer
+
+from handlers.warnings import Throttle, left_out
 
 log = logging.getLogger(__name__)
 
@@ -53,28 +54,6 @@ class Health:
         return not self.problems
 
 
-class Throttle:
-    """Allows one event per cause per `every` seconds, and counts the ones it held back since the last."""
-
-    def __init__(self, every: float = LOG_EVERY, clock: Callable[[], float] = time.monotonic) -> None:
-        self.every = every
-        self.clock = clock
-        self._lock = threading.Lock()
-        self._last: dict[str, float] = {}
-        self._held: dict[str, int] = {}
-
-    def allow(self, cause: str) -> int | None:
-        """None when `cause` was allowed less than `every` seconds ago; else how many were held back since."""
-        with self._lock:
-            now = self.clock()
-            last = self._last.get(cause)
-            if last is not None and now - last < self.every:
-                self._held[cause] = self._held.get(cause, 0) + 1
-                return None
-            self._last[cause] = now
-            return self._held.pop(cause, 0)
-
-
 class ThrottledRecords(logging.Filter):
     """A log filter: one record per message template per minute (waitress logs a line per queued task)."""
 
@@ -86,19 +65,15 @@ class ThrottledRecords(logging.Filter):
         return self.throttle.allow(f"{record.name}:{record.msg}") is not None
 
 
-_refusals = Throttle()
-_quiet = ThrottledRecords(Throttle())
-
-
-def _held(n: int) -> str:
-    return f" ({n} more since the last such line)" if n else ""
+_refusals = Throttle(LOG_EVERY)
+_quiet = ThrottledRecords(Throttle(LOG_EVERY))
 
 
 def refuse(status: int, reason: str) -> Response:
     """A fixed answer to a bad request; logged as one WARNING line per reason at most once a minute, so a flood
     cannot fill the log."""
     if (held := _refusals.allow(reason)) is not None:
-        log.warning("refused an HTTP request (%d): %s%s", status, reason, _held(held))
+        log.warning("refused an HTTP request (%d): %s%s", status, reason, left_out(held))
     return Response(status, f"{reason}\n".encode(), TEXT)
 
 
@@ -107,7 +82,7 @@ def _failed(path: str, err: Exception) -> Response:
     where = traceback.extract_tb(err.__traceback__)[-1] if err.__traceback__ else None
     cause = f"{path}:{type(err).__name__}:{where.filename}:{where.lineno}" if where else f"{path}:{type(err).__name__}"
     if (held := _refusals.allow(cause)) is not None:
-        log.error("%s failed%s", path, _held(held), exc_info=err)
+        log.error("%s failed%s", path, left_out(held), exc_info=err)
     return Response(500, b"internal error\n", TEXT)
 
 
