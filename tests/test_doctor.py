@@ -191,6 +191,7 @@ def test_an_unwritable_database_fails_with_the_fix(world):
 def test_http_modes_a_chat_without_the_bot_a_bad_webhook_and_no_github_for_clones_only(world):
     world.feishu.set_chat("oc_1", "bot_removed")
     out, _ = doctor(world, FEISHU_EVENT_MODE="http", FEISHU_VERIFICATION_TOKEN="vtoken", SLACK_APP_TOKEN="",
+                    FEISHU_ENCRYPT_KEY=secret("ek"),
                     SLACK_SIGNING_SECRET=secret("ss"), FEISHU_WEBHOOK_URL="https://example.com/hooks/abcdefgh",
                     GITHUB_TOKEN="")
     assert out.returncode == 1
@@ -198,7 +199,7 @@ def test_http_modes_a_chat_without_the_bot_a_bad_webhook_and_no_github_for_clone
     assert found["Slack events"].startswith("✓ Slack events: HTTP at /slack/events")
     assert found["Feishu app"].startswith("✓")
     assert found["Feishu chat oc_1"].startswith("✗") and "add the bot to the group" in found["Feishu chat oc_1"]
-    assert found["Feishu events"].startswith("✗") and "FEISHU_ENCRYPT_KEY" in found["Feishu events"]
+    assert found["Feishu events"].startswith("✓ Feishu events: http at /feishu/events")
     assert found["Feishu webhook"].startswith("✗") and "Custom Bot" in found["Feishu webhook"]
     assert "GitHub" not in found  # no token, and every repository is read from its clone
     assert world.github.calls("/rate_limit") == []
@@ -228,3 +229,9 @@ def test_the_manifest_scopes_are_read_from_manifest_yml():
 def test_render_puts_the_fix_on_failing_lines_only():
     shown = render([Check("GitHub", True, "token valid", "unused"), Check("LLM m", False, "401", "set LLM_API_KEY")])
     assert shown == ["✓ GitHub: token valid", "✗ LLM m: 401 → set LLM_API_KEY", "1 of 2 checks failed"]
+
+
+def test_feishu_http_mode_without_an_encrypt_key_is_a_configuration_error_that_names_it(world):
+    out, _ = doctor(world, FEISHU_EVENT_MODE="http", FEISHU_VERIFICATION_TOKEN="vtoken", FEISHU_ENCRYPT_KEY="")
+    assert out.returncode == 2
+    assert "FEISHU_ENCRYPT_KEY" in out.stderr and "Traceback" not in out.stderr

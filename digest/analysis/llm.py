@@ -163,7 +163,7 @@ class LLMAnalyser:
                     {"role": "user", "content": "ping"}]
         for mode in MODES:
             try:
-                self._complete(model, messages, mode, "brief", 1)
+                self._complete(model, messages, mode, "brief", 1, _Spend())
             except _Rejected:
                 continue
             return mode
