@@ -95,3 +95,36 @@ NEGATIVES: list[str] = [
     "task-scheduler-runs-every-night-at-0200 uses sk-learn style names",
     "Use `--api-key` to pass the key; sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
 ]
+
+# A realistic diff with no secret (file by file, in the prompt's form): what a history holds that looks like one.
+NOT_SECRETS = {
+    "package-lock.json": [
+        '"integrity": "sha512-2QmZ8m7VeDEq6vsKD1gyy0hHM9Zi8Ry6tqfEYhHEz+Gq9BvZpq0HyJ+f3gVbYwLjRkHPfTSLoUJjyDsxEN5CvQ==",',
+        '"resolved": "https://registry.npmjs.org/left-pad/-/left-pad-1.3.0.tgz",',
+    ],
+    "src/cache/manager.py": [
+        'DEFAULT_CACHE_KEY = "cache:{user_id}:profile"',
+        'TOKEN_TYPE = "Bearer"',
+        'password_prompt = "Enter the password for the vault: "',
+        'self.revision = "9c1e5a7b3d2f4e6a8b0c1d3e5f7a9b2c4d6e8f01"',
+        'self.request_id = "123e4567-e89b-12d3-a456-426614174000"',
+        'key = hashlib.sha256(token).hexdigest()',
+        'cfg := Config{Token: token, Name: "reader"}',
+    ],
+    "tests/test_codec.py": [
+        'SAMPLE = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==")',
+        'EXPECTED = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"',
+        'assert parse_version("12.4.127") == (12, 4, 127)',
+    ],
+    "styles/card.css": [".card-key { color: #1a2b3c; border: 1px solid #AABBCCDD; background: #fafafa; }"],
+    "config/app.yaml": [
+        "sort_key: created_at",
+        "token_limit: 120000",
+        "secret_ref: prod-db-credentials",
+        "password: ${{ secrets.DB_PASSWORD }}",
+        "image: ghcr.io/acme/app@sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+        "primary_key: id",
+    ],
+    "certs/ca.pem": ["-----BEGIN CERTIFICATE-----", "MIIBszCCAVmgAwIBAgIUYJ3cXg=="],
+    "CHANGELOG.md": ["- Fix token refresh when the key rotates (d112f6a).", "- Password reset emails link to the new page."],
+}

@@ -1,9 +1,10 @@
 """Secrets stay home: credentials are replaced before any text (diff, message, file names) goes to the LLM.
 
 Four layers, each linear in the text (tests/test_regex_linear.py feeds every pattern 1 MB adversarial lines):
-1. detect-secrets' token plugins (a maintained rule set, pinned): each reports a secret's value, which is then
-   replaced wherever it occurs. Only `analyze_string` is called, never `analyze_line`: its verification would
-   send the secret to the service it belongs to. Left out: the keyword plugin (quadratic: `\\w*` after every
+1. detect-secrets' token plugins (a maintained rule set, pinned): each pattern reports a secret's value (its
+   longest group, or the whole match where a group holds only a prefix like `glpat`), which is then replaced
+   wherever it occurs. Their patterns are run directly, never `analyze_line`: its verification would send the
+   secret to the service it belongs to. Left out: the keyword plugin (quadratic: `\\w*` after every
    keyword, and a look-ahead to the end of the line), the IBM, Cloudant and SoftLayer assignment patterns (cubic on
    a run of spaces), JWT, npm and OpenAI (quadratic on runs of `eyJ`, `//` and `sk-`), Artifactory and Mailchimp
    (32 steps at every character), AWS (its secret-key pattern: 400), public IP addresses (not credentials) and
@@ -103,7 +104,7 @@ PATTERNS: tuple[_Pattern, ...] = (
         r"|ATATT3[A-Za-z0-9_=-]{150,}+|xkeysib-[a-f0-9]{64}-[A-Za-z0-9]{16}|key-[a-f0-9]{32}|SK[0-9a-fA-F]{32}"
         r"|EAA[MC][A-Za-z0-9]{100,}+|ya29\.[\w-]{30,}+|AccountKey=[A-Za-z0-9+/=]{40,}+)" + _END)),
     _Pattern("URL credentials", re.compile(
-        r"((?<![a-zA-Z0-9+.-])[a-zA-Z][a-zA-Z0-9+.-]*+://[^/\s:@\"'<>]++:)[^/\s@\"'<>]++(?=@)"), keep=1),
+        r"((?<![a-zA-Z0-9+.-])[a-zA-Z][a-zA-Z0-9+.-]*+://[^/\s:@\"'<>]*+:)[^/\s@\"'<>]++(?=@)"), keep=1),
     _Pattern("authorization header", re.compile(  # Bearer, Basic, token: what follows is the credential
         r"((?<![\w-])(?:Bearer|Basic|Token|token|Digest|Negotiate)[ \t]++)[A-Za-z0-9._~+/-]{16,}+=*+"), keep=1,
         check=_mixed),
@@ -113,7 +114,7 @@ PATTERNS: tuple[_Pattern, ...] = (
 _ASSIGNMENT = re.compile(
     r"(?<![\w.$-])(?P<name>[A-Za-z_][\w.-]*+)[\"'\]]?[ \t]*+(?::[ \t]*+[A-Za-z_][\w\[\]., |]*+)?"
     r"(?P<op>:=|=>|=|:)[ \t]*+"
-    r"(?:(?P<q>[\"'`])(?P<qv>[^\"'`\n]*+)(?P=q)|(?P<bv>[^\s\"'`,;]++))"
+    r"(?:(?P<q>[\"'`])(?P<qv>[^\"'`\n]*+)(?P=q)|(?P<bv>[^\s\"'`,;{}()\[\]]++))"
 )
 _WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")  # the words of a name: DB_PASS, apiKey, PGPASSWORD
 _SECRET_WORDS = frozenset({"password", "passwd", "pass", "pwd", "passphrase", "secret", "secrets", "credential",
@@ -124,7 +125,12 @@ _CONFIG = re.compile(r"\.(?:env|ini|cfg|conf|properties|ya?ml|toml|sh|bash|zsh|t
 _CONFIG_NAMES = (".env", "env.", "dockerfile", "procfile", ".npmrc", ".netrc", ".pypirc", "npmrc", "netrc", "pypirc")
 _CODE = re.compile(r"\.(?:py|pyi|js|jsx|mjs|cjs|ts|tsx|go|java|kt|kts|scala|rb|php|cs|c|cc|cpp|h|hpp|rs|swift|m|"
                    r"mm|lua|pl|r|dart|ex|exs|erl|clj|groovy|vue|svelte|sql|json|jsonc|tf|hcl|ipynb)$", re.I)
-_PLACEHOLDER = re.compile(r"[$<{%]|\*{3}|x{4}|X{4}|\.\.\.|(?i:your[_ -]|changeme|placeholder|example\.com|redacted)")
+_PLACEHOLDER = re.compile(r"^[$<{%]|\$\{|\{\{|%\(|\*{3}|x{4}|X{4}|\.\.\.|(?i:your[_ -]|changeme|placeholder|redacted)")
+# a last word that says the value names, locates or describes the secret: secret_ref, password_file, token_url
+_NOT_THE_SECRET = frozenset({"ref", "name", "id", "ids", "path", "file", "dir", "env", "var", "field", "label", "type",
+                             "url", "uri", "prompt", "hint", "length", "len", "policy", "min", "max", "count", "ttl",
+                             "header", "param", "arn", "version", "format", "prefix", "suffix", "mode", "kind"})
+_NETRC = re.compile(r"((?<!\S)password[ \t]++)\S{6,}+")
 
 # -- key files and PEM bodies ---------------------------------------------------------------------------------------
 _KEY_FILE = re.compile(r"\.(?:pem|key|p12|pfx|jks|keystore|ppk|p8|der|asc|gpg|pgp)$", re.I)
@@ -148,10 +154,12 @@ def redact(text: str) -> Redacted:
     found: Counter[str] = Counter()
     values: dict[str, str] = {}
     for plugin in PLUGINS:
-        for value in plugin.analyze_string(text):
-            value = value.strip(" \t\"'=:")
-            if len(value) >= MIN_SECRET and MARK not in value:
-                values.setdefault(value, plugin.secret_type)
+        for pattern in plugin.denylist:
+            for match in pattern.finditer(text):
+                value = max(match.groups(default=""), key=len) if match.groups() else ""
+                value = (value if len(value) >= MIN_SECRET else match.group(0)).strip(" \t\"'=:")
+                if len(value) >= MIN_SECRET and MARK not in value:
+                    values.setdefault(value, plugin.secret_type)
     for value in sorted(values, key=len, reverse=True):  # a longer value first: one may contain another
         if value in text:
             found[values[value]] += text.count(value)
@@ -193,15 +201,21 @@ def _redact_file(path: str, text: str, found: Counter[str]) -> str:
         return match.group(0)[: start - match.start()] + MARK + match.group(0)[end - match.start():]
 
     text = _ASSIGNMENT.sub(assignment, text)
+    if name.endswith("netrc"):
+        def netrc(match: re.Match[str]) -> str:
+            found["password or key assignment"] += 1
+            return match.group(1) + MARK
+        text = _NETRC.sub(netrc, text)
+    if _PUBLIC_PEM.search(text) and "PRIVATE KEY" not in text:
+        return text  # a certificate or a public key: nothing in it is secret
     if _KEY_FILE.search(name) or name.startswith("id_") and not name.endswith(".pub"):
         def key_run(match: re.Match[str]) -> str:
             if _entropy(match.group(0)) < 3.5:
                 return match.group(0)
             found["private key"] += 1
-            return MARK
+            line_start = match.start() == 0 or text[match.start() - 1] == "\n"
+            return (match.group(0)[0] if line_start and match.group(0)[0] in "+-" else "") + MARK
         return _KEY_RUN.sub(key_run, text)
-    if _PUBLIC_PEM.search(text) and "PRIVATE KEY" not in text:
-        return text
 
     def pem_line(match: re.Match[str]) -> str:
         if _entropy(match.group(2)) < 4.5:
@@ -219,6 +233,8 @@ def _is_secret(name: str, value: str, quoted: bool, code: bool, op: str) -> bool
     if code and (any(c.isspace() for c in value) or op == ":" and not quoted):
         return False  # a sentence in a string is a message, not a password
     words = [w.lower() for w in _WORDS.findall(name)]
+    if not words or words[-1] in _NOT_THE_SECRET:
+        return False
     joined = "".join(words)
     if any(w in _SECRET_WORDS for w in words) or joined.endswith(_SECRET_ENDINGS):
         return not value.isdigit() and value.lower().replace("_", "") not in joined and not _is_word_list(value)
