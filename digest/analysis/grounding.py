@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from digest.models import Analysis, Commit, Grounding
 
 _CODE = re.compile(r"`([^`\n]{2,120})`")
+MAX_FIELD = 4000  # characters of the longest text field of an analysis (its summary): what a citation comes from
 _W = r"A-Za-z0-9_"  # ASCII word characters: in Chinese prose a name touches CJK letters, which \b treats as word
 # A scheme starts where a run of scheme characters starts: from `\b`, every letter of `a.a.a…` read the run again.
 _URL = re.compile(r"(?<![\w+.-])[a-z][a-z0-9+.-]*+://\S++", re.I)
@@ -65,6 +66,7 @@ def _blank(match: re.Match[str]) -> str:
 
 def _names_in(text: str) -> list[str]:
     """`code spans` and names written without backticks (outside code spans and URLs), in the order written."""
+    text = text[:MAX_FIELD]
     found = [(m.start(), m.group(1).strip()) for m in _CODE.finditer(text)]
     plain = _URL.sub(_blank, _CODE.sub(_blank, text))
     for match in _PROSE_NAMES.finditer(plain):

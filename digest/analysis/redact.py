@@ -7,7 +7,7 @@ Four layers, each linear in the text (tests/test_regex_linear.py feeds every pat
    secret to the service it belongs to. Left out: the keyword plugin (quadratic: `\\w*` after every
    keyword, and a look-ahead to the end of the line), the IBM, Cloudant and SoftLayer assignment patterns (cubic on
    a run of spaces), JWT, npm and OpenAI (quadratic on runs of `eyJ`, `//` and `sk-`), Artifactory and Mailchimp
-   (32 steps at every character), AWS (its secret-key pattern: 400), public IP addresses (not credentials) and
+   (32 steps at every character), AWS (its secret-key pattern: 400), Telegram (10 at every digit), public IP addresses (not credentials) and
    the high-entropy strings (they flag commit SHAs and lockfile hashes, which the LLM needs).
 2. Formats detect-secrets does not know (gitleaks' rule names in brackets), PEM blocks, URL credentials and
    authorization headers.
@@ -37,16 +37,18 @@ from detect_secrets.plugins.sendgrid import SendGridDetector
 from detect_secrets.plugins.slack import SlackDetector
 from detect_secrets.plugins.square_oauth import SquareOAuthDetector
 from detect_secrets.plugins.stripe import StripeDetector
-from detect_secrets.plugins.telegram_token import TelegramBotTokenDetector
 from detect_secrets.plugins.twilio import TwilioKeyDetector
+
+from digest.analysis.paths import MAX_PATH
 
 MARK = "[REDACTED]"
 MIN_SECRET = 6  # characters: a shorter value is not worth hiding (and `1500` or `None` are not secrets)
+MAX_PROBE = 256  # characters of a name or a value that its words and placeholders are read from
 
 PLUGINS: tuple[RegexBasedDetector, ...] = (
     AzureStorageKeyDetector(), BasicAuthDetector(), DiscordBotTokenDetector(),
     GitHubTokenDetector(), GitLabTokenDetector(), PypiTokenDetector(), SendGridDetector(), SlackDetector(), SquareOAuthDetector(), StripeDetector(),
-    TelegramBotTokenDetector(), TwilioKeyDetector(),
+    TwilioKeyDetector(),
 )
 
 
@@ -56,6 +58,9 @@ class _Pattern:
     regex: re.Pattern[str]
     keep: int = 0  # number of the group kept in front of the mark (0: replace the whole match)
     check: Callable[[str], bool] | None = None  # what the matched value must also be
+    # not after a letter, digit, _ or -: checked on the match rather than by a look-behind that would come first and
+    # make the search try the whole pattern at every character instead of scanning for its first letters
+    bounded: bool = False
 
 
 def _has_digit(value: str) -> bool:
@@ -77,32 +82,33 @@ PATTERNS: tuple[_Pattern, ...] = (
         r"(?:[^-\"\n]++|\n(?!### |diff --git )|-(?!----END )|\"(?!\s*+[,}]))*+"
         r"(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----)?")),
     _Pattern("private key", re.compile(r"PuTTY-User-Key-File-\d:(?:[^P]++|P(?!rivate-MAC: ))*+(?:Private-MAC: \S++)?")),
-    _Pattern("AWS access key", re.compile(r"(?<![A-Z0-9])(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}(?![A-Z0-9])")),
+    _Pattern("AWS access key", re.compile(r"(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}(?![A-Z0-9])"), bounded=True),
     _Pattern("GCP key", re.compile(r"(\"private_key_id\"\s*+:\s*+\")[0-9a-f]{40}(?=\")"), keep=1),
-    _Pattern("Google API key", re.compile(r"(?<![\w-])AIza[0-9A-Za-z_-]{35}" + _END)),  # [gcp-api-key]
-    _Pattern("GitHub token", re.compile(r"(?<![\w])(?:gh[pousr]_[A-Za-z0-9]{36,251}|github_pat_[A-Za-z0-9_]{22,250})"
-                                        r"(?![\w])")),  # [github-pat], [github-fine-grained-pat]
-    _Pattern("Slack token", re.compile(r"(?<![\w-])(?:xox[abposre]-[A-Za-z0-9-]{10,}+|xapp-\d-[A-Za-z0-9-]{10,}+)")),
+    _Pattern("Google API key", re.compile(r"AIza[0-9A-Za-z_-]{35}" + _END), bounded=True),  # [gcp-api-key]
+    _Pattern("GitHub token", re.compile(r"(?:gh[pousr]_[A-Za-z0-9]{36,251}|github_pat_[A-Za-z0-9_]{22,250})"
+                                        r"(?![\w])"), bounded=True),  # [github-pat], [github-fine-grained-pat]
+    _Pattern("Slack token", re.compile(r"(?:xox[abposre]-[A-Za-z0-9-]{10,}+|xapp-\d-[A-Za-z0-9-]{10,}+)"), bounded=True),
     _Pattern("Slack webhook", re.compile(r"hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_/-]{20,}+")),
     _Pattern("Discord webhook", re.compile(  # [discord-webhook]
         r"((?:discord|discordapp)\.com/api/webhooks/\d{5,30}/)[A-Za-z0-9_-]{20,}+"), keep=1),
     _Pattern("Feishu webhook", re.compile(  # the hook id is the whole credential of a Feishu or Lark bot
         r"((?:open\.feishu\.cn|open\.larksuite\.com)/open-apis/bot/v2/hook/)[A-Za-z0-9-]{16,}+"), keep=1),
     _Pattern("Teams webhook", re.compile(r"(\.webhook\.office\.com/webhookb2/)[A-Za-z0-9@/-]{20,}+"), keep=1),
-    _Pattern("OpenAI-style key", re.compile(r"(?<![\w-])sk-(?:proj-|svcacct-|admin-|ant-(?:api|admin)\d\d-)?"
-                                            r"[A-Za-z0-9_-]{20,}+"), check=_has_digit),  # [openai-api-key]
-    _Pattern("Stripe key", re.compile(r"(?<![\w])[rs]k_(?:live|test)_[A-Za-z0-9]{16,}+")),  # [stripe-access-token]
-    _Pattern("JSON web token", re.compile(r"(?<![\w-])eyJ[A-Za-z0-9_-]{8,}+\.eyJ[A-Za-z0-9_-]{8,}+\.[A-Za-z0-9_-]{8,}+")),
-    _Pattern("Hugging Face token", re.compile(r"(?<![\w-])hf_[A-Za-z]{34}" + _END)),  # [huggingface-access-token]
-    _Pattern("npm token", re.compile(r"(?<![\w-])npm_[A-Za-z0-9]{36}" + _END)),  # [npm-access-token]
+    _Pattern("OpenAI-style key", re.compile(r"sk-(?:proj-|svcacct-|admin-|ant-(?:api|admin)\d\d-)?"
+                                            r"[A-Za-z0-9_-]{20,}+"), check=_has_digit, bounded=True),  # [openai-api-key]
+    _Pattern("Stripe key", re.compile(r"[rs]k_(?:live|test)_[A-Za-z0-9]{16,}+"), bounded=True),  # [stripe-access-token]
+    _Pattern("JSON web token", re.compile(r"eyJ[A-Za-z0-9_-]{8,}+\.eyJ[A-Za-z0-9_-]{8,}+\.[A-Za-z0-9_-]{8,}+"), bounded=True),
+    _Pattern("Telegram bot token", re.compile(r"\d(?<![\d:]\d)\d{7,9}:[0-9A-Za-z_-]{35}" + _END)),  # [telegram-bot-api-token]
+    _Pattern("Hugging Face token", re.compile(r"hf_[A-Za-z]{34}" + _END), bounded=True),  # [huggingface-access-token]
+    _Pattern("npm token", re.compile(r"npm_[A-Za-z0-9]{36}" + _END), bounded=True),  # [npm-access-token]
     _Pattern("prefixed token", re.compile(  # services that mark their tokens with a fixed prefix [gitleaks, by name]
-        r"(?<![\w-])(?:dop_v1_[a-f0-9]{64}|doo_v1_[a-f0-9]{64}|shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}|lin_api_[A-Za-z0-9]{40}"
+        r"(?:dop_v1_[a-f0-9]{64}|doo_v1_[a-f0-9]{64}|shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}|lin_api_[A-Za-z0-9]{40}"
         r"|PMAK-[a-f0-9]{24}-[a-f0-9]{34}|pul-[a-f0-9]{40}|glc_[A-Za-z0-9+/]{32,400}+=*+|glsa_[A-Za-z0-9]{32}_[a-fA-F0-9]{8}"
         r"|hvs\.[A-Za-z0-9_-]{90,}+|hv[sb]\.[A-Za-z0-9_-]{24}|dp\.pt\.[a-zA-Z0-9]{43}|dapi[a-h0-9]{32}"
         r"|sntry[su]_[A-Za-z0-9+/=_]{40,}+|NRAK-[A-Z0-9]{27}|AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}"
         r"|LTAI[A-Za-z0-9]{20}|AKID[A-Za-z0-9]{32}|rubygems_[a-f0-9]{48}|pscale_(?:tkn|pw|oauth)_[\w.-]{32,64}+"
         r"|ATATT3[A-Za-z0-9_=-]{150,}+|xkeysib-[a-f0-9]{64}-[A-Za-z0-9]{16}|key-[a-f0-9]{32}|SK[0-9a-fA-F]{32}"
-        r"|EAA[MC][A-Za-z0-9]{100,}+|ya29\.[\w-]{30,}+|AccountKey=[A-Za-z0-9+/=]{40,}+)" + _END)),
+        r"|EAA[MC][A-Za-z0-9]{100,}+|ya29\.[\w-]{30,}+|AccountKey=[A-Za-z0-9+/=]{40,}+)" + _END), bounded=True),
     _Pattern("URL credentials", re.compile(
         r"((?<![a-zA-Z0-9+.-])[a-zA-Z][a-zA-Z0-9+.-]*+://[^/\s:@\"'<>]*+:)[^/\s@\"'<>]++(?=@)"), keep=1),
     _Pattern("authorization header", re.compile(  # Bearer, Basic, token: what follows is the credential
@@ -167,7 +173,9 @@ def redact(text: str) -> Redacted:
     for pattern in PATTERNS:
         def replace(match: re.Match[str], p: _Pattern = pattern) -> str:
             value = match.group(0)[len(match.group(p.keep)) if p.keep else 0:]
-            if MARK in value or p.check and not p.check(value):
+            before = match.string[match.start() - 1: match.start()]
+            if (MARK in value or p.check and not p.check(value)
+                    or p.bounded and before and (before.isalnum() or before in "_-")):
                 return match.group(0)
             found[p.kind] += 1
             return (match.group(p.keep) if p.keep else "") + MARK
@@ -187,7 +195,7 @@ def _files(text: str) -> list[tuple[str, str]]:
 
 
 def _redact_file(path: str, text: str, found: Counter[str]) -> str:
-    name = path.rsplit("/", 1)[-1].lower()
+    name = path.rsplit("/", 1)[-1][-MAX_PATH:].lower()
     config = bool(_CONFIG.search(name)) or name.startswith(_CONFIG_NAMES)
     code = bool(_CODE.search(name)) and not config
 
@@ -226,13 +234,13 @@ def _redact_file(path: str, text: str, found: Counter[str]) -> str:
 
 
 def _is_secret(name: str, value: str, quoted: bool, code: bool, op: str) -> bool:
-    if len(value) < MIN_SECRET or MARK in value or _PLACEHOLDER.search(value) or "://" in value:
+    if len(value) < MIN_SECRET or MARK in value or _PLACEHOLDER.search(value[:MAX_PROBE]) or "://" in value:
         return False
     if code and not quoted or not quoted and (_REFERENCE.fullmatch(value) or "(" in value or "[" in value):
         return False  # a bare value in code, or a dotted name or a call anywhere, is not a literal
     if code and (any(c.isspace() for c in value) or op == ":" and not quoted):
         return False  # a sentence in a string is a message, not a password
-    words = [w.lower() for w in _WORDS.findall(name)]
+    words = [w.lower() for w in _WORDS.findall(name[-MAX_PROBE:])]
     if not words or words[-1] in _NOT_THE_SECRET:
         return False
     joined = "".join(words)
