@@ -97,7 +97,8 @@ PATTERNS: tuple[_Pattern, ...] = (
     _Pattern("OpenAI-style key", re.compile(r"sk-(?:proj-|svcacct-|admin-|ant-(?:api|admin)\d\d-)?"
                                             r"[A-Za-z0-9_-]{20,}+"), check=_has_digit, bounded=True),  # [openai-api-key]
     _Pattern("Stripe key", re.compile(r"[rs]k_(?:live|test)_[A-Za-z0-9]{16,}+"), bounded=True),  # [stripe-access-token]
-    _Pattern("JSON web token", re.compile(r"eyJ[A-Za-z0-9_-]{8,}+\.eyJ[A-Za-z0-9_-]{8,}+\.[A-Za-z0-9_-]{8,}+"), bounded=True),
+    _Pattern("JSON web token", re.compile(  # from a run's start only: eyJeyJeyJ… read on from each
+        r"eyJ(?<![\w-]eyJ)[A-Za-z0-9_-]{8,}+\.eyJ[A-Za-z0-9_-]{8,}+\.[A-Za-z0-9_-]{8,}+")),
     _Pattern("Telegram bot token", re.compile(r"\d(?<![\d:]\d)\d{7,9}:[0-9A-Za-z_-]{35}" + _END)),  # [telegram-bot-api-token]
     _Pattern("Hugging Face token", re.compile(r"hf_[A-Za-z]{34}" + _END), bounded=True),  # [huggingface-access-token]
     _Pattern("npm token", re.compile(r"npm_[A-Za-z0-9]{36}" + _END), bounded=True),  # [npm-access-token]
@@ -108,7 +109,7 @@ PATTERNS: tuple[_Pattern, ...] = (
         r"|sntry[su]_[A-Za-z0-9+/=_]{40,}+|NRAK-[A-Z0-9]{27}|AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}"
         r"|LTAI[A-Za-z0-9]{20}|AKID[A-Za-z0-9]{32}|rubygems_[a-f0-9]{48}|pscale_(?:tkn|pw|oauth)_[\w.-]{32,64}+"
         r"|ATATT3[A-Za-z0-9_=-]{150,}+|xkeysib-[a-f0-9]{64}-[A-Za-z0-9]{16}|key-[a-f0-9]{32}|SK[0-9a-fA-F]{32}"
-        r"|EAA[MC][A-Za-z0-9]{100,}+|ya29\.[\w-]{30,}+|AccountKey=[A-Za-z0-9+/=]{40,}+)" + _END), bounded=True),
+        r"|EAA[MC][A-Za-z0-9]{100,}+|ya29\.[\w-]{30,}+|AccountKey=[A-Za-z0-9+/=]{40,}+)"), bounded=True),
     _Pattern("URL credentials", re.compile(
         r"((?<![a-zA-Z0-9+.-])[a-zA-Z][a-zA-Z0-9+.-]*+://[^/\s:@\"'<>]*+:)[^/\s@\"'<>]++(?=@)"), keep=1),
     _Pattern("authorization header", re.compile(  # Bearer, Basic, token: what follows is the credential
@@ -118,7 +119,7 @@ PATTERNS: tuple[_Pattern, ...] = (
 
 # -- assignments ------------------------------------------------------------------------------------------------
 _ASSIGNMENT = re.compile(
-    r"(?<![\w.$-])(?P<name>[A-Za-z_][\w.-]*+)[\"'\]]?[ \t]*+(?::[ \t]*+[A-Za-z_][\w\[\]., |]*+)?"
+    r"(?P<name>[A-Za-z_](?<![\w.$-][A-Za-z_])[\w.-]*+)[\"'\]]?[ \t]*+(?::[ \t]*+[A-Za-z_][\w\[\]., |]*+)?"
     r"(?P<op>:=|=>|=|:)[ \t]*+"
     r"(?:(?P<q>[\"'`])(?P<qv>[^\"'`\n]*+)(?P=q)|(?P<bv>[^\s\"'`,;{}()\[\]]++))"
 )
@@ -140,7 +141,7 @@ _NETRC = re.compile(r"((?<!\S)password[ \t]++)\S{6,}+")
 
 # -- key files and PEM bodies ---------------------------------------------------------------------------------------
 _KEY_FILE = re.compile(r"\.(?:pem|key|p12|pfx|jks|keystore|ppk|p8|der|asc|gpg|pgp)$", re.I)
-_REFERENCE = re.compile(r"(?<![\w.])[A-Za-z_]\w*+(?:\.[A-Za-z_]\w*+)++")  # settings.db_password: a name, not a value
+_REFERENCE = re.compile(r"[A-Za-z_](?<![\w.][A-Za-z_])\w*+(?:\.[A-Za-z_]\w*+)++")  # settings.db_password: a name, not a value
 _KEY_RUN = re.compile(rf"[{_B64}=_-]{{20,}}+")
 _PEM_LINE = re.compile(rf"^([+ -]?[ \t\"']*+)([{_B64}]{{64}})(?=[\"',]*+(?:\\n)?[\"',]*+[ \t]*+$)", re.M)
 _PUBLIC_PEM = re.compile(r"-----BEGIN (?:CERTIFICATE|PUBLIC KEY|[A-Z]+ PUBLIC KEY|CERTIFICATE REQUEST|X509 CRL)")
