@@ -4,11 +4,13 @@ Four layers, each linear in the text (tests/test_regex_linear.py feeds every pat
 1. detect-secrets' token plugins (a maintained rule set, pinned): each pattern reports a secret's value (its
    longest group, or the whole match where a group holds only a prefix like `glpat`), which is then replaced
    wherever it occurs. Their patterns are run directly, never `analyze_line`: its verification would send the
-   secret to the service it belongs to. Left out: the keyword plugin (quadratic: `\\w*` after every
-   keyword, and a look-ahead to the end of the line), the IBM, Cloudant and SoftLayer assignment patterns (cubic on
-   a run of spaces), JWT, npm and OpenAI (quadratic on runs of `eyJ`, `//` and `sk-`), Artifactory and Mailchimp
-   (32 steps at every character), AWS (its secret-key pattern: 400), Telegram (10 at every digit), public IP addresses (not credentials) and
-   the high-entropy strings (they flag commit SHAs and lockfile hashes, which the LLM needs).
+   secret to the service it belongs to. Left out, as tests/test_regex_linear.py found: the keyword plugin
+   (quadratic: `\\w*` after every keyword, and a look-ahead to the end of the line), the IBM, Cloudant and SoftLayer
+   assignment patterns (cubic on a run of spaces), JWT, npm and OpenAI (quadratic on runs of `eyJ`, `//`, `sk-`),
+   and, too slow on 1 MB lines (over 100 ms), Artifactory and Mailchimp (32 steps at every character), AWS (its
+   secret-key pattern: 400) and Telegram (10 at every digit); layer 2 has linear patterns for AWS, JWT, npm,
+   OpenAI and Telegram. Also left out: public IP addresses (not credentials) and the high-entropy strings (they
+   flag commit SHAs and lockfile hashes, which the LLM needs).
 2. Formats detect-secrets does not know (gitleaks' rule names in brackets), PEM blocks, URL credentials and
    authorization headers.
 3. Assignments whose name says password, passwd, pass, pwd, secret, token, key or credential, of a literal of 6 or
@@ -47,7 +49,8 @@ MAX_PROBE = 256  # characters of a name or a value that its words and placeholde
 
 PLUGINS: tuple[RegexBasedDetector, ...] = (
     AzureStorageKeyDetector(), BasicAuthDetector(), DiscordBotTokenDetector(),
-    GitHubTokenDetector(), GitLabTokenDetector(), PypiTokenDetector(), SendGridDetector(), SlackDetector(), SquareOAuthDetector(), StripeDetector(),
+    GitHubTokenDetector(), GitLabTokenDetector(), PypiTokenDetector(), SendGridDetector(), SlackDetector(),
+    SquareOAuthDetector(), StripeDetector(),
     TwilioKeyDetector(),
 )
 
@@ -74,6 +77,36 @@ def _mixed(value: str) -> bool:
 
 _B64 = "A-Za-z0-9+/"
 _END = r"(?![\w-])"
+# Services that mark their tokens with a fixed prefix (gitleaks' formats), one pattern each: a search skips to a
+# pattern's first letters, which one alternation of them all could not.
+_PREFIXED = (
+    r"dop_v1_[a-f0-9]{64}",
+    r"doo_v1_[a-f0-9]{64}",
+    r"shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}",
+    r"lin_api_[A-Za-z0-9]{40}",
+    r"PMAK-[a-f0-9]{24}-[a-f0-9]{34}",
+    r"pul-[a-f0-9]{40}",
+    r"glc_[A-Za-z0-9+/]{32,400}+=*+",
+    r"glsa_[A-Za-z0-9]{32}_[a-fA-F0-9]{8}",
+    r"hvs\.[A-Za-z0-9_-]{90,}+",
+    r"hv[sb]\.[A-Za-z0-9_-]{24}",
+    r"dp\.pt\.[a-zA-Z0-9]{43}",
+    r"dapi[a-h0-9]{32}",
+    r"sntry[su]_[A-Za-z0-9+/=_]{40,}+",
+    r"NRAK-[A-Z0-9]{27}",
+    r"AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}",
+    r"LTAI[A-Za-z0-9]{20}",
+    r"AKID[A-Za-z0-9]{32}",
+    r"rubygems_[a-f0-9]{48}",
+    r"pscale_(?:tkn|pw|oauth)_[\w.-]{32,64}+",
+    r"ATATT3[A-Za-z0-9_=-]{150,}+",
+    r"xkeysib-[a-f0-9]{64}-[A-Za-z0-9]{16}",
+    r"key-[a-f0-9]{32}",
+    r"SK[0-9a-fA-F]{32}",
+    r"EAA[MC][A-Za-z0-9]{100,}+",
+    r"ya29\.[\w-]{30,}+",
+    r"AccountKey=[A-Za-z0-9+/=]{40,}+",
+)
 PATTERNS: tuple[_Pattern, ...] = (
     # PEM blocks, also inside JSON strings ("-----BEGIN PRIVATE KEY-----\nMII...") and cut-off ones: the first BEGIN
     # reads on to its END (or the end of the text), so no BEGIN is read twice
@@ -82,12 +115,14 @@ PATTERNS: tuple[_Pattern, ...] = (
         r"(?:[^-\"\n]++|\n(?!### |diff --git )|-(?!----END )|\"(?!\s*+[,}]))*+"
         r"(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----)?")),
     _Pattern("private key", re.compile(r"PuTTY-User-Key-File-\d:(?:[^P]++|P(?!rivate-MAC: ))*+(?:Private-MAC: \S++)?")),
-    _Pattern("AWS access key", re.compile(r"(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}(?![A-Z0-9])"), bounded=True),
+    _Pattern("AWS access key", re.compile(r"(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}(?![A-Z0-9])"),
+             bounded=True),
     _Pattern("GCP key", re.compile(r"(\"private_key_id\"\s*+:\s*+\")[0-9a-f]{40}(?=\")"), keep=1),
     _Pattern("Google API key", re.compile(r"AIza[0-9A-Za-z_-]{35}" + _END), bounded=True),  # [gcp-api-key]
     _Pattern("GitHub token", re.compile(r"(?:gh[pousr]_[A-Za-z0-9]{36,251}|github_pat_[A-Za-z0-9_]{22,250})"
                                         r"(?![\w])"), bounded=True),  # [github-pat], [github-fine-grained-pat]
-    _Pattern("Slack token", re.compile(r"(?:xox[abposre]-[A-Za-z0-9-]{10,}+|xapp-\d-[A-Za-z0-9-]{10,}+)"), bounded=True),
+    _Pattern("Slack token", re.compile(r"(?:xox[abposre]-[A-Za-z0-9-]{10,}+|xapp-\d-[A-Za-z0-9-]{10,}+)"),
+             bounded=True),
     _Pattern("Slack webhook", re.compile(r"hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_/-]{20,}+")),
     _Pattern("Discord webhook", re.compile(  # [discord-webhook]
         r"((?:discord|discordapp)\.com/api/webhooks/\d{5,30}/)[A-Za-z0-9_-]{20,}+"), keep=1),
@@ -95,26 +130,20 @@ PATTERNS: tuple[_Pattern, ...] = (
         r"((?:open\.feishu\.cn|open\.larksuite\.com)/open-apis/bot/v2/hook/)[A-Za-z0-9-]{16,}+"), keep=1),
     _Pattern("Teams webhook", re.compile(r"(\.webhook\.office\.com/webhookb2/)[A-Za-z0-9@/-]{20,}+"), keep=1),
     _Pattern("OpenAI-style key", re.compile(r"sk-(?:proj-|svcacct-|admin-|ant-(?:api|admin)\d\d-)?"
-                                            r"[A-Za-z0-9_-]{20,}+"), check=_has_digit, bounded=True),  # [openai-api-key]
+                                            r"[A-Za-z0-9_-]{20,}+"), check=_has_digit, bounded=True),
     _Pattern("Stripe key", re.compile(r"[rs]k_(?:live|test)_[A-Za-z0-9]{16,}+"), bounded=True),  # [stripe-access-token]
     _Pattern("JSON web token", re.compile(  # from a run's start only: eyJeyJeyJ… read on from each
         r"eyJ(?<![\w-]eyJ)[A-Za-z0-9_-]{8,}+\.eyJ[A-Za-z0-9_-]{8,}+\.[A-Za-z0-9_-]{8,}+")),
-    _Pattern("Telegram bot token", re.compile(r"\d(?<![\d:]\d)\d{7,9}:[0-9A-Za-z_-]{35}" + _END)),  # [telegram-bot-api-token]
+    _Pattern("Telegram bot token", re.compile(  # [telegram-bot-api-token]
+        r"\d(?<![\d:]\d)\d{7,9}:[0-9A-Za-z_-]{35}" + _END)),
     _Pattern("Hugging Face token", re.compile(r"hf_[A-Za-z]{34}" + _END), bounded=True),  # [huggingface-access-token]
     _Pattern("npm token", re.compile(r"npm_[A-Za-z0-9]{36}" + _END), bounded=True),  # [npm-access-token]
-    _Pattern("prefixed token", re.compile(  # services that mark their tokens with a fixed prefix [gitleaks, by name]
-        r"(?:dop_v1_[a-f0-9]{64}|doo_v1_[a-f0-9]{64}|shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}|lin_api_[A-Za-z0-9]{40}"
-        r"|PMAK-[a-f0-9]{24}-[a-f0-9]{34}|pul-[a-f0-9]{40}|glc_[A-Za-z0-9+/]{32,400}+=*+|glsa_[A-Za-z0-9]{32}_[a-fA-F0-9]{8}"
-        r"|hvs\.[A-Za-z0-9_-]{90,}+|hv[sb]\.[A-Za-z0-9_-]{24}|dp\.pt\.[a-zA-Z0-9]{43}|dapi[a-h0-9]{32}"
-        r"|sntry[su]_[A-Za-z0-9+/=_]{40,}+|NRAK-[A-Z0-9]{27}|AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}"
-        r"|LTAI[A-Za-z0-9]{20}|AKID[A-Za-z0-9]{32}|rubygems_[a-f0-9]{48}|pscale_(?:tkn|pw|oauth)_[\w.-]{32,64}+"
-        r"|ATATT3[A-Za-z0-9_=-]{150,}+|xkeysib-[a-f0-9]{64}-[A-Za-z0-9]{16}|key-[a-f0-9]{32}|SK[0-9a-fA-F]{32}"
-        r"|EAA[MC][A-Za-z0-9]{100,}+|ya29\.[\w-]{30,}+|AccountKey=[A-Za-z0-9+/=]{40,}+)"), bounded=True),
+    *(_Pattern("prefixed token", re.compile(p), bounded=True) for p in _PREFIXED),
     _Pattern("URL credentials", re.compile(
-        r"((?<![a-zA-Z0-9+.-])[a-zA-Z][a-zA-Z0-9+.-]*+://[^/\s:@\"'<>]*+:)[^/\s@\"'<>]++(?=@)"), keep=1),
+        r"(://[^/\s:@\"'<>]*+:)[^/\s@\"'<>]++(?=@)"), keep=1),  # from "://": a literal the search skips to
     _Pattern("authorization header", re.compile(  # Bearer, Basic, token: what follows is the credential
-        r"((?<![\w-])(?:Bearer|Basic|Token|token|Digest|Negotiate)[ \t]++)[A-Za-z0-9._~+/-]{16,}+=*+"), keep=1,
-        check=_mixed),
+        r"((?:Bearer|Basic|Token|token|Digest|Negotiate)[ \t]++)[A-Za-z0-9._~+/-]{16,}+=*+"), keep=1,
+        check=_mixed, bounded=True),
 )
 
 # -- assignments ------------------------------------------------------------------------------------------------
@@ -141,7 +170,8 @@ _NETRC = re.compile(r"((?<!\S)password[ \t]++)\S{6,}+")
 
 # -- key files and PEM bodies ---------------------------------------------------------------------------------------
 _KEY_FILE = re.compile(r"\.(?:pem|key|p12|pfx|jks|keystore|ppk|p8|der|asc|gpg|pgp)$", re.I)
-_REFERENCE = re.compile(r"[A-Za-z_](?<![\w.][A-Za-z_])\w*+(?:\.[A-Za-z_]\w*+)++")  # settings.db_password: a name, not a value
+# settings.db_password: a name, not a value
+_REFERENCE = re.compile(r"[A-Za-z_](?<![\w.][A-Za-z_])\w*+(?:\.[A-Za-z_]\w*+)++")
 _KEY_RUN = re.compile(rf"[{_B64}=_-]{{20,}}+")
 _PEM_LINE = re.compile(rf"^([+ -]?[ \t\"']*+)([{_B64}]{{64}})(?=[\"',]*+(?:\\n)?[\"',]*+[ \t]*+$)", re.M)
 _PUBLIC_PEM = re.compile(r"-----BEGIN (?:CERTIFICATE|PUBLIC KEY|[A-Z]+ PUBLIC KEY|CERTIFICATE REQUEST|X509 CRL)")
@@ -237,7 +267,7 @@ def _redact_file(path: str, text: str, found: Counter[str]) -> str:
 def _is_secret(name: str, value: str, quoted: bool, code: bool, op: str) -> bool:
     if len(value) < MIN_SECRET or MARK in value or _PLACEHOLDER.search(value[:MAX_PROBE]) or "://" in value:
         return False
-    if code and not quoted or not quoted and (_REFERENCE.fullmatch(value) or "(" in value or "[" in value):
+    if code and not quoted or not quoted and (len(value) <= MAX_PROBE and _REFERENCE.fullmatch(value)):
         return False  # a bare value in code, or a dotted name or a call anywhere, is not a literal
     if code and (any(c.isspace() for c in value) or op == ":" and not quoted):
         return False  # a sentence in a string is a message, not a password
