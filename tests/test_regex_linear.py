@@ -117,12 +117,13 @@ def input_limit(where: str) -> int:
 
 
 def timed(run, line: str) -> float:
-    """Seconds `run(line)` takes: the least of up to five runs when the first is slow (the machine is shared)."""
+    """CPU seconds `run(line)` takes (time.process_time: on this shared machine the wall clock also counts other
+    processes' turns), the least of up to five runs when the first is slow."""
     best = float("inf")
     for _ in range(5):
-        started = time.perf_counter()
+        started = time.process_time()
         run(line)
-        best = min(best, time.perf_counter() - started)
+        best = min(best, time.process_time() - started)
         if best < BOUND / 2:
             break
     return best
@@ -224,9 +225,9 @@ def test_the_offline_analyser_and_the_grounding_check_read_long_lines_in_linear_
                                              "impact_scope": [text[:300]]})
             took, line = slowest(lambda ln: grounding.check(cited, _commit(ln)), lines[::4])
             assert took < WHOLE_BOUND, f"grounding took {took:.2f} s on {size} characters of {line!r}…"
-            started = time.perf_counter()
+            started = time.process_time()
             common.mark_unverified(text[:4000], [text[:120], "--x" * 40, "a" * 120], "en")
-            assert time.perf_counter() - started < BOUND
+            assert time.process_time() - started < BOUND
 
 
 def test_a_removed_flag_is_still_found():
@@ -241,8 +242,8 @@ def test_an_answer_with_think_blocks_and_fences_is_read():
     good = ('{"change_type": "fix", "importance": "low", "importance_reason": "r", "summary": "s", '
             '"impact_scope": [], "breaking_changes": []}')
     assert parse_answer(f"<think>a</think> <think>b</think>\n```json\n{good}\n```\n", "brief").summary == "s"
-    started = time.perf_counter()
+    started = time.process_time()
     with pytest.raises(ValueError):
         parse_answer("<think>" * 150_000 + "```" * 10 + " " * 100_000, "brief")
-    assert time.perf_counter() - started < 1.0
+    assert time.process_time() - started < 1.0
 
