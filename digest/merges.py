@@ -23,6 +23,8 @@ _GITHUB_MERGE = re.compile(r"^Merge pull request #(\d+) from (?:[^/\s]+/)?(\S+)"
 _GIT_MERGE = re.compile(r"^Merge (?:remote-tracking )?branch '(?:origin/)?([^']+)'")
 _PR = re.compile(r"#(\d+)")
 _CODE = re.compile(r"`([^`\n]+)`")
+_HUNK_START = re.compile(r"^@@ ", re.M)
+_EXTENSION = re.compile(r"\.\w{1,4}$")
 MERGE_MODEL = "merge"  # `analysis.model` of a grouped merge's composed (not analysed) entry
 
 
@@ -99,7 +101,7 @@ def _lines(patch: str) -> _Lines:
 
 
 def _hunks(patch: str) -> list[tuple[str, _Lines]]:
-    starts = [m.start() for m in re.finditer(r"^@@ ", patch, flags=re.M)]
+    starts = [m.start() for m in _HUNK_START.finditer(patch)]
     return [(chunk.rstrip("\n"), _lines(chunk))
             for chunk in (patch[a:b] for a, b in zip(starts, starts[1:] + [len(patch)]))]
 
@@ -211,7 +213,7 @@ def _composed(merge: Commit, members: list[Entry], lang: str) -> Analysis:
 def _keys(change: str) -> frozenset[str]:
     """What names a breaking change: its `identifiers` (not paths), else its words."""
     names = {c.strip().strip("()").lower() for c in _CODE.findall(change)}
-    names = {n for n in names if n and "/" not in n and not re.search(r"\.\w{1,4}$", n)}
+    names = {n for n in names if n and "/" not in n and not _EXTENSION.search(n)}
     return frozenset(names) if names else frozenset({" ".join(change.lower().split())})
 
 

@@ -23,6 +23,7 @@ from digest.window import parse_zone
 _DAY_WORDS = ("today", "yesterday", "latest")
 _DAYISH = re.compile(r"\d{2,4}-\d{1,2}-\d{1,2}|\d{8}")
 _HHMM = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
+_DATE_LIKE = re.compile(r"[\d-]+|\d{4}[/.]\d{1,2}[/.]\d{1,2}")
 MAX_TEXT = 500  # a command longer than this is not a command
 
 
@@ -160,7 +161,7 @@ def _digest(words: list[str]) -> Command:
             if day is not None:
                 raise BadCommand(f"two dates given ({day} and {word}); ask for one day at a time")
             day = lower
-        elif re.fullmatch(r"[\d-]+", word) or re.fullmatch(r"\d{4}[/.]\d{1,2}[/.]\d{1,2}", word):
+        elif _DATE_LIKE.fullmatch(word):
             raise BadCommand(f"not a date: {word!r}; use YYYY-MM-DD, today, yesterday or latest")
         elif "/" in word:
             if repo is not None:

@@ -91,7 +91,7 @@ def select(commit: Commit, budget_tokens: int) -> DiffSelection:
 # -- whole-diff coverage: condense, then summarise what still does not fit (map calls) and combine ---------------
 
 _HUNK = re.compile(r"^@@[^\n]*@@[^\n]*$", re.M)
-_DEFINITION = re.compile(r"^-\s*(?:async\s+)?(?:def|class|fn|func|function|struct|enum|interface|type)\s+(\w+)", re.M)
+_DEFINITION = re.compile(r"^-\s*+(?:async\s++)?(?:def|class|fn|func|function|struct|enum|interface|type)\s+(\w+)", re.M)
 
 
 def _removed_names(lines: str) -> str:

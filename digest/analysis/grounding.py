@@ -15,8 +15,17 @@ from dataclasses import dataclass
 from digest.models import Analysis, Commit, Grounding
 
 _CODE = re.compile(r"`([^`\n]{2,120})`")
-_URL = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+", re.I)
+MAX_FIELD = 4000  # characters of the longest text field of an analysis (its summary): what a citation comes from
 _W = r"A-Za-z0-9_"  # ASCII word characters: in Chinese prose a name touches CJK letters, which \b treats as word
+# A scheme starts where a run of scheme characters starts: from `\b`, every letter of `a.a.a…` read the run again.
+_URL = re.compile(r"(?<![\w+.-])[a-z][a-z0-9+.-]*+://\S++", re.I)
+_IDENT = re.compile(rf"[A-Za-z_][{_W}]*+")
+_LONG_IDENT = re.compile(rf"[A-Za-z_][{_W}]{{2,}}+")
+_TOKEN = re.compile(rf"[{_W}./-]++")
+_RUN = re.compile(rf"[{_W}-]++")
+_DOTTED_NAME = re.compile(rf"(?<![{_W}.])[A-Za-z_][{_W}]*+(?:\.[A-Za-z_][{_W}]*+)++")
+_MISSING_SPACE = re.compile(r"(?<![A-Za-z])[A-Za-z]++\.[A-Za-z]++")
+_FILE_NAME = re.compile(r"[\w.]++")
 _PROSE_NAMES = re.compile(
     rf"(?<![{_W}./-])(?:"
     rf"--[A-Za-z0-9][{_W}-]+"  # --flags
@@ -25,7 +34,7 @@ _PROSE_NAMES = re.compile(
     rf"|[A-Za-z_][{_W}]*(?:\(\))?"  # a word: a name if it has an underscore, a lower-to-upper hump, or ()
     rf")(?![{_W}/-])"
 )
-_CODE_WORD = re.compile(r"_|[a-z][A-Z]|\(\)$|[A-Z]{2,}[a-z]+[A-Z]")
+_CODE_WORD = re.compile(r"_|[a-z][A-Z]|\(\)$|(?<![A-Z])[A-Z]{2,}+[a-z]++[A-Z]")
 # Product and technology names that look like identifiers; prose naming them is not a citation.
 _WORDS = frozenset("""
 GitHub GitLab JavaScript TypeScript PyTorch TensorFlow NumPy SciPy OpenAI DeepSeek FastAPI SQLite PostgreSQL MySQL
@@ -57,6 +66,7 @@ def _blank(match: re.Match[str]) -> str:
 
 def _names_in(text: str) -> list[str]:
     """`code spans` and names written without backticks (outside code spans and URLs), in the order written."""
+    text = text[:MAX_FIELD]
     found = [(m.start(), m.group(1).strip()) for m in _CODE.finditer(text)]
     plain = _URL.sub(_blank, _CODE.sub(_blank, text))
     for match in _PROSE_NAMES.finditer(plain):
@@ -66,9 +76,9 @@ def _names_in(text: str) -> list[str]:
         if (_is_path(name) and not name.endswith("/") and not _EXTENSION.search(name)
                 and name.count("/") < 2):
             continue  # "CPU/GPU", "fp8/fp16": a slash in prose, not a path
-        if re.fullmatch(r"[A-Za-z]+\.[A-Za-z]+", name) and name.split(".")[1][:1].isupper():
+        if _MISSING_SPACE.fullmatch(name) and name.split(".")[1][:1].isupper():
             continue  # "done.Next": a missing space after a full stop
-        if re.fullmatch(rf"[A-Za-z_][{_W}]*", name) and not _CODE_WORD.search(name):
+        if _IDENT.fullmatch(name) and not _CODE_WORD.search(name):
             continue  # an ordinary word
         found.append((match.start(), name))
     return [name for _, name in sorted(found)]
@@ -90,15 +100,16 @@ class _Haystack:
     text: str
     words: set[str]
     tokens: set[str]
+    runs: set[str]  # whole runs of word characters and dashes: a --flag is one of them
     paths: list[str]
 
     @classmethod
     def of(cls, commit: Commit) -> "_Haystack":
         paths = [f.path for f in commit.files] + [f.previous_path for f in commit.files if f.previous_path]
         text = "\n".join([commit.message, *paths, *(f.patch for f in commit.files if f.patch)])
-        words = set(re.findall(rf"[A-Za-z_][{_W}]*", text))
-        tokens = {t.strip(".:,;'\"()[]{}<>") for t in re.findall(rf"[{_W}./-]+", text)}
-        return cls(text, words, tokens, paths)
+        words = set(_IDENT.findall(text))
+        tokens = {t.strip(".:,;'\"()[]{}<>") for t in _TOKEN.findall(text)}
+        return cls(text, words, tokens, set(_RUN.findall(text)), paths)
 
     def has_path(self, name: str) -> bool:
         bare = name.rstrip("/")
@@ -112,20 +123,33 @@ class _Haystack:
             return True
         if _is_path(name):
             return self.has_path(name)
-        if re.fullmatch(rf"[A-Za-z_][{_W}]*", name):
+        if _IDENT.fullmatch(name):
             return name in self.words
-        if re.fullmatch(rf"[A-Za-z_][{_W}]*(?:\.[A-Za-z_][{_W}]*)+", name):  # module.func, obj.attr.method
+        if _DOTTED_NAME.fullmatch(name):  # module.func, obj.attr.method
             return name in self.tokens or self.has_path(name) or all(p in self.words for p in name.split("."))
         if name.startswith("-"):
-            return re.search(rf"(?<![{_W}-]){re.escape(name)}(?![{_W}-])", self.text) is not None
-        if re.fullmatch(r"[\w.]+", name):  # a file name: setup.py, 1.2.3
+            return name in self.runs if _RUN.fullmatch(name) else _has_flag(self.text, name)
+        if _FILE_NAME.fullmatch(name):  # a file name: setup.py, 1.2.3
             return name in self.tokens or self.has_path(name)
         # an expression in a code span: found as written, or every name in it is found
         flat = " ".join(name.split())
         if flat in " ".join(self.text.split()):
             return True
-        parts = re.findall(rf"[A-Za-z_][{_W}]{{2,}}", name)
+        parts = _LONG_IDENT.findall(name)
         return bool(parts) and all(p in self.words for p in parts)
+
+
+def _has_flag(text: str, flag: str) -> bool:
+    """Whether `flag` (with a character other than a word character or dash: `--x=1`) occurs in `text` as a whole
+    name; str.find rather than a pattern built from the LLM's text."""
+    start = text.find(flag)
+    while start >= 0:
+        before, after = text[start - 1: start], text[start + len(flag): start + len(flag) + 1]
+        if not (before and (before.isascii() and (before.isalnum() or before in "_-"))) and not (
+                after and after.isascii() and (after.isalnum() or after in "_-")):
+            return True
+        start = text.find(flag, start + 1)
+    return False
 
 
 def unverified(analysis: Analysis, commit: Commit) -> tuple[list[str], list[str]]:

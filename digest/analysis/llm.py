@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import threading
 import time
 from collections import Counter
@@ -33,8 +32,6 @@ from digest.models import Analysis, Commit, DiffCoverage
 log = logging.getLogger(__name__)
 
 MODES = ("json_schema", "json_object", "text")
-_THINK = re.compile(r"<think>.*?</think>", re.S)
-_FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.S)
 
 
 @dataclass(frozen=True)
@@ -394,9 +391,27 @@ def _rejects_format(err: openai.BadRequestError) -> bool:
         word in text for word in ("response_format", "json_schema", "json_object", "guided", "structured"))
 
 
+def _without_thinking(text: str) -> str:
+    """`text` without its <think>…</think> blocks. A scan, not `<think>.*?</think>`: with no closing tag, that
+    pattern read the rest of the answer from every `<think>` (quadratic in an answer the model filled with them)."""
+    kept, pos = [], 0
+    while (start := text.find("<think>", pos)) >= 0 and (end := text.find("</think>", start + 7)) >= 0:
+        kept.append(text[pos:start])
+        pos = end + len("</think>")
+    return "".join(kept) + text[pos:]
+
+
+def _unfenced(text: str) -> str:
+    """`text` stripped of a leading ```json (or ```) and a trailing ``` fence."""
+    text = text.strip()
+    if text.startswith("```"):
+        text = text[3:].removeprefix("json")
+    return text.removesuffix("```").strip()
+
+
 def parse_answer(content: str, depth: str) -> BaseModel:
     """The JSON object in `content` (fences and <think> blocks removed), validated; ValueError otherwise."""
-    text = _FENCE.sub("", _THINK.sub("", content).strip()).strip()
+    text = _unfenced(_without_thinking(content))
     start, end = text.find("{"), text.rfind("}")
     if start < 0 or end <= start:
         raise ValueError("no JSON object in the answer")

@@ -24,6 +24,7 @@ _BUILD = re.compile(r"(^|/)(setup\.py|setup\.cfg|pyproject\.toml|requirements[^/
 _ASSET = re.compile(r"\.(png|jpe?g|gif|webp|ico|bmp|tiff?|pdf|woff2?|ttf|otf|eot|mp[34]|wav|ogg|zip|tar|gz|whl)$",
                     re.IGNORECASE)
 
+MAX_PATH = 4096  # characters of a path its kind is read from (its end): no real path is longer
 KIND_ORDER = ("source", "build", "test", "docs", "ci", "asset", "generated")
 
 
@@ -32,7 +33,8 @@ _RULES = (("generated", _GENERATED), ("asset", _ASSET), ("ci", _CI), ("build", _
 
 
 def file_kind(path: str) -> str:
-    return next((kind for kind, pattern in _RULES if pattern.search(path)), "source")
+    tail = path[-MAX_PATH:]
+    return next((kind for kind, pattern in _RULES if pattern.search(tail)), "source")
 
 
 def module_of(path: str, depth: int = 3) -> str:

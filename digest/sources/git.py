@@ -26,6 +26,8 @@ MAX_FALLBACK_FILES = 300
 _REPO_ENV = {"GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES",
              "GIT_COMMON_DIR", "GIT_NAMESPACE", "GIT_CEILING_DIRECTORIES"}
 _FULL_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+_SHA_PREFIX = re.compile(r"[0-9a-fA-F]{4,40}")
+_DIFF_START = re.compile(r"^(?=diff --git )", re.M)
 
 
 def github_name(remote_url: str) -> str | None:
@@ -168,7 +170,7 @@ class GitSource:
 
     def resolve(self, sha: str) -> str:
         """The one commit whose SHA starts with `sha` (a branch or tag of that name does not count)."""
-        if not re.fullmatch(r"[0-9a-fA-F]{4,40}", sha):
+        if not _SHA_PREFIX.fullmatch(sha):
             raise CommitNotFound(f"no commit {sha} in {self.repo.name}")
         found = self._git("rev-parse", f"--disambiguate={sha.lower()}", check=False).stdout.decode().split()
         if found:
@@ -270,7 +272,7 @@ def _parse_numstat(raw: bytes) -> list[tuple[int, int, bool]]:
 
 def _split_patch(raw: bytes) -> list[str]:
     text = raw.decode("utf-8", "replace")
-    chunks = re.split(r"^(?=diff --git )", text, flags=re.MULTILINE)
+    chunks = _DIFF_START.split(text)
     return [c for c in chunks if c.startswith("diff --git ")]
 
 
