@@ -23,7 +23,7 @@ from digest import merge_facts, merges
 from digest.analysis import rules
 from digest.analysis.llm import LLMAnalyser, LLMResult
 from digest.analysis.prompts import PROMPT_VERSION
-from digest.errors import BadSha, CallsPaused, LLMUnavailable
+from digest.errors import BadSha, LLMOutage, LLMUnavailable
 from digest.labels import text
 from digest.models import Analysis, Commit, CommitReport, Digest, Progress, RepoRef
 from digest.pool import PriorityPool
@@ -330,12 +330,12 @@ class DigestService:
             if not isinstance(err, LLMUnavailable):
                 log.error("%s %s: LLM analysis crashed", commit.repo, commit.short_sha, exc_info=err)
                 err = LLMUnavailable(f"internal error ({type(err).__name__})")
-            log.warning("%s %s: LLM analysis failed, using rules: %s", commit.repo, commit.short_sha, err)
+            # one failed call is queued and healed by a retry: DEBUG; an outage (the breaker opened) is told once
+            log.debug("%s %s: LLM analysis failed, using rules: %s", commit.repo, commit.short_sha, err)
             llm_store.record_usage(self.db, repo=commit.repo, sha=commit.sha, depth=depth, model=self.llm.config.model,
                                    mode=self.llm.mode_for(self.llm.config.model), ok=False, tokens_in=0,
                                    tokens_out=0, seconds=0.0, error=str(err))
-            if not isinstance(err, CallsPaused) and outages.begin(self.db, self.llm.config.endpoint, str(err),
-                                                                  self.clock()):
+            if isinstance(err, LLMOutage) and outages.begin(self.db, self.llm.config.endpoint, str(err), self.clock()):
                 log.error("LLM outage: %s; analyses fall back to the offline rules and are queued for a retry", err)
             return self._stand_in(commit, prior, depth, lang, err)
         attempts = stored_analyses.pending_attempts(self.db, commit.repo, commit.sha, depth, lang) + 1
