@@ -23,7 +23,7 @@ from digest import merge_facts, merges
 from digest.analysis import rules
 from digest.analysis.llm import LLMAnalyser, LLMResult
 from digest.analysis.prompts import PROMPT_VERSION
-from digest.errors import BadSha, LLMOutage, LLMUnavailable
+from digest.errors import BadSha, CommitNotFound, LLMOutage, LLMUnavailable
 from digest.labels import text
 from digest.models import Analysis, Commit, CommitReport, Digest, Progress, RepoRef
 from digest.pool import PriorityPool
@@ -149,7 +149,13 @@ class DigestService:
             source = self.source_for(repo)
             if repo.fetch and (warning := source.fetch()):
                 notes.append(warning)
-            commit = source.commit(prefix)
+            try:
+                commit = source.commit(prefix)
+            except CommitNotFound:
+                if commit is not None and stored_commits.patches_pruned(self.db, repo.name, commit.sha):
+                    raise CommitNotFound(f"the diff of {commit.short_sha} is no longer stored (RETAIN_PATCH_DAYS) "
+                                         f"and {repo.name} no longer has the commit") from None
+                raise
             stored_commits.save_commit(self.db, commit)
         _, deeps = self._analyse([commit], 1, lang, progress, brief=False)
         return CommitReport(commit=commit, analysis=deeps[commit.sha], web_url=repo.web_url, notes=tuple(notes))

@@ -17,6 +17,7 @@ from digest.render import markdown as render_markdown
 from digest.render import text as render_text
 from digest.repos import resolve_repo
 from digest.service import DigestService
+from storage import retention
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ def parser(settings: Settings) -> argparse.ArgumentParser:
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     top.add_argument("-v", "--verbose", action="store_true", help="log progress and details to stderr")
-    commands = top.add_subparsers(dest="command", required=True, metavar="{digest,analyze,run,post,backfill}")
+    commands = top.add_subparsers(dest="command", required=True, metavar="{digest,analyze,run,post,backfill,prune}")
 
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--git", metavar="PATH", help="read a local clone (normal, bare or mirror) as it is, no network")
@@ -104,6 +105,18 @@ def parser(settings: Settings) -> argparse.ArgumentParser:
                     "that show them, and edits every message already posted for them (Slack, Feishu app cards; a "
                     "Feishu webhook gets a follow-up card). `bot.py run` does the same every few minutes.")
     bot_options(backfill, settings)
+
+    prune = commands.add_parser(
+        "prune", help="drop old diffs, seen events, the command log and cached answers now, as `run` does daily",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=f"Drops the diffs of commits fetched more than RETAIN_PATCH_DAYS ago (now "
+                    f"{settings.retain_patch_days}; read again from the source when needed), seen events and the "
+                    f"command log older than RETAIN_EVENT_DAYS (now {settings.retain_event_days}) and cached GitHub "
+                    f"answers older than RETAIN_HTTP_CACHE_DAYS (now {settings.retain_http_cache_days}); analyses "
+                    "and digests are kept. Prints what it removed and the database's size before and after.")
+    prune.add_argument("--db", metavar="PATH", default=settings.database_path, help="SQLite file (default DATABASE_PATH)")
+    prune.add_argument("-v", "--verbose", action="store_true", help="log progress and details to stderr")
+    prune.set_defaults(no_llm=True)  # nothing to analyse
     return top
 
 
@@ -159,6 +172,9 @@ def run(argv: list[str] | None, settings: Settings, make_service: Callable[[Sett
             return post_now(settings, service, args, say, stdout)
         if args.command == "backfill":
             return backfill_now(settings, service, say, stdout)
+        if args.command == "prune":
+            stdout.write(retention.prune(service.db, service.clock(), settings.retention).line() + "\n")
+            return 0
         repo_name = args.repo
         repo = resolve_repo(repo_name, args.git, settings.git_clones, settings.github_api_url)
         progress = ProgressBar(stderr) if args.format == "text" else None

@@ -105,6 +105,23 @@ MIGRATIONS: tuple[str, ...] = (
         ended_at TEXT
     );
     """,
+    # 5: retention (issue 12): patches in their own table, in the order they were stored, so that dropping old ones
+    # frees whole pages (NULLed in `files` they left pages two-thirds empty); when a commit's were dropped (a
+    # reader that needs them fetches them again). files.patch stays, always NULL.
+    """
+    CREATE TABLE patches (
+        repo TEXT NOT NULL, sha TEXT NOT NULL, position INTEGER NOT NULL, patch TEXT NOT NULL,
+        PRIMARY KEY (repo, sha, position)
+    );
+    INSERT INTO patches (repo, sha, position, patch)
+        SELECT repo, sha, position, patch FROM files WHERE patch IS NOT NULL ORDER BY rowid;
+    UPDATE files SET patch = NULL WHERE patch IS NOT NULL;
+    ALTER TABLE commits ADD COLUMN patches_pruned_at TEXT;
+    CREATE INDEX commits_unpruned ON commits (fetched_at) WHERE patches_pruned_at IS NULL;
+    CREATE INDEX seen_events_by_time ON seen_events (seen_at);
+    CREATE INDEX command_log_by_time ON command_log (at);
+    CREATE INDEX http_cache_by_time ON http_cache (stored_at);
+    """,
 )
 
 
@@ -115,9 +132,21 @@ def open_db(path: str | Path) -> sqlite_utils.Database:
     db = sqlite_utils.Database(str(path))
     db.execute("PRAGMA busy_timeout = 10000")
     if str(path) != ":memory:":
+        if db.execute("PRAGMA page_count").fetchone()[0] == 0:
+            db.execute("PRAGMA auto_vacuum = INCREMENTAL")  # a new file takes it before its first table
         db.enable_wal()
     migrate(db)
+    if str(path) != ":memory:":
+        incremental_vacuum_mode(db)
     return db
+
+
+def incremental_vacuum_mode(db: sqlite_utils.Database) -> None:
+    """Pages freed by the retention job can be given back to the file system (`PRAGMA incremental_vacuum`).
+    A file made before that needs one VACUUM to take the mode: done once, here, after its migrations."""
+    if db.execute("PRAGMA auto_vacuum").fetchone()[0] != 2:
+        db.execute("PRAGMA auto_vacuum = INCREMENTAL")
+        db.execute("VACUUM")
 
 
 def migrate(db: sqlite_utils.Database) -> int:
