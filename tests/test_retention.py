@@ -156,3 +156,24 @@ def test_bot_py_prune_prints_what_it_removed_and_the_size(tmp_path):
     assert 145 <= dropped <= 155 and "400 seen events" not in out.stdout  # 5 a day, all but the last 10 days
     sizes = out.stdout.split("database ")[1].split(" -> ")
     assert float(sizes[0].split()[0]) > float(sizes[1].split()[0])
+
+
+def test_run_prunes_every_day_with_the_settings(tmp_path):
+    from tests.test_slack import make_bot
+
+    env = {"DATABASE_PATH": str(tmp_path / "bot.db"), "SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": "s",
+           "SLACK_API_URL": "http://127.0.0.1:9/api/", "RETAIN_PATCH_DAYS": "10"}
+    bot = make_bot(env)
+    db = bot.service.db
+    today = (datetime.now(timezone.utc) - START).days
+    busy_year(db, days=20, commits=3, patch_bytes=4_000, files=2, keep=None, first_day=today - 19)
+    bot.schedule.start()
+    try:
+        job = bot.schedule.scheduler.get_job("prune")
+        assert job is not None and (job.next_run_time.hour, job.next_run_time.minute) == (3, 17)
+        assert job.next_run_time - datetime.now(timezone.utc) <= timedelta(days=1)
+        bot.schedule.prune()  # what the job runs
+    finally:
+        bot.schedule.shutdown()
+    days_kept = db.execute("SELECT count(DISTINCT sha) FROM patches").fetchone()[0] / 3
+    assert 9 <= days_kept <= 11
