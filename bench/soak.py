@@ -3,7 +3,7 @@ over HTTP, signed requests) and the local Slack and OpenAI servers: /digest of m
 /analyze, Deep analysis and Post to channel buttons, the backfill (inside `run`), 30% LLM faults and an outage.
 Samples the bot's RSS, threads and open files; prints the figures after warm-up and the growth an hour.
 
-    .venv/bin/python bench/soak.py [--minutes 8] [--rate 4] [--bot-root PATH] [--tracemalloc]
+    .venv/bin/python bench/soak.py [--minutes 8] [--rate 4] [--patch-kb 48] [--bot-root PATH] [--tracemalloc]
 
 --bot-root runs another checkout's bot.py (the code before a fix) with this same load. --tracemalloc prints the
 allocations that grew most between the end of warm-up and the end (they slow the bot: figures are then not
@@ -46,7 +46,7 @@ WORKERS = 4  # requests in flight from the load generator
 
 TRACE = """
 import runpy, signal, sys, tracemalloc
-tracemalloc.start(8)
+tracemalloc.start(1)
 first = []
 def dump(*_):
     snap = tracemalloc.take_snapshot().filter_traces([tracemalloc.Filter(False, tracemalloc.__file__)])
@@ -54,9 +54,9 @@ def dump(*_):
         first.append(snap)
         return
     with open(sys.argv[1], "w") as out:
-        for stat in snap.compare_to(first[0], "traceback")[:15]:
+        for stat in snap.compare_to(first[0], "lineno")[:15]:
             out.write(f"{stat.size_diff / 1e6:+.2f} MB {stat.count_diff:+d} blocks\\n")
-            out.write("".join(f"    {line}\\n" for line in stat.traceback.format()[-6:]))
+            out.write("".join(f"    {line}\\n" for line in stat.traceback.format()[-2:]))
 signal.signal(signal.SIGUSR1, dump)
 sys.argv = [sys.argv[2], *sys.argv[3:]]
 runpy.run_path(sys.argv[0], run_name="__main__")
@@ -69,9 +69,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def make_repo(path: Path) -> list[str]:
-    repo = GitRepo(path)
-    return repo.bulk([c for n in range(DAYS) for c in commits_of_day(12 + (n * 7) % 20, FIRST + timedelta(days=n))])
+def make_repo(path: Path, patch_kb: float) -> list[str]:
+    """DAYS days of 12 to 31 commits, each with about `patch_kb` KB of diff (sglang: 48 KB a commit)."""
+    commits = []
+    for n in range(DAYS):
+        for i, (title, files, when) in enumerate(commits_of_day(12 + (n * 7) % 20, FIRST + timedelta(days=n))):
+            line = f"    value_{n}_{i} = compute(value_{n}_{i} + 1)  # a realistic line of code\n"
+            big = {f"python/sglang/srt/big_{n}_{i}.py": line * int(patch_kb * 1000 / len(line))} if patch_kb else {}
+            commits.append((title, {**files, **big}, when))
+    return GitRepo(path).bulk(commits)
 
 
 class Load:
@@ -142,13 +148,14 @@ def main() -> int:
     ap.add_argument("--minutes", type=float, default=8.0, help="length of the run (the work of about an hour)")
     ap.add_argument("--rate", type=float, default=4.0, help="requests a second")
     ap.add_argument("--bot-root", type=Path, default=ROOT, help="the checkout whose bot.py runs")
+    ap.add_argument("--patch-kb", type=float, default=48, help="KB of diff per commit")
     ap.add_argument("--tracemalloc", action="store_true")
     args = ap.parse_args()
     seconds = args.minutes * 60
     with tempfile.TemporaryDirectory() as tmp, OpenAIServer(responder=answer, latency=0.05) as llm, \
             SlackServer(channels=["C1", *(f"C{i}" for i in range(60))]) as slack:
         root = Path(tmp)
-        shas = make_repo(root / "upstream")
+        shas = make_repo(root / "upstream", args.patch_kb)
         port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("LLM_", "GITHUB_", "GIT_CLONES", "DIGEST_",
                                                                          "SLACK_", "FEISHU_", "RETAIN_"))}
@@ -162,7 +169,7 @@ def main() -> int:
             bot = ["-c", TRACE, str(root / "grew.txt"), *bot]
         proc = subprocess.Popen([sys.executable, *bot], env=env, cwd=args.bot_root, stdout=subprocess.DEVNULL,
                                 stderr=open(root / "bot.log", "w"))
-        for _ in range(200):
+        for _ in range(1200):  # slow to start under --tracemalloc
             try:
                 urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1).read()
                 break

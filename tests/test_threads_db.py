@@ -24,9 +24,14 @@ def test_connections_of_threads_that_ended_are_closed(db):
         for t in threads:
             t.join()
 
-    wave()
-    work_done = me.num_fds()
-    for _ in range(5):  # 100 more threads came and went
-        wave()
-    assert me.num_fds() <= work_done + 3  # the last thread's connection at most (3 files: db, -wal, -shm)
-    assert service._dbs.open_count() == 0
+    def waves(n: int) -> int:
+        for _ in range(n):
+            wave()
+        last = threading.Thread(target=work)  # the next thread to open one closes those of the threads that ended
+        last.start()
+        last.join()
+        return me.num_fds()
+
+    settled = waves(2)
+    assert waves(6) <= settled + 6  # 120 more threads came and went; SQLite may keep a closed file's descriptor
+    assert service._dbs.open_count() == 0  # for reuse while another connection holds a lock, a few at most
