@@ -43,7 +43,7 @@ def main() -> int:
         for first in range(0, args.days, 91):
             days = min(91, args.days - first)
             written += busy_year(db, days=days, commits=args.commits, patch_bytes=int(args.patch_kb * 1000),
-                                 keep=keep, first_day=first) / 1e6
+                                 keep=keep, first_day=first, seed=first) / 1e6
             print(f"{first + days:>3}   {written:>10.0f} MB  {size(path):>6.0f} MB")
         print(f"a year: {written:.0f} MB of patches written, the file {size(path):.0f} MB"
               f" ({time.perf_counter() - started:.0f} s)")
