@@ -150,6 +150,7 @@ def main() -> int:
     ap.add_argument("--bot-root", type=Path, default=ROOT, help="the checkout whose bot.py runs")
     ap.add_argument("--patch-kb", type=float, default=48, help="KB of diff per commit")
     ap.add_argument("--tracemalloc", action="store_true")
+    ap.add_argument("--log", type=Path, help="keep the bot's log there")
     args = ap.parse_args()
     seconds = args.minutes * 60
     with tempfile.TemporaryDirectory() as tmp, OpenAIServer(responder=answer, latency=0.05) as llm, \
@@ -218,6 +219,8 @@ def main() -> int:
         print(f"RSS growth after warm-up: {after[-1][1] - after[0][1]:+.1f} MB in {(after[-1][0] - after[0][0]) / 60:.1f}"
               f" min; trend {grow * 3600:+.1f} MB an hour of wall time, {grow * seconds:+.1f} MB for this run's"
               f" hour of work (target < 10)")
+        if args.log:
+            args.log.write_bytes((root / "bot.log").read_bytes())
         log = (root / "bot.log").read_text(encoding="utf-8", errors="replace").splitlines()
         print(f"bot log: {len(log)} lines, {sum(' ERROR ' in line or 'Traceback' in line for line in log)} errors;"
               " last:", *log[-5:], sep="\n  ")

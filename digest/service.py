@@ -162,7 +162,7 @@ class DigestService:
 
     def stored_report(self, repo: RepoRef, sha: str, lang: str) -> CommitReport | None:
         """A deep analysis already made (by the LLM as configured, or the rules when there is none), else None."""
-        commit = stored_commits.load_commit(self.db, repo.name, sha)
+        commit = stored_commits.load_commit(self.db, repo.name, sha, with_patches=False)  # shown, not analysed
         analysis = self._stored(commit, "deep", lang) if commit else None
         return CommitReport(commit, analysis, repo.web_url) if commit and analysis else None
 
