@@ -199,7 +199,11 @@ def main() -> int:
             time.sleep(5)
         if args.tracemalloc:
             proc.send_signal(signal.SIGUSR1)
-            time.sleep(3)
+            for _ in range(120):  # a snapshot of a large heap takes a while
+                time.sleep(1)
+                if (root / "grew.txt").exists() and (root / "grew.txt").stat().st_size:
+                    time.sleep(1)
+                    break
         load.stop.set()
         for w in workers:
             w.join(timeout=15)
