@@ -47,13 +47,13 @@ WORKERS = 4  # requests in flight from the load generator
 TRACE = """
 import runpy, signal, sys, tracemalloc
 tracemalloc.start(1)
-first = []
+first, target = [], sys.argv[1]
 def dump(*_):
     snap = tracemalloc.take_snapshot().filter_traces([tracemalloc.Filter(False, tracemalloc.__file__)])
     if not first:
         first.append(snap)
         return
-    with open(sys.argv[1], "w") as out:
+    with open(target, "w") as out:
         for stat in snap.compare_to(first[0], "lineno")[:15]:
             out.write(f"{stat.size_diff / 1e6:+.2f} MB {stat.count_diff:+d} blocks\\n")
             out.write("".join(f"    {line}\\n" for line in stat.traceback.format()[-2:]))

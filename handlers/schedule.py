@@ -14,6 +14,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from digest.window import day_of, parse_zone
 from handlers.backfill import backfill
+from handlers import memory
 from handlers.chat import ChatOps
 from storage import posts, retention
 from storage import subscriptions as subs
@@ -77,6 +78,7 @@ class Schedule:
                                id="backfill", replace_existing=True)
         self.scheduler.add_job(self.prune, CronTrigger(hour=3, minute=17, timezone=timezone.utc), id="prune",
                                replace_existing=True)  # daily, at an hour no digest is due by default
+        self.scheduler.add_job(memory.trim, IntervalTrigger(minutes=1), id="trim-memory", replace_existing=True)
         self.scheduler.start()
         self.scheduler.add_job(self.catch_up, id="catch-up", replace_existing=True)  # at once, in the pool
 
