@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from digest.errors import BadInput
 from digest.models import parse_repo_name
 from digest.window import parse_zone
+from storage.retention import Retention
 
 FEISHU_HTTP_NEEDS_KEY = ("FEISHU_EVENT_MODE=http needs FEISHU_ENCRYPT_KEY (the app's Encrypt Key, in Events & "
                          "Callbacks > Encryption strategy) so that callbacks are signed and encrypted; or use "
@@ -37,6 +38,9 @@ class Settings:
     allowed_repos: tuple[str, ...] = ()
     costly_per_hour: int = 20
     user_tokens: int | None = 200_000
+    retain_patch_days: int = 30  # retention (storage/retention.py): days diffs, seen events and cached answers are kept
+    retain_event_days: int = 3
+    retain_http_cache_days: int = 7
     port: int = 3000
     host: str | None = None  # None: 0.0.0.0 when an HTTP route is served, else 127.0.0.1
     slack_bot_token: str | None = None
@@ -79,6 +83,10 @@ class Settings:
                    self.slack_app_token, self.feishu_webhook_secret, self.feishu_app_secret, self.feishu_encrypt_key,
                    self.feishu_verification_token, self.feishu_webhook_url, webhook_path, *in_urls)
         return sorted((s for s in secrets if s and len(s) >= 4), key=len, reverse=True)
+
+    @property
+    def retention(self) -> Retention:
+        return Retention(self.retain_patch_days, self.retain_event_days, self.retain_http_cache_days)
 
     def redact(self, text: str) -> str:
         """`text` with every configured secret replaced by ***."""
@@ -132,6 +140,9 @@ class Settings:
             allowed_repos=tuple(_items(get("DIGEST_ALLOWED_REPOS"))),
             costly_per_hour=int(number("DIGEST_USER_LIMIT", 20, 1, 10000)),
             user_tokens=int(number("DIGEST_USER_TOKENS", 200_000, 0, 1e12)) or None,
+            retain_patch_days=int(number("RETAIN_PATCH_DAYS", 30, 1, 36500)),
+            retain_event_days=int(number("RETAIN_EVENT_DAYS", 3, 2, 3650)),  # limits and budgets look back a day
+            retain_http_cache_days=int(number("RETAIN_HTTP_CACHE_DAYS", 7, 1, 3650)),
             port=int(number("PORT", 3000, 0, 65535)),
             host=get("HOST"),
             slack_bot_token=get("SLACK_BOT_TOKEN"),

@@ -59,3 +59,8 @@ class LLMUnavailable(CommitRadarError):
 
 class CallsPaused(LLMUnavailable):
     """The LLM's circuit breaker is open: no call was made (the outage it belongs to was told already)."""
+
+
+class LLMOutage(LLMUnavailable):
+    """The call failed and the endpoint's breaker is open (enough failures in a row, or a rejected key): an
+    outage, told once, as opposed to one failed call that a retry heals."""

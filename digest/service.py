@@ -25,7 +25,7 @@ from digest import merge_facts, merges
 from digest.analysis import rules
 from digest.analysis.llm import LLMAnalyser, LLMResult
 from digest.analysis.prompts import PROMPT_VERSION
-from digest.errors import BadSha, CallsPaused, LLMUnavailable
+from digest.errors import BadSha, CommitNotFound, LLMOutage, LLMUnavailable
 from digest.labels import text, thousands
 from digest.models import Analysis, Commit, CommitReport, Digest, Progress, RepoRef
 from digest.pool import PriorityPool
@@ -175,7 +175,13 @@ class DigestService:
             source = self.source_for(repo)
             if repo.fetch and (warning := source.fetch()):
                 notes.append(warning)
-            commit = source.commit(prefix)
+            try:
+                commit = source.commit(prefix)
+            except CommitNotFound:
+                if commit is not None and stored_commits.patches_pruned(self.db, repo.name, commit.sha):
+                    raise CommitNotFound(f"the diff of {commit.short_sha} is no longer stored (RETAIN_PATCH_DAYS) "
+                                         f"and {repo.name} no longer has the commit") from None
+                raise
             stored_commits.save_commit(self.db, commit)
         starved: set[str] = set()
         _, deeps = self._analyse([commit], 1, lang, progress, brief=False, spender=spender, starved=starved)
@@ -185,7 +191,7 @@ class DigestService:
 
     def stored_report(self, repo: RepoRef, sha: str, lang: str) -> CommitReport | None:
         """A deep analysis already made (by the LLM as configured, or the rules when there is none), else None."""
-        commit = stored_commits.load_commit(self.db, repo.name, sha)
+        commit = stored_commits.load_commit(self.db, repo.name, sha, with_patches=False)  # shown, not analysed
         analysis = self._stored(commit, "deep", lang) if commit else None
         return CommitReport(commit, analysis, repo.web_url) if commit and analysis else None
 
@@ -428,14 +434,14 @@ class DigestService:
             if not isinstance(err, LLMUnavailable):
                 log.error("%s %s: LLM analysis crashed", commit.repo, commit.short_sha, exc_info=err)
                 err = LLMUnavailable(f"internal error ({type(err).__name__})")
-            log.warning("%s %s: LLM analysis failed, using rules: %s", commit.repo, commit.short_sha, err)
+            # one failed call is queued and healed by a retry: DEBUG; an outage (the breaker opened) is told once
+            log.debug("%s %s: LLM analysis failed, using rules: %s", commit.repo, commit.short_sha, err)
             llm_store.record_usage(self.db, repo=commit.repo, sha=commit.sha, depth=depth, model=self.llm.config.model,
                                    mode=self.llm.mode_for(self.llm.config.model), ok=False, tokens_in=err.spent[0],
                                    tokens_out=err.spent[1], seconds=0.0, error=str(err), spender=spender,
                                    at=self.clock())
             self._owe(spender, err.spent, -1)
-            if not isinstance(err, CallsPaused) and outages.begin(self.db, self.llm.config.endpoint, str(err),
-                                                                  self.clock()):
+            if isinstance(err, LLMOutage) and outages.begin(self.db, self.llm.config.endpoint, str(err), self.clock()):
                 log.error("LLM outage: %s; analyses fall back to the offline rules and are queued for a retry", err)
             return self._stand_in(commit, prior, depth, lang, err)
         attempts = stored_analyses.pending_attempts(self.db, commit.repo, commit.sha, depth, lang) + 1

@@ -81,7 +81,7 @@ class Bot:
         poster = Poster(db=lambda: self.service.db, clock=self.clock)
         self.ops = ChatOps(self.service, poster, chat_settings(self.settings), self.destination, clock=self.clock,
                            private=lambda ref: self.service.source_for(ref).is_private(), health=self.health_lines)
-        self.schedule = Schedule(self.ops, clock=self.clock)
+        self.schedule = Schedule(self.ops, clock=self.clock, keep=self.settings.retention)
         self.ops.next_runs = self.schedule.next_runs
         self.ops.on_subscriptions_changed = self.schedule.sync
         if self.settings.slack_enabled:

@@ -17,6 +17,7 @@ from digest.render import markdown as render_markdown
 from digest.render import text as render_text
 from digest.repos import resolve_repo
 from digest.service import DigestService
+from storage import retention
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ def parser(settings: Settings) -> argparse.ArgumentParser:
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     top.add_argument("-v", "--verbose", action="store_true", help="log progress and details to stderr")
-    commands = top.add_subparsers(dest="command", required=True, metavar="{digest,analyze,run,post,backfill,doctor}")
+    commands = top.add_subparsers(dest="command", required=True, metavar="{digest,analyze,run,post,backfill,doctor,prune}")
 
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--git", metavar="PATH", help="read a local clone (normal, bare or mirror) as it is, no network")
@@ -172,6 +173,9 @@ def run(argv: list[str] | None, settings: Settings, make_service: Callable[[Sett
             return post_now(settings, service, args, say, stdout)
         if args.command == "backfill":
             return backfill_now(settings, service, say, stdout)
+        if args.command == "prune":
+            stdout.write(retention.prune(service.db, service.clock(), settings.retention).line() + "\n")
+            return 0
         repo_name = args.repo
         repo = resolve_repo(repo_name, args.git, settings.git_clones, settings.github_api_url)
         progress = ProgressBar(stderr) if args.format == "text" else None

@@ -14,8 +14,9 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from digest.window import day_of, parse_zone
 from handlers.backfill import backfill
+from handlers import memory
 from handlers.chat import ChatOps
-from storage import posts
+from storage import posts, retention
 from storage import subscriptions as subs
 from storage.subscriptions import Subscription
 
@@ -55,8 +56,10 @@ def owed_days(sub: Subscription, now: datetime, posted: set[str], days: int = CA
 
 class Schedule:
     def __init__(self, ops: ChatOps, *, clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
-                 retry_every: timedelta = timedelta(minutes=5), workers: int = 4) -> None:
+                 retry_every: timedelta = timedelta(minutes=5), workers: int = 4,
+                 keep: retention.Retention = retention.Retention()) -> None:
         self.ops = ops
+        self.keep = keep
         self.clock = clock
         self.retry_every = retry_every
         self.scheduler = BackgroundScheduler(
@@ -73,6 +76,9 @@ class Schedule:
                                id="retry-posts", replace_existing=True)
         self.scheduler.add_job(self.backfill, IntervalTrigger(seconds=self.retry_every.total_seconds()),
                                id="backfill", replace_existing=True)
+        self.scheduler.add_job(self.prune, CronTrigger(hour=3, minute=17, timezone=timezone.utc), id="prune",
+                               replace_existing=True)  # daily, at an hour no digest is due by default
+        self.scheduler.add_job(memory.trim, IntervalTrigger(minutes=1), id="trim-memory", replace_existing=True)
         self.scheduler.start()
         self.scheduler.add_job(self.catch_up, id="catch-up", replace_existing=True)  # at once, in the pool
 
@@ -120,6 +126,10 @@ class Schedule:
     def backfill(self) -> None:
         """Queued LLM retries whose backoff is over; posted messages brought up to date."""
         backfill(self.ops)
+
+    def prune(self) -> None:
+        """The retention job: old diffs, seen events, the command log and cached answers dropped."""
+        log.info("prune: %s", retention.prune(self.db, self.clock(), self.keep).line())
 
     def retry_failed(self) -> None:
         """Posts that failed or whose owner died mid-post, with the settings they were claimed with."""

@@ -36,11 +36,18 @@ def save_commit(db: sqlite_utils.Database, commit: Commit) -> None:
                 "deletions": commit.deletions,
                 "files_total": commit.files_total,
                 "fetched_at": datetime.now(timezone.utc).isoformat(),
+                **({"patches_pruned_at": None} if commit.detailed else {}),  # its patches are stored again
             },
             pk=("repo", "sha"),
         )
         if commit.detailed:
             db.execute("DELETE FROM files WHERE repo = ? AND sha = ?", [commit.repo, commit.sha])
+            db.execute("DELETE FROM patches WHERE repo = ? AND sha = ?", [commit.repo, commit.sha])
+            db.table("patches").insert_all(
+                ({"repo": commit.repo, "sha": commit.sha, "position": position, "patch": f.patch}
+                 for position, f in enumerate(commit.files) if f.patch is not None),
+                batch_size=200,
+            )
             db.table("files").insert_all(
                 (
                     {
@@ -52,7 +59,7 @@ def save_commit(db: sqlite_utils.Database, commit: Commit) -> None:
                         "previous_path": f.previous_path,
                         "additions": f.additions,
                         "deletions": f.deletions,
-                        "patch": f.patch,
+                        "patch": None,  # in `patches` (see storage/db.py, migration 5)
                         "binary": int(f.binary),
                         "note": f.note,
                     }
@@ -62,12 +69,20 @@ def save_commit(db: sqlite_utils.Database, commit: Commit) -> None:
             )
 
 
-def load_commit(db: sqlite_utils.Database, repo: str, sha: str, *, with_files: bool = True) -> Commit | None:
+def load_commit(db: sqlite_utils.Database, repo: str, sha: str, *, with_files: bool = True,
+                with_patches: bool = True) -> Commit | None:
+    """The stored commit. With `with_patches` (to analyse it), a commit whose patches the retention job dropped
+    comes back without its details, so the caller fetches them again; without, its files come without patches
+    (enough to show it)."""
     rows = list(db.query("SELECT * FROM commits WHERE repo = ? AND sha = ?", [repo, sha]))
     if not rows:
         return None
     row = rows[0]
+    if with_files and with_patches and row["patches_pruned_at"] is not None:
+        with_files = False
     files: tuple[FileChange, ...] = ()
+    patch = "(SELECT patch FROM patches p WHERE p.repo = f.repo AND p.sha = f.sha AND p.position = f.position)"
+    columns = f"path, status, additions, deletions, {patch if with_patches else 'NULL'} AS patch, previous_path, binary, note"
     if with_files and row["files_total"] is not None:
         files = tuple(
             FileChange(
@@ -81,7 +96,7 @@ def load_commit(db: sqlite_utils.Database, repo: str, sha: str, *, with_files: b
                 note=f["note"],
             )
             for f in db.query(
-                "SELECT * FROM files WHERE repo = ? AND sha = ? ORDER BY position", [repo, sha]
+                f"SELECT {columns} FROM files f WHERE repo = ? AND sha = ? ORDER BY position", [repo, sha]
             )
         )
     return Commit(
@@ -110,3 +125,9 @@ def shas_with_prefix(db: sqlite_utils.Database, repo: str, prefix: str, limit: i
             [repo, prefix.lower() + "%", limit],
         )
     ]
+
+
+def patches_pruned(db: sqlite_utils.Database, repo: str, sha: str) -> bool:
+    """Whether the retention job dropped this commit's patches (and none were fetched since)."""
+    row = db.execute("SELECT patches_pruned_at FROM commits WHERE repo = ? AND sha = ?", [repo, sha]).fetchone()
+    return row is not None and row[0] is not None

@@ -123,26 +123,76 @@ MIGRATIONS: tuple[str, ...] = (
         WHERE c.repo = digests.repo AND c.sha = json_extract(digests.shas, '$[0].sha')
           AND instr(c.url, '/commit/') > 1);
     """,
+    # 7: retention (issue 12): patches in their own table, in the order they were stored, so that dropping old ones
+    # frees whole pages (NULLed in `files` they left pages two-thirds empty); when a commit's were dropped (a
+    # reader that needs them fetches them again). files.patch stays, always NULL.
+    """
+    CREATE TABLE patches (
+        repo TEXT NOT NULL, sha TEXT NOT NULL, position INTEGER NOT NULL, patch TEXT NOT NULL,
+        PRIMARY KEY (repo, sha, position)
+    );
+    INSERT INTO patches (repo, sha, position, patch)
+        SELECT repo, sha, position, patch FROM files WHERE patch IS NOT NULL ORDER BY rowid;
+    UPDATE files SET patch = NULL WHERE patch IS NOT NULL;
+    ALTER TABLE commits ADD COLUMN patches_pruned_at TEXT;
+    CREATE INDEX commits_unpruned ON commits (fetched_at) WHERE patches_pruned_at IS NULL;
+    CREATE INDEX seen_events_by_time ON seen_events (seen_at);
+    CREATE INDEX command_log_by_time ON command_log (at);
+    CREATE INDEX http_cache_by_time ON http_cache (stored_at);
+    """,
 )
 
 
-def open_db(path: str | Path) -> sqlite_utils.Database:
-    """Open (creating if needed) the database at `path` (":memory:" works) and migrate it."""
+WORKER_CACHE_KB = 256  # SQLite's default is 2 MB per connection: 64 Slack workers grew the bot by up to 128 MB
+
+
+def open_db(path: str | Path, *, any_thread: bool = False) -> sqlite_utils.Database:
+    """Open (creating if needed) the database at `path` (":memory:" works) and migrate it. `any_thread`: the
+    connection may be closed from another thread (PerThread closes those of threads that ended)."""
     if str(path) != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    db = sqlite_utils.Database(str(path))
+    db = sqlite_utils.Database(sqlite3.connect(str(path), check_same_thread=not any_thread))
     db.execute("PRAGMA busy_timeout = 10000")
+    if any_thread:  # one of many worker connections: a small page cache (another's write empties it anyway in WAL)
+        db.execute(f"PRAGMA cache_size = -{WORKER_CACHE_KB}")
     if str(path) != ":memory:":
+        if db.execute("PRAGMA page_count").fetchone()[0] == 0:
+            db.execute("PRAGMA auto_vacuum = INCREMENTAL")  # a new file takes it before its first table
         db.enable_wal()
     migrate(db)
+    if str(path) != ":memory:":
+        incremental_vacuum_mode(db)
     return db
 
 
+def incremental_vacuum_mode(db: sqlite_utils.Database) -> None:
+    """Pages freed by the retention job can be given back to the file system (`PRAGMA incremental_vacuum`).
+    A file made before that needs one VACUUM to take the mode: done once, here, after its migrations."""
+    if db.execute("PRAGMA auto_vacuum").fetchone()[0] != 2:
+        db.execute("PRAGMA auto_vacuum = INCREMENTAL")
+        db.execute("VACUUM")
+
+
 def migrate(db: sqlite_utils.Database) -> int:
-    version = db.execute("PRAGMA user_version").fetchone()[0]
-    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-        with db.conn:
-            db.conn.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
+    """Run the migrations the file has not had, under the write lock: two processes opening a new file at once
+    must not both read version 0 and both create its tables."""
+    if db.execute("PRAGMA user_version").fetchone()[0] >= len(MIGRATIONS):
+        return len(MIGRATIONS)
+    conn, legacy = db.conn, db.conn.isolation_level
+    conn.isolation_level = None  # executescript then runs inside our transaction instead of committing it first
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]  # read under the lock
+            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                conn.executescript(script)
+                conn.execute(f"PRAGMA user_version = {number}")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+    finally:
+        conn.isolation_level = legacy
     return len(MIGRATIONS)
 
 
@@ -161,7 +211,9 @@ def write_lock(db: sqlite_utils.Database) -> Iterator[None]:
 
 class PerThread:
     """One connection per thread to the database `db` was opened on (sqlite3 refuses a connection from another
-    thread). The thread that opened `db` keeps using it; an in-memory database serves only that thread."""
+    thread). The thread that opened `db` keeps using it; an in-memory database serves only that thread. The
+    connections of threads that ended are closed when the next thread opens one (each holds three file
+    descriptors and up to 2 MB of page cache; left to the garbage collector they piled up)."""
 
     def __init__(self, db: sqlite_utils.Database) -> None:
         self.first = db
@@ -169,6 +221,8 @@ class PerThread:
         rows = db.execute("PRAGMA database_list").fetchall()
         self.path = next((row[2] for row in rows if row[1] == "main"), "") or ":memory:"
         self.local = threading.local()
+        self._lock = threading.Lock()
+        self._opened: list[tuple[threading.Thread, sqlite_utils.Database]] = []
 
     def get(self) -> sqlite_utils.Database:
         if threading.get_ident() == self.owner:
@@ -177,7 +231,13 @@ class PerThread:
         if db is None:
             if self.path == ":memory:":
                 raise RuntimeError("an in-memory database cannot be shared between threads; use a file")
-            db = self.local.db = open_db(self.path)
+            db = self.local.db = open_db(self.path, any_thread=True)
+            with self._lock:
+                ended = [(t, d) for t, d in self._opened if not t.is_alive()]
+                self._opened = [(t, d) for t, d in self._opened if t.is_alive()]
+                self._opened.append((threading.current_thread(), db))
+            for _, old in ended:
+                old.conn.close()
         return db
 
 
@@ -199,3 +259,7 @@ def unwritable(path: str | Path, timeout: float = 1.0) -> str | None:
         return str(err)
     finally:
         conn.close()
+    def open_count(self) -> int:
+        """Connections open besides the first (for the soak bench and tests)."""
+        with self._lock:
+            return sum(1 for t, _ in self._opened if t.is_alive())

@@ -86,7 +86,7 @@ def _row(db: sqlite_utils.Database, repo: str, day: date, zone: str, lang: str, 
 def _read(db: sqlite_utils.Database, repo: str, day: date, zone: str, lang: str, row: dict) -> Digest | None:
     entries = []
     for item in json.loads(row["shas"]):
-        commit = load_commit(db, repo, item["sha"])
+        commit = load_commit(db, repo, item["sha"], with_patches=False)  # shown, not analysed: no diff kept in memory
         if commit is None:
             return None  # the commit rows were removed: the digest must be rebuilt
         deep = Analysis.model_validate_json(item["deep"]) if item["deep"] else None

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ValidationError
 from digest.analysis import budget, grounding, prompts
 from digest.analysis.breaker import Breaker, LLMHealth, utc_now
 from digest.analysis.redact import merge, redact
-from digest.errors import CallsPaused, LLMUnavailable
+from digest.errors import CallsPaused, LLMOutage, LLMUnavailable
 from digest.models import Analysis, Commit, DiffCoverage
 
 log = logging.getLogger(__name__)
@@ -189,7 +189,7 @@ class LLMAnalyser:
                     analysis, mode = self._analyse_with(model, commit, prior, plan, depth, lang, spent)
                 except _KeyRejected as err:
                     self._endpoint.failure(str(err), at_once=True)
-                    raise LLMUnavailable(str(err)) from None
+                    raise LLMOutage(str(err)) from None
                 except _EndpointDown as err:
                     errors.append(str(err))
                     if self._endpoint.failure(str(err)) > 1 or self._endpoint.is_open:
@@ -214,7 +214,8 @@ class LLMAnalyser:
                     return LLMResult(analysis, mode, time.monotonic() - started, spent.total)
                 finally:
                     breaker.done()
-            raise LLMUnavailable("; ".join(errors) or "no model available")
+            reason = "; ".join(errors) or "no model available"
+            raise LLMOutage(reason) if self.health().state != "ok" else LLMUnavailable(reason)
         except LLMUnavailable as err:
             err.spent = spent.total
             raise
