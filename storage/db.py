@@ -174,26 +174,24 @@ def incremental_vacuum_mode(db: sqlite_utils.Database) -> None:
 
 
 def migrate(db: sqlite_utils.Database) -> int:
-    """Run the migrations the file has not had, under the write lock: two processes opening a new file at once
-    must not both read version 0 and both create its tables."""
-    if db.execute("PRAGMA user_version").fetchone()[0] >= len(MIGRATIONS):
-        return len(MIGRATIONS)
-    conn, legacy = db.conn, db.conn.isolation_level
-    conn.isolation_level = None  # executescript then runs inside our transaction instead of committing it first
-    try:
-        conn.execute("BEGIN IMMEDIATE")
+    """Run the migrations the file has not had. Each runs under the write lock and only if the file is still at the
+    version before it (else another process migrated it meanwhile): two processes opening a new file at once must
+    not both create its tables."""
+    while (version := db.execute("PRAGMA user_version").fetchone()[0]) < len(MIGRATIONS):
+        guard = (f"SELECT CASE WHEN (SELECT user_version FROM pragma_user_version()) = {version} THEN 1 "
+                 f"ELSE json('{_MIGRATED_MEANWHILE}') END")  # json() of a non-JSON text raises: the script stops
         try:
-            version = conn.execute("PRAGMA user_version").fetchone()[0]  # read under the lock
-            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-                conn.executescript(script)
-                conn.execute(f"PRAGMA user_version = {number}")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-    finally:
-        conn.isolation_level = legacy
+            db.conn.executescript(f"BEGIN IMMEDIATE; {guard}; {MIGRATIONS[version]}; "
+                                  f"PRAGMA user_version = {version + 1}; COMMIT;")
+        except sqlite3.OperationalError as err:
+            if db.conn.in_transaction:
+                db.conn.rollback()
+            if "malformed JSON" not in str(err):
+                raise
     return len(MIGRATIONS)
+
+
+_MIGRATED_MEANWHILE = "migrated by another connection"
 
 
 @contextmanager
