@@ -114,6 +114,18 @@ def parser(settings: Settings) -> argparse.ArgumentParser:
     doctor.add_argument("--db", metavar="PATH", default=settings.database_path, help="SQLite file (default "
                                                                                      "DATABASE_PATH)")
     doctor.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
+
+    prune = commands.add_parser(
+        "prune", help="drop old diffs, seen events, the command log and cached answers now, as `run` does daily",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=f"Drops the diffs of commits fetched more than RETAIN_PATCH_DAYS ago (now "
+                    f"{settings.retain_patch_days}; read again from the source when needed), seen events and the "
+                    f"command log older than RETAIN_EVENT_DAYS (now {settings.retain_event_days}) and cached GitHub "
+                    f"answers older than RETAIN_HTTP_CACHE_DAYS (now {settings.retain_http_cache_days}); analyses "
+                    "and digests are kept. Prints what it removed and the database's size before and after.")
+    prune.add_argument("--db", metavar="PATH", default=settings.database_path, help="SQLite file (default DATABASE_PATH)")
+    prune.add_argument("-v", "--verbose", action="store_true", help="log progress and details to stderr")
+    prune.set_defaults(no_llm=True)  # nothing to analyse
     return top
 
 

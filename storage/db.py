@@ -238,6 +238,11 @@ class PerThread:
                 old.conn.close()
         return db
 
+    def open_count(self) -> int:
+        """Connections open besides the first (for the soak bench and tests)."""
+        with self._lock:
+            return sum(1 for t, _ in self._opened if t.is_alive())
+
 
 def unwritable(path: str | Path, timeout: float = 1.0) -> str | None:
     """Why the database at `path` cannot be written now (SQLite's words: read-only, locked, missing), or None.
@@ -257,7 +262,3 @@ def unwritable(path: str | Path, timeout: float = 1.0) -> str | None:
         return str(err)
     finally:
         conn.close()
-    def open_count(self) -> int:
-        """Connections open besides the first (for the soak bench and tests)."""
-        with self._lock:
-            return sum(1 for t, _ in self._opened if t.is_alive())

@@ -59,7 +59,8 @@ def write_day(db: sqlite_utils.Database, day: int, commits: int, patch_bytes: in
         db.conn.executemany("INSERT INTO analyses VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", analysis_rows)
         db.conn.executemany("INSERT INTO llm_usage (at, repo, sha, depth, model, mode, ok, tokens_in, tokens_out,"
                             " seconds, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", usage_rows)
-        db.conn.execute("INSERT INTO digests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        db.conn.execute("INSERT INTO digests (repo, day, zone, lang, branch, shas, stats, coverage, window_start,"
+                        " window_end, built_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         ("busy/repo", at.date().isoformat(), "UTC", "en", "main", json.dumps(entries), "{}", "{}",
                          stamp, stamp, stamp))
         db.conn.executemany("INSERT INTO seen_events VALUES (?, ?, ?)",

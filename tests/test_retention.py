@@ -92,7 +92,7 @@ def test_a_commit_whose_diff_was_pruned_is_read_again_from_its_source(repo, tmp_
     pruned = retention.prune(db, later, retention.Retention())
     assert pruned.commits >= 5 and pruned.patch_bytes > 1000
     assert db.execute("SELECT count(*) FROM patches").fetchone()[0] == 0
-    shown = service.find_digest(ref.name, DAY, "UTC", "en")  # a stored digest still shows, with its file counts
+    shown = service.find_digest(ref, DAY, "UTC", "en")  # a stored digest still shows, with its file counts
     assert shown is not None and [e.commit.files_total for e in shown.entries] == [e.commit.files_total for e in first.entries]
 
     # the deep analysis of an old commit, asked anew: its diff is read again from the clone
