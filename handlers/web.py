@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -134,16 +135,38 @@ def wsgi_app(routes: dict[str, Route], health: Callable[[], Health]) -> Callable
 class _Listener(TcpWSGIServer):
     """waitress' server taking every waiting connection in one turn of its loop, not one per turn: under a burst
     each turn waits for the GIL (bench/slack_ack.py, 50 commands at once: ack p99 454-575 ms, then 144-694 ms
-    on a loaded machine, like the old server's 189-681)."""
+    on a loaded machine, like the old server's 189-681). At the connection limit it still accepts, closing the
+    connection idle longest: waitress stops accepting there, so 1,000 sockets held open (a byte every few
+    seconds defeats the idle timeout) kept /healthz and Slack's 3 s ack waiting in the listen backlog."""
+
+    def readable(self) -> bool:
+        now = time.time()
+        if now >= self.next_channel_cleanup:  # waitress' own readable(): idle connections closed every few seconds
+            self.next_channel_cleanup = now + self.adj.cleanup_interval
+            self.maintenance(now)
+        # at the limit, only while a connection can make room (else the loop would spin on a waiting one)
+        return bool(self.accepting) and (len(self._map) < self.adj.connection_limit or any(self._idle()))
 
     def handle_accept(self) -> None:
         for _ in range(ACCEPT_BATCH):
-            if len(self._map) >= self.adj.connection_limit:
+            if len(self._map) >= self.adj.connection_limit and not self._close_idlest():
                 return
             before = len(self._map)
             super().handle_accept()
             if len(self._map) == before:  # nothing was waiting
                 return
+
+    def _idle(self) -> Iterator[Any]:
+        """Connections with no request being answered and nothing left to send."""
+        return (c for c in self.active_channels.values() if not c.requests and not c.total_outbufs_len)
+
+    def _close_idlest(self) -> bool:
+        """Close the connection idle longest; False when every one is busy."""
+        idlest = min(self._idle(), key=lambda c: c.last_activity, default=None)
+        if idlest is None:
+            return False
+        idlest.handle_close()
+        return True
 
 
 class Server:
