@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -173,6 +174,30 @@ def test_a_budget_spent_during_a_digest_leaves_the_rest_to_the_rules_and_the_nex
         assert len(llm.requests) == 6
         assert bot.service.finished_digest(bot.ops.repo_ref(REPO), DAY, "UTC", "en").coverage.llm == 6
         assert bot.service.db.execute("SELECT count(*) FROM llm_usage WHERE spender IS NULL").fetchone()[0] == 5
+
+
+def test_concurrent_calls_of_one_person_cannot_spend_past_the_budget_together(tmp_path):
+    """Calls running at once were each admitted while their tokens were not yet known: with 8 calls at a time,
+    a budget of 1 token let all 6 analyses of a day through. A running call now holds its largest prompt and
+    answer against the budget, so only the first is made."""
+    repo = GitRepo(tmp_path / "upstream")
+    day_of_commits(repo, 6)
+    with SlackServer(channels=["C1"]) as slack, OpenAIServer(responder=answer) as llm:
+        env = settings_env(tmp_path, slack, repo, LLM_BASE_URL=llm.url + "/v1", LLM_MODEL="test-model",
+                           LLM_API_KEY="test-key", LLM_CONCURRENCY="8", DIGEST_USER_TOKENS="1")
+        bot = make_bot(env)
+        say = Recorder()
+        llm.hold()  # every call admitted is waiting at the endpoint at once
+        try:
+            with ThreadPoolExecutor(1) as pool:
+                asked = pool.submit(bot.ops.handle, "slack", "C1", "U1", "/digest", f"2026-01-11 {REPO}", say)
+                time.sleep(2.0)
+                llm.release()
+                asked.result(timeout=30)
+        finally:
+            llm.release()
+        assert len(llm.requests) == 1
+        assert say.digests[-1].coverage.llm == 1 and say.digests[-1].coverage.rules == 5
 
 
 # -- failed calls count toward LLM_DAILY_TOKEN_CAP -----------------------------------------------------------
