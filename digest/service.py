@@ -110,8 +110,18 @@ class DigestService:
         LLM tokens go to the `spender` who started it: a person's key, or None for the schedule)."""
         when = self.resolve_day(day, zone)
         key = (repo.name, str(when), zone, lang, branch)
-        return self.flights.run(key, lambda report: self._build(repo, when, zone, lang, branch, report, spender),
-                                progress)
+        digest = self.flights.run(key, lambda report: self._build(repo, when, zone, lang, branch, report, spender),
+                                  progress)
+        if self._rules_by_choice(digest) and not self._over_budget(spender):  # joined a build a budget cut short
+            digest = self.flights.run(key, lambda report: self._build(repo, when, zone, lang, branch, report,
+                                                                      spender), progress)
+        return digest
+
+    def _rules_by_choice(self, digest: Digest) -> bool:
+        """Rules analyses that no failed call stands behind although an LLM is configured now (a person's budget
+        ran out while it was built, or it was built without the LLM)."""
+        coverage = digest.coverage
+        return self.llm is not None and coverage.rules > coverage.fallbacks
 
     def _build(self, repo: RepoRef, when: date | str, zone: str, lang: str, branch: str | None,
                report: ProgressFn, spender: str | None) -> Digest:
@@ -227,9 +237,7 @@ class DigestService:
         digest = self.find_digest(repo, day, zone, lang, branch)
         if digest is None or digest.built_at < digest.window.end:
             return None
-        cov = digest.coverage
-        by_choice = cov.rules - cov.fallbacks
-        if (self.llm is not None and by_choice) or (self.llm is None and cov.llm):
+        if self._rules_by_choice(digest) or (self.llm is None and digest.coverage.llm):
             return None
         return digest
 

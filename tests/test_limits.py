@@ -200,6 +200,36 @@ def test_concurrent_calls_of_one_person_cannot_spend_past_the_budget_together(tm
         assert say.digests[-1].coverage.llm == 1 and say.digests[-1].coverage.rules == 5
 
 
+def test_a_scheduled_post_that_joins_a_build_starved_by_someones_budget_posts_every_analysis(tmp_path):
+    """The schedule asking for the day while a person's /digest of it is being built shares that build: it posted
+    the person's rules stand-ins, never replaced (they are not queued), and their "Your daily budget ... ran out"
+    note, to the channel."""
+    repo = GitRepo(tmp_path / "upstream")
+    day_of_commits(repo, 6)
+    with SlackServer(channels=["C1"]) as slack, OpenAIServer(responder=answer) as llm:
+        env = settings_env(tmp_path, slack, repo, LLM_BASE_URL=llm.url + "/v1", LLM_MODEL="test-model",
+                           LLM_API_KEY="test-key", LLM_CONCURRENCY="4", DIGEST_USER_TOKENS="1")
+        bot = make_bot(env)
+        say = Recorder()
+        llm.hold()
+        try:
+            with ThreadPoolExecutor(2) as pool:
+                asked = pool.submit(bot.ops.handle, "slack", "C1", "U1", "/digest", f"2026-01-11 {REPO}", say)
+                time.sleep(1.0)  # U1's build is running, its one admitted call held
+                posted = pool.submit(bot.ops.post_digest, bot.destination("slack", "C1"), REPO, DAY, "UTC", "en",
+                                     None)
+                time.sleep(1.0)
+                llm.release()
+                asked.result(timeout=30)
+                assert posted.result(timeout=30).status == "posted"
+        finally:
+            llm.release()
+        assert say.digests[-1].coverage.rules == 5  # U1's own answer: what their budget allowed
+        shown = "\n".join(slack.all_text(m) for m in slack.messages("C1"))
+        assert "daily budget" not in shown and "offline rules" not in shown
+        assert bot.service.finished_digest(bot.ops.repo_ref(REPO), DAY, "UTC", "en").coverage.llm == 6
+
+
 # -- failed calls count toward LLM_DAILY_TOKEN_CAP -----------------------------------------------------------
 
 def test_failed_and_retried_calls_count_toward_the_daily_token_cap(repo, db):
