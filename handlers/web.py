@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import resource
 import threading
 import time
 import traceback
@@ -27,7 +28,8 @@ log = logging.getLogger(__name__)
 MAX_BODY = 1 << 20  # Slack and Feishu send a few KB; anything larger is not from them
 MAX_HEADERS = 32 << 10  # their headers are under 2 KB; waitress allows 256 KB by default
 THREADS = 16  # workers that run a complete request; a route takes a few ms (the work runs later on other pools)
-CONNECTION_LIMIT = 1000  # open connections (file descriptors); past it new ones wait in the listen backlog
+CONNECTION_LIMIT = 1000  # open connections (file descriptors); past it the idlest one is closed for a new one
+RESERVED_FILES = 256  # descriptors left under `ulimit -n` for SQLite connections, git's pipes and outgoing HTTP
 CHANNEL_TIMEOUT = 15  # seconds an idle connection (nothing received, no request in progress) is kept open
 ACCEPT_BATCH = 64  # connections taken in at most per turn of the loop
 LOG_EVERY = 60.0  # seconds: at most one log line per cause of a refused or failed request in that time
@@ -132,6 +134,14 @@ def wsgi_app(routes: dict[str, Route], health: Callable[[], Health]) -> Callable
     return app
 
 
+def connection_limit() -> int:
+    """CONNECTION_LIMIT, or fewer where `ulimit -n` would leave the bot's own work no descriptors."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return CONNECTION_LIMIT
+    return max(16, min(CONNECTION_LIMIT, soft - RESERVED_FILES))
+
+
 class _Listener(TcpWSGIServer):
     """waitress' server taking every waiting connection in one turn of its loop, not one per turn: under a burst
     each turn waits for the GIL (bench/slack_ack.py, 50 commands at once: ack p99 454-575 ms, then 144-694 ms
@@ -178,7 +188,7 @@ class Server:
         for name in ("waitress", "waitress.queue"):
             logging.getLogger(name).addFilter(_quiet)  # the same filter object is added once
         adj = Adjustments(
-            host=host, port=port, threads=threads, connection_limit=CONNECTION_LIMIT,
+            host=host, port=port, threads=threads, connection_limit=connection_limit(),
             channel_timeout=CHANNEL_TIMEOUT, cleanup_interval=5, max_request_body_size=MAX_BODY,
             max_request_header_size=MAX_HEADERS, ident="commit-radar", expose_tracebacks=False,
             asyncore_use_poll=True)  # select() cannot watch a descriptor numbered past 1023

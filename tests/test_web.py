@@ -226,6 +226,29 @@ def test_a_full_connection_table_still_answers_healthz_and_a_command_at_once(htt
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
+def test_a_full_connection_table_leaves_file_descriptors_for_the_work_under_a_1024_limit(tmp_path):
+    """Under the common `ulimit -n` of 1024, 1,000 held connections left the bot 14 descriptors for its SQLite
+    connections (one or more per worker thread), git's pipes and its outgoing HTTP."""
+    repo = GitRepo(tmp_path / "upstream")
+    day_of_commits(repo, 2)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    held: list[socket.socket] = []
+    with SlackServer(channels=["C1"]) as slack:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))  # what `bot.py run` inherits
+        try:
+            with bot_run(settings_env(tmp_path, slack, repo), tmp_path) as bot:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (min(max(soft, 4096), hard), hard))
+                for _ in range(1100):
+                    held.append(socket.create_connection(("127.0.0.1", bot.port), timeout=5))
+                time.sleep(1.0)
+                assert psutil.Process(bot.proc.pid).num_fds() <= 1024 - 200
+                assert get(bot.url + "/healthz")[0] == 200
+        finally:
+            for s in held:
+                s.close()
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
 def test_negative_missing_and_oversized_lengths_are_refused_at_once(http_bot):
     bot, _ = http_bot
     head = b"POST /slack/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
