@@ -230,6 +230,34 @@ def test_a_scheduled_post_that_joins_a_build_starved_by_someones_budget_posts_ev
         assert bot.service.finished_digest(bot.ops.repo_ref(REPO), DAY, "UTC", "en").coverage.llm == 6
 
 
+def test_asking_github_about_a_repository_not_allowed_here_counts_against_the_hourly_limit(tmp_path):
+    """Whether a repository named in chat is private is asked of GitHub before anything is counted: 30 commands
+    naming repositories that do not exist (or a stored day of one not subscribed here) made 30 requests, spending
+    GITHUB_TOKEN's 5,000 an hour that the scheduled posts need, past DIGEST_USER_LIMIT."""
+    from tests.servers.github import GitHubServer
+
+    repo = GitRepo(tmp_path / "upstream")
+    day_of_commits(repo, 2)
+    with SlackServer(channels=["C1"]) as slack, GitHubServer({"acme/open": repo.path}, token="ghp_test") as gh:
+        env = {**settings_env(tmp_path, slack, repo, DIGEST_USER_LIMIT="3", SLACK_ADMINS="UADMIN"),
+               "GITHUB_API_URL": gh.url, "GITHUB_TOKEN": "ghp_test"}
+        bot = make_bot(env)
+        say = Recorder()
+        before = len(gh.requests)
+        for i in range(10):
+            bot.ops.handle("slack", "C1", "U1", "/digest", f"2026-01-11 acme/nope{i}", say)
+            bot.ops.handle("slack", "C1", "U1", "/analyze", f"deadbeef{i} acme/nope{i}", say)
+        assert len(gh.requests) - before == 3
+        assert sum("not found on GitHub" in n for n in say.notices) == 3
+        assert "You have asked for 3 analyses in the last hour" in say.notices[-1]
+        # a repository subscribed here asks GitHub nothing about its visibility: a stored day stays free
+        bot.ops.handle("slack", "C1", "UADMIN", "/digest", "subscribe acme/open", say)
+        bot.ops.handle("slack", "C1", "UADMIN", "/digest", "2026-01-11 acme/open", say)
+        for _ in range(5):
+            bot.ops.handle("slack", "C1", "UADMIN", "/digest", "2026-01-11 acme/open", say)
+        assert len(say.digests) == 6
+
+
 # -- failed calls count toward LLM_DAILY_TOKEN_CAP -----------------------------------------------------------
 
 def test_failed_and_retried_calls_count_toward_the_daily_token_cap(repo, db):
