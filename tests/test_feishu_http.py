@@ -39,7 +39,7 @@ def bot_env(tmp_path: Path, feishu: FeishuServer, repo: GitRepo, **extra: str) -
                                                                      "SLACK_", "FEISHU_"))}
     return {**base, "DATABASE_PATH": str(tmp_path / "bot.db"), "GIT_CLONES": f"{REPO}={repo.path}",
             "FEISHU_APP_ID": feishu.app_id, "FEISHU_APP_SECRET": "app-secret", "FEISHU_BASE_URL": feishu.url,
-            "FEISHU_ADMINS": ADMIN, "PORT": str(free_port()), **extra}
+            "FEISHU_ADMINS": ADMIN, "DIGEST_ALLOWED_REPOS": REPO, "PORT": str(free_port()), **extra}
 
 
 @dataclass
