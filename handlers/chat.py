@@ -363,10 +363,13 @@ class ChatOps:
                                                                          name) is not None
 
     def _asks_github(self, name: str, platform: str, channel: str) -> bool:
-        """Whether answering about `name` here first asks GitHub whether it is private: a command that does counts
-        against DIGEST_USER_LIMIT, or names never heard of would spend GITHUB_TOKEN's requests unbounded."""
+        """Whether answering about `name` here may ask GitHub about a repository the operator did not name (is it
+        private? its default branch?): a command that does counts against DIGEST_USER_LIMIT, or names never heard
+        of would spend GITHUB_TOKEN's requests unbounded. A clone, an exact DIGEST_ALLOWED_REPOS entry or a
+        subscription here is named; a pattern (`acme/*`) is not."""
         repo = parse_repo_name(name)
-        return repo not in self.settings.git_clones and not self._allowed_here(repo, platform, channel)
+        return not (repo in self.settings.git_clones or repo in self.settings.allowed_repos
+                    or subs.get(self.service.db, platform, channel, repo) is not None)
 
     def _checked_repo(self, name: str, platform: str, channel: str) -> RepoRef:
         """A private repository (the token may reach it) or a clone (only the operator knows what it holds) is

@@ -250,6 +250,12 @@ def test_asking_github_about_a_repository_not_allowed_here_counts_against_the_ho
         assert len(gh.requests) - before == 3
         assert sum("not found on GitHub" in n for n in say.notices) == 3
         assert "You have asked for 3 analyses in the last hour" in say.notices[-1]
+        # a pattern in DIGEST_ALLOWED_REPOS allows names without end: asking GitHub for their branch counts too
+        wide = make_bot({**env, "DIGEST_ALLOWED_REPOS": "acme/*", "DATABASE_PATH": str(tmp_path / "wide.db")})
+        before = len(gh.requests)
+        for i in range(10):
+            wide.ops.handle("slack", "C1", "U1", "/digest", f"2026-01-11 acme/gone{i}", say)
+        assert len(gh.requests) - before == 3
         # a repository subscribed here asks GitHub nothing about its visibility: a stored day stays free
         bot.ops.handle("slack", "C1", "UADMIN", "/digest", "subscribe acme/open", say)
         bot.ops.handle("slack", "C1", "UADMIN", "/digest", "2026-01-11 acme/open", say)
