@@ -80,6 +80,8 @@ class DigestService:
         # tokens of answers back from the LLM, not yet written by the thread that settles them, by spender
         self._unrecorded: Counter[str | None] = Counter()
         self._tokens_lock = threading.Lock()
+        self._held: Counter[str | None] = Counter()  # tokens that running calls hold against a person's budget
+        self._admission = threading.Condition()  # a budget read and the hold of the call it admits are one step
         self.source_for = source_for
         self.llm = llm
         self.concurrency = max(1, concurrency)
@@ -108,8 +110,18 @@ class DigestService:
         LLM tokens go to the `spender` who started it: a person's key, or None for the schedule)."""
         when = self.resolve_day(day, zone)
         key = (repo.name, str(when), zone, lang, branch)
-        return self.flights.run(key, lambda report: self._build(repo, when, zone, lang, branch, report, spender),
-                                progress)
+        digest = self.flights.run(key, lambda report: self._build(repo, when, zone, lang, branch, report, spender),
+                                  progress)
+        if self._rules_by_choice(digest) and not self._over_budget(spender):  # joined a build a budget cut short
+            digest = self.flights.run(key, lambda report: self._build(repo, when, zone, lang, branch, report,
+                                                                      spender), progress)
+        return digest
+
+    def _rules_by_choice(self, digest: Digest) -> bool:
+        """Rules analyses that no failed call stands behind although an LLM is configured now (a person's budget
+        ran out while it was built, or it was built without the LLM)."""
+        coverage = digest.coverage
+        return self.llm is not None and coverage.rules > coverage.fallbacks
 
     def _build(self, repo: RepoRef, when: date | str, zone: str, lang: str, branch: str | None,
                report: ProgressFn, spender: str | None) -> Digest:
@@ -231,9 +243,7 @@ class DigestService:
         digest = self.find_digest(repo, day, zone, lang, branch)
         if digest is None or digest.built_at < digest.window.end:
             return None
-        cov = digest.coverage
-        by_choice = cov.rules - cov.fallbacks
-        if (self.llm is not None and by_choice) or (self.llm is None and cov.llm):
+        if self._rules_by_choice(digest) or (self.llm is None and digest.coverage.llm):
             return None
         return digest
 
@@ -388,9 +398,36 @@ class DigestService:
         assert budget is not None  # only a person with a budget is starved
         return text(lang, "budget_spent", n=n, limit=thousands(budget.limit), reset=budget.reset)
 
-    def _owe(self, spender: str | None, tokens: tuple[int, int], sign: int = 1) -> None:
+    def _owe(self, spender: str | None, tokens: tuple[int, int], sign: int = 1, *, held: bool = False) -> None:
         with self._tokens_lock:
-            self._unrecorded[spender] += sign * sum(tokens)
+            (self._held if held else self._unrecorded)[spender] += sign * sum(tokens)
+
+    def _admit(self, spender: str | None, llm: LLMAnalyser, depth: str) -> int:
+        """The tokens a person's call holds against their budget while it runs (its largest prompt and answer).
+        Admitted while what they used and what their running calls hold is under the budget (checked and held in one
+        step: each call admitted at 0 used let 8 at once spend far past it); else it waits for their running calls
+        to finish, and raises _BudgetSpent once what they used reaches the budget."""
+        if spender is None or not self.user_tokens:
+            return 0
+        size = llm.call_size(depth)
+        with self._admission:
+            while True:
+                budget = self.user_budget(spender)
+                with self._tokens_lock:
+                    held = self._held[spender]
+                if budget is None or budget.used >= budget.limit:
+                    raise _BudgetSpent("daily LLM budget spent")
+                if budget.used + held < budget.limit:
+                    break
+                self._admission.wait(timeout=5.0)  # until a running call of theirs has said what it cost
+            self._owe(spender, (size, 0), held=True)
+        return size
+
+    def _release(self, spender: str | None, held: int) -> None:
+        if held:
+            self._owe(spender, (held, 0), -1, held=True)
+            with self._admission:
+                self._admission.notify_all()
 
     def _call(self, llm: LLMAnalyser, commit: Commit, prior: Analysis, depth: str, lang: str,
               spender: str | None) -> LLMResult:
@@ -398,14 +435,16 @@ class DigestService:
         Its tokens count at once, failed requests' too, until the thread that settles it has written them."""
         if (capped := self._over_cap()) is not None:
             raise _CapReached(capped)
-        if self._over_budget(spender):
-            raise _BudgetSpent("daily LLM budget spent")
+        held = self._admit(spender, llm, depth)
         try:
-            result = llm.analyse(commit, prior, depth, lang)
-        except LLMUnavailable as err:
-            self._owe(spender, err.spent)
-            raise
-        self._owe(spender, result.spent)
+            try:
+                result = llm.analyse(commit, prior, depth, lang)
+            except LLMUnavailable as err:
+                self._owe(spender, err.spent)
+                raise
+            self._owe(spender, result.spent)
+        finally:  # after its cost is counted, so that no other call is admitted in between
+            self._release(spender, held)
         return result
 
     def _stand_in(self, commit: Commit, prior: Analysis, depth: str, lang: str, why: Any, *,

@@ -16,7 +16,7 @@ from typing import Protocol
 
 from digest.errors import BadInput, CommitRadarError
 from digest.labels import text, thousands
-from digest.models import CommitReport, Digest, Progress, RepoRef
+from digest.models import CommitReport, Digest, Progress, RepoRef, parse_repo_name
 from digest.repos import resolve_repo
 from digest.service import DigestService
 from digest.window import day_window, parse_day, parse_zone
@@ -220,12 +220,19 @@ class ChatOps:
     def _spend(self, platform: str, user: str, lang: str, reply: Reply) -> bool:
         """Count a command or click that will cost LLM calls; False (answered) when the user's LLM tokens of the
         day are spent (DIGEST_USER_TOKENS) or they are over the hourly limit (DIGEST_USER_LIMIT)."""
+        return self._within_budget(platform, user, lang, reply) and self._count(platform, user, lang, reply)
+
+    def _within_budget(self, platform: str, user: str, lang: str, reply: Reply) -> bool:
         budget = self.service.user_budget(_spender(platform, user))
         if budget is not None and budget.spent:
             log.info("%s:%s refused: %d of %d LLM tokens used today", platform, user, budget.used, budget.limit)
             reply.notice(_extra(lang)["budget_spent"].format(used=thousands(budget.used),
                                                              limit=thousands(budget.limit), reset=budget.reset))
             return False
+        return True
+
+    def _count(self, platform: str, user: str, lang: str, reply: Reply) -> bool:
+        """Count one command against DIGEST_USER_LIMIT; False (answered) when the user is over it."""
         if events.allow(self.service.db, platform, user, self.clock(), self.settings.costly_per_hour):
             return True
         reply.notice(_extra(lang)["rate_limited"].format(n=self.settings.costly_per_hour))
@@ -237,6 +244,9 @@ class ChatOps:
         if found is None:
             return
         repo, sub = found
+        counted = self._asks_github(repo, platform, channel)
+        if counted and not self._count(platform, user, lang, reply):
+            return
         ref = self._checked_repo(repo, platform, channel)
         zone = sub.zone if sub else self.settings.digest_tz
         lang = c.lang or (sub.lang if sub else lang)
@@ -245,7 +255,8 @@ class ChatOps:
         if isinstance(day, date) and (stored := self.service.finished_digest(ref, day, zone, lang, branch)):
             reply.digest(stored)
             return
-        if not self._spend(platform, user, lang, reply):
+        if not (self._within_budget(platform, user, lang, reply) if counted else self._spend(platform, user, lang,
+                                                                                             reply)):
             return
         shown = day if isinstance(day, str) else day.isoformat()
         reply.progress(text(lang, "progress", repo=repo, day=shown, what=text(lang, "progress_start")))
@@ -264,9 +275,9 @@ class ChatOps:
             return
         repo, sub = found
         lang = c.lang or (sub.lang if sub else lang)
-        ref = self._checked_repo(repo, platform, channel)
-        if not self._spend(platform, user, lang, reply):
+        if not self._spend(platform, user, lang, reply):  # before the repository is looked up on GitHub
             return
+        ref = self._checked_repo(repo, platform, channel)
         reply.progress(text(lang, "progress_analyze", sha=c.sha[:7], repo=repo))
         reply.report(self.service.analyze(ref, c.sha, lang, spender=_spender(platform, user)))
 
@@ -346,11 +357,25 @@ class ChatOps:
         """Where a repository named in chat is read from: a GIT_CLONES clone, else GitHub."""
         return resolve_repo(name, None, self.settings.git_clones, self.settings.github_api_url)
 
+    def _allowed_here(self, name: str, platform: str, channel: str) -> bool:
+        """Listed in DIGEST_ALLOWED_REPOS, or subscribed in this channel: the operator's leave."""
+        return is_allowed(name, self.settings.allowed_repos) or subs.get(self.service.db, platform, channel,
+                                                                         name) is not None
+
+    def _asks_github(self, name: str, platform: str, channel: str) -> bool:
+        """Whether answering about `name` here may ask GitHub about a repository the operator did not name (is it
+        private? its default branch?): a command that does counts against DIGEST_USER_LIMIT, or names never heard
+        of would spend GITHUB_TOKEN's requests unbounded. A clone, an exact DIGEST_ALLOWED_REPOS entry or a
+        subscription here is named; a pattern (`acme/*`) is not."""
+        repo = parse_repo_name(name)
+        return not (repo in self.settings.git_clones or repo in self.settings.allowed_repos
+                    or subs.get(self.service.db, platform, channel, repo) is not None)
+
     def _checked_repo(self, name: str, platform: str, channel: str) -> RepoRef:
         """A private repository (the token may reach it) or a clone (only the operator knows what it holds) is
         answered only where the operator allowed it: listed in DIGEST_ALLOWED_REPOS, or subscribed here."""
         ref = self.repo_ref(name)
-        if is_allowed(ref.name, self.settings.allowed_repos) or subs.get(self.service.db, platform, channel, ref.name):
+        if self._allowed_here(ref.name, platform, channel):
             return ref
         if self.private(ref):
             if ref.clone is not None:

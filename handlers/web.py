@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import logging
+import resource
 import threading
+import time
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +28,8 @@ log = logging.getLogger(__name__)
 MAX_BODY = 1 << 20  # Slack and Feishu send a few KB; anything larger is not from them
 MAX_HEADERS = 32 << 10  # their headers are under 2 KB; waitress allows 256 KB by default
 THREADS = 16  # workers that run a complete request; a route takes a few ms (the work runs later on other pools)
-CONNECTION_LIMIT = 1000  # open connections (file descriptors); past it new ones wait in the listen backlog
+CONNECTION_LIMIT = 1000  # open connections (file descriptors); past it the idlest one is closed for a new one
+RESERVED_FILES = 256  # descriptors left under `ulimit -n` for SQLite connections, git's pipes and outgoing HTTP
 CHANNEL_TIMEOUT = 15  # seconds an idle connection (nothing received, no request in progress) is kept open
 ACCEPT_BATCH = 64  # connections taken in at most per turn of the loop
 LOG_EVERY = 60.0  # seconds: at most one log line per cause of a refused or failed request in that time
@@ -131,19 +134,49 @@ def wsgi_app(routes: dict[str, Route], health: Callable[[], Health]) -> Callable
     return app
 
 
+def connection_limit() -> int:
+    """CONNECTION_LIMIT, or fewer where `ulimit -n` would leave the bot's own work no descriptors."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return CONNECTION_LIMIT
+    return max(16, min(CONNECTION_LIMIT, soft - RESERVED_FILES))
+
+
 class _Listener(TcpWSGIServer):
     """waitress' server taking every waiting connection in one turn of its loop, not one per turn: under a burst
     each turn waits for the GIL (bench/slack_ack.py, 50 commands at once: ack p99 454-575 ms, then 144-694 ms
-    on a loaded machine, like the old server's 189-681)."""
+    on a loaded machine, like the old server's 189-681). At the connection limit it still accepts, closing the
+    connection idle longest: waitress stops accepting there, so 1,000 sockets held open (a byte every few
+    seconds defeats the idle timeout) kept /healthz and Slack's 3 s ack waiting in the listen backlog."""
+
+    def readable(self) -> bool:
+        now = time.time()
+        if now >= self.next_channel_cleanup:  # waitress' own readable(): idle connections closed every few seconds
+            self.next_channel_cleanup = now + self.adj.cleanup_interval
+            self.maintenance(now)
+        # at the limit, only while a connection can make room (else the loop would spin on a waiting one)
+        return bool(self.accepting) and (len(self._map) < self.adj.connection_limit or any(self._idle()))
 
     def handle_accept(self) -> None:
         for _ in range(ACCEPT_BATCH):
-            if len(self._map) >= self.adj.connection_limit:
+            if len(self._map) >= self.adj.connection_limit and not self._close_idlest():
                 return
             before = len(self._map)
             super().handle_accept()
             if len(self._map) == before:  # nothing was waiting
                 return
+
+    def _idle(self) -> Iterator[Any]:
+        """Connections with no request being answered and nothing left to send."""
+        return (c for c in self.active_channels.values() if not c.requests and not c.total_outbufs_len)
+
+    def _close_idlest(self) -> bool:
+        """Close the connection idle longest; False when every one is busy."""
+        idlest = min(self._idle(), key=lambda c: c.last_activity, default=None)
+        if idlest is None:
+            return False
+        idlest.handle_close()
+        return True
 
 
 class Server:
@@ -155,7 +188,7 @@ class Server:
         for name in ("waitress", "waitress.queue"):
             logging.getLogger(name).addFilter(_quiet)  # the same filter object is added once
         adj = Adjustments(
-            host=host, port=port, threads=threads, connection_limit=CONNECTION_LIMIT,
+            host=host, port=port, threads=threads, connection_limit=connection_limit(),
             channel_timeout=CHANNEL_TIMEOUT, cleanup_interval=5, max_request_body_size=MAX_BODY,
             max_request_header_size=MAX_HEADERS, ident="commit-radar", expose_tracebacks=False,
             asyncore_use_poll=True)  # select() cannot watch a descriptor numbered past 1023

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -173,6 +174,94 @@ def test_a_budget_spent_during_a_digest_leaves_the_rest_to_the_rules_and_the_nex
         assert len(llm.requests) == 6
         assert bot.service.finished_digest(bot.ops.repo_ref(REPO), DAY, "UTC", "en").coverage.llm == 6
         assert bot.service.db.execute("SELECT count(*) FROM llm_usage WHERE spender IS NULL").fetchone()[0] == 5
+
+
+def test_concurrent_calls_of_one_person_cannot_spend_past_the_budget_together(tmp_path):
+    """Calls running at once were each admitted while their tokens were not yet known: with 8 calls at a time,
+    a budget of 1 token let all 6 analyses of a day through. A running call now holds its largest prompt and
+    answer against the budget, so only the first is made."""
+    repo = GitRepo(tmp_path / "upstream")
+    day_of_commits(repo, 6)
+    with SlackServer(channels=["C1"]) as slack, OpenAIServer(responder=answer) as llm:
+        env = settings_env(tmp_path, slack, repo, LLM_BASE_URL=llm.url + "/v1", LLM_MODEL="test-model",
+                           LLM_API_KEY="test-key", LLM_CONCURRENCY="8", DIGEST_USER_TOKENS="1")
+        bot = make_bot(env)
+        say = Recorder()
+        llm.hold()  # every call admitted is waiting at the endpoint at once
+        try:
+            with ThreadPoolExecutor(1) as pool:
+                asked = pool.submit(bot.ops.handle, "slack", "C1", "U1", "/digest", f"2026-01-11 {REPO}", say)
+                time.sleep(2.0)
+                llm.release()
+                asked.result(timeout=30)
+        finally:
+            llm.release()
+        assert len(llm.requests) == 1
+        assert say.digests[-1].coverage.llm == 1 and say.digests[-1].coverage.rules == 5
+
+
+def test_a_scheduled_post_that_joins_a_build_starved_by_someones_budget_posts_every_analysis(tmp_path):
+    """The schedule asking for the day while a person's /digest of it is being built shares that build: it posted
+    the person's rules stand-ins, never replaced (they are not queued), and their "Your daily budget ... ran out"
+    note, to the channel."""
+    repo = GitRepo(tmp_path / "upstream")
+    day_of_commits(repo, 6)
+    with SlackServer(channels=["C1"]) as slack, OpenAIServer(responder=answer) as llm:
+        env = settings_env(tmp_path, slack, repo, LLM_BASE_URL=llm.url + "/v1", LLM_MODEL="test-model",
+                           LLM_API_KEY="test-key", LLM_CONCURRENCY="4", DIGEST_USER_TOKENS="1")
+        bot = make_bot(env)
+        say = Recorder()
+        llm.hold()
+        try:
+            with ThreadPoolExecutor(2) as pool:
+                asked = pool.submit(bot.ops.handle, "slack", "C1", "U1", "/digest", f"2026-01-11 {REPO}", say)
+                time.sleep(1.0)  # U1's build is running, its one admitted call held
+                posted = pool.submit(bot.ops.post_digest, bot.destination("slack", "C1"), REPO, DAY, "UTC", "en",
+                                     None)
+                time.sleep(1.0)
+                llm.release()
+                asked.result(timeout=30)
+                assert posted.result(timeout=30).status == "posted"
+        finally:
+            llm.release()
+        assert say.digests[-1].coverage.rules == 5  # U1's own answer: what their budget allowed
+        shown = "\n".join(slack.all_text(m) for m in slack.messages("C1"))
+        assert "daily budget" not in shown and "offline rules" not in shown
+        assert bot.service.finished_digest(bot.ops.repo_ref(REPO), DAY, "UTC", "en").coverage.llm == 6
+
+
+def test_asking_github_about_a_repository_not_allowed_here_counts_against_the_hourly_limit(tmp_path):
+    """Whether a repository named in chat is private is asked of GitHub before anything is counted: 30 commands
+    naming repositories that do not exist (or a stored day of one not subscribed here) made 30 requests, spending
+    GITHUB_TOKEN's 5,000 an hour that the scheduled posts need, past DIGEST_USER_LIMIT."""
+    from tests.servers.github import GitHubServer
+
+    repo = GitRepo(tmp_path / "upstream")
+    day_of_commits(repo, 2)
+    with SlackServer(channels=["C1"]) as slack, GitHubServer({"acme/open": repo.path}, token="ghp_test") as gh:
+        env = {**settings_env(tmp_path, slack, repo, DIGEST_USER_LIMIT="3", SLACK_ADMINS="UADMIN"),
+               "GITHUB_API_URL": gh.url, "GITHUB_TOKEN": "ghp_test"}
+        bot = make_bot(env)
+        say = Recorder()
+        before = len(gh.requests)
+        for i in range(10):
+            bot.ops.handle("slack", "C1", "U1", "/digest", f"2026-01-11 acme/nope{i}", say)
+            bot.ops.handle("slack", "C1", "U1", "/analyze", f"deadbeef{i} acme/nope{i}", say)
+        assert len(gh.requests) - before == 3
+        assert sum("not found on GitHub" in n for n in say.notices) == 3
+        assert "You have asked for 3 analyses in the last hour" in say.notices[-1]
+        # a pattern in DIGEST_ALLOWED_REPOS allows names without end: asking GitHub for their branch counts too
+        wide = make_bot({**env, "DIGEST_ALLOWED_REPOS": "acme/*", "DATABASE_PATH": str(tmp_path / "wide.db")})
+        before = len(gh.requests)
+        for i in range(10):
+            wide.ops.handle("slack", "C1", "U1", "/digest", f"2026-01-11 acme/gone{i}", say)
+        assert len(gh.requests) - before == 3
+        # a repository subscribed here asks GitHub nothing about its visibility: a stored day stays free
+        bot.ops.handle("slack", "C1", "UADMIN", "/digest", "subscribe acme/open", say)
+        bot.ops.handle("slack", "C1", "UADMIN", "/digest", "2026-01-11 acme/open", say)
+        for _ in range(5):
+            bot.ops.handle("slack", "C1", "UADMIN", "/digest", "2026-01-11 acme/open", say)
+        assert len(say.digests) == 6
 
 
 # -- failed calls count toward LLM_DAILY_TOKEN_CAP -----------------------------------------------------------

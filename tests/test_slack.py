@@ -475,7 +475,7 @@ def test_admins_allowed_repositories_and_the_per_user_limit(tmp_path):
         assert "Only the bot's admins" in say.notices[-1] and not subs.in_channel(bot.service.db, "slack", "C1")
         bot.ops.handle("slack", "C1", "UADMIN", "/digest", "subscribe acme/open at 08:30 tz Asia/Shanghai", say)
         assert "Subscribed to `acme/open`" in say.notices[-1] and "08:30 Asia/Shanghai" in say.notices[-1]
-        bot.ops.handle("slack", "C1", "U1", "/digest", "2026-01-11 acme/secret", say)
+        bot.ops.handle("slack", "C1", "U3", "/digest", "2026-01-11 acme/secret", say)  # counted: GitHub was asked
         assert "is private; add it to DIGEST_ALLOWED_REPOS" in say.notices[-1] and not say.digests
         bot.ops.handle("slack", "C1", "U1", "/digest", "2026-01-11 acme/open", say)
         assert say.digests and say.digests[-1].repo == "acme/open"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import socket
 import sqlite3
 import subprocess
@@ -198,6 +199,54 @@ def test_idle_and_slow_drip_clients_do_not_delay_healthz_or_a_command(http_bot):
         dripping.join()
         for s in idle + drip:
             s.close()
+
+
+def test_a_full_connection_table_still_answers_healthz_and_a_command_at_once(http_bot):
+    """1,100 connections held open (a few idle, most dripping a request): before, past the 1,000 connections the
+    server keeps, new ones waited in the listen backlog until the idle ones timed out, and Slack's 3 s ack failed."""
+    bot, slack = http_bot
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(max(soft, 4096), hard), hard))
+    held: list[socket.socket] = []
+    try:
+        for i in range(1100):
+            held.append(socket.create_connection(("127.0.0.1", bot.port), timeout=5))
+            if i % 10:  # a request begun and never finished, kept alive by a byte now and then
+                held[-1].send(b"POST /slack/events HTTP/1.1\r\nHost: x\r\n")
+        time.sleep(0.5)
+        for _ in range(3):
+            status, _, _, took = get(bot.url + "/healthz", timeout=10)
+            assert status == 200 and took < 1.0, took
+            body = slash_command_body("/digest", "help", response_url=slack.response_url())
+            status, _, took = post_signed(bot.url + "/slack/events", body)
+            assert status == 200 and took < 1.0, took
+    finally:
+        for s in held:
+            s.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_a_full_connection_table_leaves_file_descriptors_for_the_work_under_a_1024_limit(tmp_path):
+    """Under the common `ulimit -n` of 1024, 1,000 held connections left the bot 14 descriptors for its SQLite
+    connections (one or more per worker thread), git's pipes and its outgoing HTTP."""
+    repo = GitRepo(tmp_path / "upstream")
+    day_of_commits(repo, 2)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    held: list[socket.socket] = []
+    with SlackServer(channels=["C1"]) as slack:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))  # what `bot.py run` inherits
+        try:
+            with bot_run(settings_env(tmp_path, slack, repo), tmp_path) as bot:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (min(max(soft, 4096), hard), hard))
+                for _ in range(1100):
+                    held.append(socket.create_connection(("127.0.0.1", bot.port), timeout=5))
+                time.sleep(1.0)
+                assert psutil.Process(bot.proc.pid).num_fds() <= 1024 - 200
+                assert get(bot.url + "/healthz")[0] == 200
+        finally:
+            for s in held:
+                s.close()
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
 def test_negative_missing_and_oversized_lengths_are_refused_at_once(http_bot):

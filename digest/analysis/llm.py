@@ -149,6 +149,10 @@ class LLMAnalyser:
         c = self.config
         return (c.deep_budget, c.deep_max_tokens) if depth == "deep" else (c.brief_budget, c.brief_max_tokens)
 
+    def call_size(self, depth: str) -> int:
+        """The tokens one analysis's request may take at most: its diff budget and its longest answer."""
+        return sum(self._limits(depth))
+
     @property
     def models(self) -> list[str]:
         return [m for m in (self.config.model, self.config.fallback_model) if m]
