@@ -23,7 +23,8 @@ from tests.gitrepo import GitRepo
 from tests.servers.openai import INVALID_JSON_CONTENT, Fault, OpenAIServer
 from tests.servers.slack import SlackServer, block_action_body
 from tests.test_llm import answer
-from tests.test_slack import DAY, REPO, Recorder, day_of_commits, make_bot, post_signed, settings_env
+from tests.test_slack import (DAY, REPO, Recorder, day_of_commits, make_bot, post_signed, running_bot,
+                              settings_env)
 
 RACER = """
 import sys, time
@@ -70,17 +71,8 @@ def test_the_hourly_limit_holds_when_16_processes_ask_at_once(tmp_path):
 @pytest.fixture
 def limited(tmp_path):
     """A running bot (HTTP mode) whose users may make 2 costly requests an hour."""
-    repo = GitRepo(tmp_path / "upstream")
-    shas = day_of_commits(repo, 6)
-    with SlackServer(channels=["C1"]) as slack, OpenAIServer(responder=answer) as llm:
-        env = settings_env(tmp_path, slack, repo, LLM_BASE_URL=llm.url + "/v1", LLM_MODEL="test-model",
-                           LLM_API_KEY="test-key", DIGEST_USER_LIMIT="2")
-        bot = make_bot(env)
-        server = bot.start()
-        try:
-            yield bot, slack, llm, f"http://127.0.0.1:{server.port}/slack/events", shas
-        finally:
-            bot.stop()
+    with running_bot(tmp_path, DIGEST_USER_LIMIT="2") as (bot, slack, llm, url, shas):
+        yield bot, slack, llm, url + "/slack/events", shas
 
 
 def click(url: str, slack: SlackServer, action_id: str, value: dict, message_ts: str = "") -> list:

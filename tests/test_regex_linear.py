@@ -100,6 +100,7 @@ SHORT_INPUTS = {
     "digest.analysis.redact._WORDS": redact.MAX_PROBE,  # the end of an assignment's name
     "digest.analysis.redact._PLACEHOLDER": redact.MAX_PROBE,  # the start of its value
     "digest.analysis.redact._REFERENCE": redact.MAX_PROBE,  # a short bare value
+    "digest.analysis.redact._ASSIGNMENT": redact.ASSIGNMENT_SPAN,  # the text in spans (redact.spans)
     "handlers.commands.": commands.MAX_TEXT,  # a command's text
     # matched whole (fullmatch), so a search from every character overstates them: a SHA or a date of a command
     "digest.service._HEX": commands.MAX_TEXT,
@@ -247,3 +248,12 @@ def test_an_answer_with_think_blocks_and_fences_is_read():
         parse_answer("<think>" * 150_000 + "```" * 10 + " " * 100_000, "brief")
     assert time.process_time() - started < 1.0
 
+
+
+def test_the_assignment_pattern_reads_long_text_in_spans_and_still_finds_what_is_in_them():
+    """A 1 MB line is read in spans of at most ASSIGNMENT_SPAN, cut between values; what stands in it is found."""
+    line = "x = 1, " * 40_000 + 'db_password = "hunter2secret", ' + "y = 2, " * 120_000
+    pieces = redact.spans(line)
+    assert "".join(pieces) == line and all(len(p) <= redact.ASSIGNMENT_SPAN for p in pieces) and len(pieces) > 10
+    out = redact.redact(f"diff --git a/app.env b/app.env\n+{line}\n").text
+    assert "hunter2secret" not in out and redact.MARK in out

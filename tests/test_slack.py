@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -187,14 +188,14 @@ def post_signed(url: str, body: bytes, secret: str = SECRET, timestamp: int | No
         return err.code, err.read(), time.monotonic() - started
 
 
-@pytest.fixture
-def running(tmp_path):
-    """`bot.py run`'s Bot in HTTP mode on a free port, with the local Slack and OpenAI servers."""
+@contextmanager
+def running_bot(tmp_path: Path, **extra: str):
+    """`bot.py run`'s Bot in HTTP mode on a free port, with the local Slack and OpenAI servers, a day of 6 commits."""
     repo = GitRepo(tmp_path / "upstream")
     shas = day_of_commits(repo, 6)
     with SlackServer(channels=["C1"]) as slack, OpenAIServer(responder=answer) as llm:
         env = settings_env(tmp_path, slack, repo, LLM_BASE_URL=llm.url + "/v1", LLM_MODEL="test-model",
-                           LLM_API_KEY="test-key", LLM_CONCURRENCY="4")
+                           LLM_API_KEY="test-key", **extra)
         bot = make_bot(env)
         server = bot.start()
         try:
@@ -202,6 +203,12 @@ def running(tmp_path):
         finally:
             llm.release()
             bot.stop()
+
+
+@pytest.fixture
+def running(tmp_path):
+    with running_bot(tmp_path, LLM_CONCURRENCY="4") as bot:
+        yield bot
 
 
 def test_slash_commands_are_acked_at_once_and_answered_through_response_url(running):
