@@ -56,14 +56,14 @@ class ChatSettings:
 HELP = {
     "en": """*Commit Radar*: daily digests of a repository's commits, analysed.
 • `/digest` — yesterday's digest of this channel's repository (in its time zone)
-• `/digest 2026-01-11 [owner/name]`, `/digest today|yesterday|latest [owner/name]`
+• `/digest 2026-01-11 [owner/name] [tz Asia/Shanghai]`, `/digest today|yesterday|latest [owner/name]`
 • `/digest subscribe owner/name [at 09:00] [tz Asia/Shanghai] [lang zh] [branch main] [quiet skip|line]`
 • `/digest unsubscribe owner/name`, `/digest list`, `/digest status`, `/digest help`
 • `/analyze d112f6a [owner/name]` — a deep analysis of one commit
 Any command takes `lang en|zh`.""",
     "zh": """*Commit Radar*：每日提交摘要与分析。
 • `/digest` — 本频道订阅仓库昨天的摘要（按订阅的时区）
-• `/digest 2026-01-11 [owner/name]`、`/digest today|yesterday|latest [owner/name]`
+• `/digest 2026-01-11 [owner/name] [tz Asia/Shanghai]`、`/digest today|yesterday|latest [owner/name]`
 • `/digest subscribe owner/name [at 09:00] [tz Asia/Shanghai] [lang zh] [branch main] [quiet skip|line]`
 • `/digest unsubscribe owner/name`、`/digest list`、`/digest status`、`/digest help`
 • `/analyze d112f6a [owner/name]` — 单个提交的深度分析
@@ -239,7 +239,8 @@ class ChatOps:
         return False
 
     def _digest(self, c: cmd.DigestCommand, platform: str, channel: str, user: str, lang: str, reply: Reply) -> None:
-        parse_day(c.day or "yesterday", "Pacific/Kiritimati", self.clock())  # the date itself first (any zone's today)
+        # the date itself first: in the zone named, else against any zone's today
+        parse_day(c.day or "yesterday", c.zone or "Pacific/Kiritimati", self.clock())
         found = self._which(platform, channel, c.repo, lang, reply)
         if found is None:
             return
@@ -248,7 +249,7 @@ class ChatOps:
         if counted and not self._count(platform, user, lang, reply):
             return
         ref = self._checked_repo(repo, platform, channel)
-        zone = sub.zone if sub else self.settings.digest_tz
+        zone = c.zone or (sub.zone if sub else self.settings.digest_tz)
         lang = c.lang or (sub.lang if sub else lang)
         branch = sub.branch if sub else None
         day = parse_day(c.day or "yesterday", zone, self.clock())

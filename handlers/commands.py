@@ -1,6 +1,6 @@
 """The one chat grammar of Slack and Feishu: command text -> a typed command, or BadCommand with the usage.
 
-    /digest [DATE] [owner/name] [lang en|zh]
+    /digest [DATE] [owner/name] [tz ZONE] [lang en|zh]
     /digest subscribe owner/name [at HH:MM] [tz ZONE] [lang en|zh] [branch B] [quiet skip|line]
     /digest unsubscribe owner/name | list | status | help
     /analyze SHA [owner/name] [lang en|zh]
@@ -40,6 +40,7 @@ class DigestCommand:
     day: str | None = None  # YYYY-MM-DD | today | yesterday | latest; None: yesterday in the subscription's zone
     repo: str | None = None
     lang: str | None = None
+    zone: str | None = None  # the day's zone; None: the subscription's, else DIGEST_TZ
 
 
 @dataclass(frozen=True)
@@ -151,8 +152,18 @@ def parse(command: str, text: str) -> Command:
     return _digest(words)
 
 
+def _zone(opts: dict[str, str], topic: str) -> str | None:
+    zone = opts.get("tz")
+    if zone is not None:
+        try:
+            parse_zone(zone)
+        except BadInput as err:
+            raise BadCommand(str(err), topic) from None
+    return zone
+
+
 def _digest(words: list[str]) -> Command:
-    opts, rest = _options(words, ("lang",), "digest")
+    opts, rest = _options(words, ("lang", "tz"), "digest")
     day: str | None = None
     repo: str | None = None
     for word in rest:
@@ -169,7 +180,7 @@ def _digest(words: list[str]) -> Command:
             repo = _repo(word, "digest")
         else:
             return Help(lang=opts.get("lang"), unknown=word)
-    return DigestCommand(day=day, repo=repo, lang=opts.get("lang"))
+    return DigestCommand(day=day, repo=repo, lang=opts.get("lang"), zone=_zone(opts, "digest"))
 
 
 def _analyze(words: list[str]) -> AnalyzeCommand:
@@ -191,12 +202,7 @@ def _subscribe(words: list[str]) -> Subscribe:
     if len(rest) != 1:
         raise BadCommand("name one repository: /digest subscribe owner/name [at HH:MM] [tz ZONE] [lang en|zh]"
                          " [branch B] [quiet skip|line]", "subscribe")
-    zone = opts.get("tz")
-    if zone is not None:
-        try:
-            parse_zone(zone)
-        except BadInput as err:
-            raise BadCommand(str(err), "subscribe") from None
+    zone = _zone(opts, "subscribe")
     quiet = opts.get("quiet", "").lower() or None
     if quiet not in (None, "skip", "line"):
         raise BadCommand(f"quiet is skip (post nothing on a day without commits) or line (post one line), not "

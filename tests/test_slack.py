@@ -516,3 +516,20 @@ def test_a_day_of_many_breaking_changes_keeps_the_top_message_short_and_shows_th
         assert listed.count("\n• ") <= 6 and re.search(r"⚠️ \d{3} breaking changes", text_)  # hundreds, 6 lines
         assert "more in the thread" in text_
         assert "High importance" in text_ and "refactor module" in text_.split("High importance", 1)[1]
+
+
+def test_digest_of_a_day_in_the_zone_the_user_names(tmp_path):
+    """`/digest DATE owner/name tz ZONE`: the day is that zone's (the subscription's zone otherwise); it was refused
+    as a word the bot did not understand."""
+    repo = GitRepo(tmp_path / "upstream")
+    day_of_commits(repo, 4)
+    with SlackServer(channels=["C1"]) as slack:
+        bot = make_bot(settings_env(tmp_path, slack, repo))
+        say = Recorder()
+        bot.ops.handle("slack", "C1", "U1", "/digest", f"2026-01-11 {REPO} tz Asia/Shanghai", say)
+        assert not [n for n in say.notices if "understand" in n], say.notices
+        window = say.digests[-1].window
+        assert window.zone == "Asia/Shanghai" and window.start == datetime(2026, 1, 10, 16, 0, tzinfo=timezone.utc)
+        utc_day = Recorder()
+        bot.ops.handle("slack", "C1", "U1", "/digest", f"2026-01-11 {REPO}", utc_day)
+        assert utc_day.digests[-1].window.zone == "UTC"
