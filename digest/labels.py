@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import string
+
 CHANGE_TYPE = {
     "en": {
         "feature": "Feature", "fix": "Bug fix", "perf": "Performance", "refactor": "Refactor", "docs": "Docs",
@@ -26,15 +28,15 @@ TEXT = {
         "report_title": "Daily change report ({day})",
         "time": "Committed", "author": "Author", "message": "Message",
         "stats_title": "📊 Summary",
-        "stats_line": "{total} commits | 🔴 high {high} | 🟡 medium {medium} | 🟢 low {low}",
-        "breaking_count": "⚠️ {n} breaking changes",
-        "merges_count": "{n} merge commits",
-        "merges_grouped": "{n} merge commits ({grouped} told through their commits)",
-        "merge_label": "Merge {name}: {n} commits",
+        "stats_line": "{total:+commit|commits} | 🔴 high {high} | 🟡 medium {medium} | 🟢 low {low}",
+        "breaking_count": "⚠️ {n:+breaking change|breaking changes}",
+        "merges_count": "{n:+merge commit|merge commits}",
+        "merges_grouped": "{n:+merge commit|merge commits} ({grouped} told through their commits)",
+        "merge_label": "Merge {name}: {n:+commit|commits}",
         "merge_label_one": "Merge {name}: 1 commit",
         "merge_importance": "the highest of its {n} commits",
         "merge_importance_one": "that of its commit",
-        "merge_brings": "brings in {n} commits",
+        "merge_brings": "brings in {n:+commit|commits}",
         "merge_own": "Its own changes (beyond its parents)",
         "merge_nothing_own": "No changes of its own beyond its parents: told through its commits.",
         "in_merge": "in merge {merge}",
@@ -48,21 +50,21 @@ TEXT = {
         "maintainability": "Maintainability", "risks": "⚠️ Risks", "suggestions": "💡 Suggestions",
         "risk_point": "Risk", "risk_description": "Description", "risk_consequence": "Consequence",
         "risk_mitigation": "Mitigation",
-        "source_llm": "Analysis by {model} from the diff ({read} files read{skipped}).",
+        "source_llm": "Analysis by {model} from the diff ({read:+file|files} read{skipped}).",
         "source_rules": "Offline rules analysis from file paths, line counts and the commit message.",
         "skipped": ", not read: {names}",
         "unverified": "Not found in the diff (treat with care): {names}",
         "unverified_mark": "(unverified)",
-        "diff_coverage": "Read {read}/{files} files in full, {summarised} summarised{generated}{condensed} ({calls} LLM calls).",
+        "diff_coverage": "Read {read}/{files:+file|files} in full, {summarised} summarised{generated}{condensed} ({calls:+LLM call|LLM calls}).",
         "diff_generated": ": {n} generated or lockfiles",
-        "diff_condensed": "; {n} deletions or renames condensed to one line",
-        "redacted": "{n} secrets redacted before sending ({kinds}).",
+        "diff_condensed": "; {n:+deletion or rename|deletions or renames} condensed to one line",
+        "redacted": "{n:+secret|secrets} redacted before sending ({kinds}).",
         "fallback": "LLM unavailable ({error}); offline rules analysis shown, queued for a retry.",
         "budget_spent": "Your daily budget of {limit} LLM tokens ran out while this was built: {n} analyses show the "
                         "offline rules instead. Ask again after {reset}.",
         "no_commits": "No commits in {repo} on {day} ({zone}).",
         "merge": "merge",
-        "coverage": "{llm}/{total} commits analysed by {models}",
+        "coverage": "{llm}/{total:+commit|commits} analysed by {models}",
         "coverage_fallback": ", {n} by offline rules while the LLM was unreachable (queued for a retry)",
         "coverage_by_rules": ", {n} by offline rules",
         "coverage_retried": ", {n} after a retry",
@@ -70,12 +72,12 @@ TEXT = {
         "outage": "LLM unavailable since {since}: {error}. The analyses marked as offline rules will be replaced "
                   "when it answers again.",
         "recovered": "✅ The LLM answers again: {n} analyses of this digest were updated.",
-        "late_commits": "{n} commits added since this digest was posted.",
-        "coverage_rules": "{n} commits analysed by offline rules (no LLM configured)",
+        "late_commits": "{n:+commit|commits} added since this digest was posted.",
+        "coverage_rules": "{n:+commit|commits} analysed by offline rules (no LLM configured)",
         "window": "Window: {start} – {end} ({zone}), branch {branch}",
         "files_line": "files: {n}, +{additions} −{deletions}",
         "digest_title": "{repo} · {day}",
-        "stats_chat": "*{total} commits* · 🔴 {high} high · 🟡 {medium} medium · 🟢 {low} low · +{additions} −{deletions} lines",
+        "stats_chat": "*{total:+commit|commits}* · 🔴 {high} high · 🟡 {medium} medium · 🟢 {low} low · +{additions} −{deletions} lines",
         "breaking_title": "💥 Breaking changes",
         "high_title": "🔴 High importance",
         "medium_title": "🟡 Medium importance",
@@ -100,7 +102,7 @@ TEXT = {
         "deep_of": "🔍 Deep analysis of {title}",
         "merge_of": "🔀 {label}",
         "merge_told": "This merge is told through the commits it brings in: their analyses follow.",
-        "more_merged": "…and {n} more commits: see them in the digest's thread",
+        "more_merged": "…and {n:+more commit|more commits}: see them in the digest's thread",
     },
     "zh": {
         "report_title": "每日更新报告（{day}）",
@@ -190,5 +192,22 @@ def thousands(tokens: int) -> str:
     return f"{tokens / 1000:.1f}".removesuffix(".0") + "k" if tokens >= 1000 else str(tokens)
 
 
+def counted(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+class _Counts(string.Formatter):
+    """`{n:+file|files}` -> "1 file", "2 files": English counts with their noun (zh has no plurals)."""
+
+    def format_field(self, value: object, spec: str) -> str:
+        if spec.startswith("+") and "|" in spec:
+            one, many = spec[1:].split("|", 1)
+            return counted(value, one, many)  # type: ignore[arg-type]
+        return super().format_field(value, spec)
+
+
+_COUNTS = _Counts()
+
+
 def text(lang: str, key: str, **values: object) -> str:
-    return TEXT[lang][key].format(**values)
+    return _COUNTS.format(TEXT[lang][key], **values)

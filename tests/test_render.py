@@ -131,3 +131,17 @@ def test_chat_links_name_the_pull_request_once():
                   json_.dumps(feishu.summary_card(d)) + feishu.commit_markdown(d.entries[0], "en", d.web_url)):
         links = shown.count("sgl-project/sglang/pull/16906")
         assert links >= 2 and shown.count("#16906") + shown.count("&#35;16906") == links  # each "#16906" is the link
+
+
+def test_counts_say_one_file_and_two_files_in_english_and_have_no_plural_in_chinese(repo, db):
+    from digest.labels import text
+
+    assert text("en", "breaking_count", n=1) == "⚠️ 1 breaking change"
+    assert text("en", "breaking_count", n=2) == "⚠️ 2 breaking changes"
+    assert text("zh", "breaking_count", n=1) == "⚠️ 1 项破坏性变更"
+    repo.commit("fix: one change (#1)", {"python/pkg/one.py": "def f():\n    return 1\n" * 20},
+                utc(2026, 1, 11, 8, 0))
+    digest = git_service(db).build_digest(clone_ref(repo), DAY, "UTC", "en")
+    shown = render_text.render_digest(digest) + render_markdown.render_digest(digest)
+    assert "1 commit " in shown or "1 commit\n" in shown or "1 commit |" in shown
+    assert not re.search(r"\b1 (commits|files|breaking changes)\b", shown), shown

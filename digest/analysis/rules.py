@@ -10,6 +10,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from digest.analysis.paths import MAX_PATH, file_kind, module_of
+from digest.labels import counted
 from digest.models import Analysis, Commit, Insights, Risk
 from digest.textfit import fit
 
@@ -206,7 +207,7 @@ def importance(commit: Commit, shape: Shape, kind: str, breaking: list[str], lan
         return "low", (f"标记为小改动，源代码改动 {src} 行" if zh else f"marked as a small change; {src} source lines")
     if src >= SOURCE_LINES_HIGH or src_files >= SOURCE_FILES_HIGH:
         return "high", (f"大范围源代码改动：{src_files} 个文件、{src} 行{where_zh}" if zh
-                        else f"large source change: {src_files} files, {src} lines{where}")
+                        else f"large source change: {counted(src_files, 'file', 'files')}, {src} lines{where}")
     if kind in ("feature", "perf") and src >= SOURCE_LINES_FEATURE_HIGH:
         label = ("新功能" if kind == "feature" else "性能改动") if zh else ("new feature" if kind == "feature" else
                                                                           "performance change")
@@ -216,7 +217,7 @@ def importance(commit: Commit, shape: Shape, kind: str, breaking: list[str], lan
                           else "changes build or dependency configuration: may affect installs")
     if src >= SOURCE_LINES_MEDIUM or kind in ("feature", "fix", "perf"):
         return "medium", (f"改动运行时代码：{src_files} 个文件、{src} 行{where_zh}" if zh
-                          else f"changes runtime code: {src_files} files, {src} lines{where}")
+                          else f"changes runtime code: {counted(src_files, 'file', 'files')}, {src} lines{where}")
     return "low", (f"小范围源代码改动：{src} 行（共 {lines} 行）" if zh
                    else f"small source change: {src} of {lines} changed lines")
 
