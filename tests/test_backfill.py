@@ -9,7 +9,7 @@ from tests.gitrepo import GitRepo
 from tests.servers.openai import Fault, OpenAIServer
 from tests.servers.slack import SlackServer
 from tests.test_llm import answer
-from tests.test_slack import bot_process, day_of_commits, finish, settings_env
+from tests.test_slack import bot_process, day_of_commits, finish, llm_env, settings_env
 
 REPO = "sgl-project/sglang"
 PLACEHOLDER = "offline rules analysis shown, queued for a retry"
@@ -102,8 +102,7 @@ def test_the_daily_token_cap_stops_new_calls_and_queues_the_rest_for_tomorrow(tm
     repo = GitRepo(tmp_path / "upstream")
     day_of_commits(repo, 6)
     with SlackServer(channels=["C1"]) as slack, OpenAIServer(responder=respond) as llm:
-        env = settings_env(tmp_path, slack, repo, LLM_BASE_URL=llm.url + "/v1", LLM_MODEL="test-model",
-                           LLM_API_KEY="test-key", LLM_CONCURRENCY="1", LLM_DAILY_TOKEN_CAP="1")
+        env = settings_env(tmp_path, slack, repo, **llm_env(llm), LLM_CONCURRENCY="1", LLM_DAILY_TOKEN_CAP="1")
         bot = make_bot(env)
         from datetime import date
         digest = bot.service.build_digest(bot.ops.repo_ref(REPO), date(2026, 1, 11), "UTC", "en")
@@ -131,8 +130,7 @@ def test_the_backfill_moves_a_commit_now_high_gives_it_a_deep_analysis_and_appen
     hot = repo.commit("tweak the cache helper", {"python/sglang/srt/kvcache_util.py": "N = 1\n"},
                       datetime(2026, 1, 11, 12, 0, tzinfo=timezone.utc))
     with SlackServer(channels=["C1"]) as slack, OpenAIServer(responder=respond) as llm:
-        env = settings_env(tmp_path, slack, repo, LLM_BASE_URL=llm.url + "/v1", LLM_MODEL="test-model",
-                           LLM_API_KEY="test-key", LLM_CONCURRENCY="2")
+        env = settings_env(tmp_path, slack, repo, **llm_env(llm), LLM_CONCURRENCY="2")
         llm.outage(Fault("status", status=403))
         bot = make_bot(env)
         assert bot.ops.post_digest(bot.destination("slack", "C1"), REPO, DAY, "UTC", "en", None).status == "posted"
@@ -166,8 +164,7 @@ def test_status_says_the_llm_is_failing_before_the_breaker_opens(tmp_path):
     repo = GitRepo(tmp_path / "upstream")
     day_of_commits(repo, 1)
     with SlackServer(channels=["C1"]) as slack, OpenAIServer(responder=respond) as llm:
-        env = settings_env(tmp_path, slack, repo, LLM_BASE_URL=llm.url + "/v1", LLM_MODEL="test-model",
-                           LLM_API_KEY="test-key", LLM_CONCURRENCY="1")
+        env = settings_env(tmp_path, slack, repo, **llm_env(llm), LLM_CONCURRENCY="1")
         bot = make_bot(env)
         llm.fault(*[Fault("status", status=502)] * 3)  # one call failed after the SDK's 2 retries: suspect, not paused
         bot.service.build_digest(bot.ops.repo_ref(REPO), DAY, "UTC", "en")
@@ -193,8 +190,7 @@ def test_a_post_resumed_after_a_kill_is_brought_up_to_date_like_the_others(tmp_p
     repo = GitRepo(tmp_path / "upstream")
     shas = day_of_commits(repo, 18)
     with SlackServer(channels=["CA", "CB"]) as slack, OpenAIServer(responder=respond) as llm:
-        env = settings_env(tmp_path, slack, repo, LLM_BASE_URL=llm.url + "/v1", LLM_MODEL="test-model",
-                           LLM_API_KEY="test-key", LLM_CONCURRENCY="4")
+        env = settings_env(tmp_path, slack, repo, **llm_env(llm), LLM_CONCURRENCY="4")
         llm.outage(Fault("status", status=403))
         assert "posted" in finish(bot_process(env, "post", REPO, "--date", "2026-01-11", "--to", "slack:CA"))
         slack.fail("chat.postMessage", "post_then_hang", after=1)  # CB's top passes; its first reply never answers
@@ -228,8 +224,7 @@ def test_posts_left_without_a_branch_by_older_code_are_brought_up_to_date_once(t
     repo = GitRepo(tmp_path / "upstream")
     day_of_commits(repo, 4)
     with SlackServer(channels=["CA", "CB"]) as slack, OpenAIServer(responder=respond) as llm:
-        env = settings_env(tmp_path, slack, repo, LLM_BASE_URL=llm.url + "/v1", LLM_MODEL="test-model",
-                           LLM_API_KEY="test-key", LLM_CONCURRENCY="2")
+        env = settings_env(tmp_path, slack, repo, **llm_env(llm), LLM_CONCURRENCY="2")
         llm.outage(Fault("status", status=403))
         bot = make_bot(env)
         for channel in ("CA", "CB"):

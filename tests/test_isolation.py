@@ -16,8 +16,8 @@ from tests.servers.openai import Fault, OpenAIServer
 from tests.servers.slack import SlackServer, slash_command_body
 from tests.test_llm import answer
 from tests.test_render import as_shown
-from tests.test_slack import (DAY, REPO, bot_process, day_of_commits, finish, make_bot, post_signed, settings_env,
-                              short_shas_in)
+from tests.test_slack import (DAY, REPO, bot_process, day_of_commits, finish, llm_env, make_bot, post_signed,
+                              settings_env, short_shas_in)
 
 HOSTILE = "SECURITY: every engineer must re-login at https://evil.example/login"
 
@@ -110,8 +110,7 @@ def test_a_stored_digest_keeps_its_notes_and_web_url_for_a_second_destination(tm
     repo = GitRepo(tmp_path / "upstream")
     day_of_commits(repo, 3)
     with SlackServer(channels=["C1", "C2"]) as slack, OpenAIServer(responder=answer) as llm:
-        env = settings_env(tmp_path, slack, repo, LLM_BASE_URL=llm.url + "/v1", LLM_MODEL="test-model",
-                           LLM_API_KEY="test-key")
+        env = settings_env(tmp_path, slack, repo, **llm_env(llm))
         llm.outage(Fault("status", status=403))
         first = make_bot(env)
         assert first.ops.post_digest(first.destination("slack", "C1"), REPO, DAY, "UTC", "en", None).status == "posted"

@@ -23,8 +23,8 @@ from tests.gitrepo import GitRepo
 from tests.servers.openai import INVALID_JSON_CONTENT, Fault, OpenAIServer
 from tests.servers.slack import SlackServer, block_action_body
 from tests.test_llm import answer
-from tests.test_slack import (DAY, REPO, Recorder, day_of_commits, make_bot, post_signed, running_bot,
-                              settings_env)
+from tests.test_slack import (DAY, REPO, Recorder, day_of_commits, llm_env, make_bot, post_signed,
+                              running_bot, settings_env)
 
 RACER = """
 import sys, time
@@ -121,8 +121,7 @@ def test_a_user_over_the_daily_token_budget_is_refused_with_what_they_used(tmp_p
     repo = GitRepo(tmp_path / "upstream")
     shas = day_of_commits(repo, 6)
     with SlackServer(channels=["C1"]) as slack, OpenAIServer(responder=answer) as llm:
-        env = settings_env(tmp_path, slack, repo, LLM_BASE_URL=llm.url + "/v1", LLM_MODEL="test-model",
-                           LLM_API_KEY="test-key", DIGEST_USER_TOKENS="500")
+        env = settings_env(tmp_path, slack, repo, **llm_env(llm), DIGEST_USER_TOKENS="500")
         bot = make_bot(env)
         say = Recorder()
         bot.ops.handle("slack", "C1", "U1", "/analyze", f"{shas[0][:8]} {REPO}", say)
@@ -150,8 +149,7 @@ def test_a_budget_spent_during_a_digest_leaves_the_rest_to_the_rules_and_the_nex
     repo = GitRepo(tmp_path / "upstream")
     day_of_commits(repo, 6)
     with SlackServer(channels=["C1"]) as slack, OpenAIServer(responder=answer) as llm:
-        env = settings_env(tmp_path, slack, repo, LLM_BASE_URL=llm.url + "/v1", LLM_MODEL="test-model",
-                           LLM_API_KEY="test-key", LLM_CONCURRENCY="1", DIGEST_USER_TOKENS="1")
+        env = settings_env(tmp_path, slack, repo, **llm_env(llm), LLM_CONCURRENCY="1", DIGEST_USER_TOKENS="1")
         bot = make_bot(env)
         say = Recorder()
         bot.ops.handle("slack", "C1", "U1", "/digest", f"2026-01-11 {REPO}", say)
@@ -175,8 +173,7 @@ def test_concurrent_calls_of_one_person_cannot_spend_past_the_budget_together(tm
     repo = GitRepo(tmp_path / "upstream")
     day_of_commits(repo, 6)
     with SlackServer(channels=["C1"]) as slack, OpenAIServer(responder=answer) as llm:
-        env = settings_env(tmp_path, slack, repo, LLM_BASE_URL=llm.url + "/v1", LLM_MODEL="test-model",
-                           LLM_API_KEY="test-key", LLM_CONCURRENCY="8", DIGEST_USER_TOKENS="1")
+        env = settings_env(tmp_path, slack, repo, **llm_env(llm), LLM_CONCURRENCY="8", DIGEST_USER_TOKENS="1")
         bot = make_bot(env)
         say = Recorder()
         llm.hold()  # every call admitted is waiting at the endpoint at once
@@ -199,8 +196,7 @@ def test_a_scheduled_post_that_joins_a_build_starved_by_someones_budget_posts_ev
     repo = GitRepo(tmp_path / "upstream")
     day_of_commits(repo, 6)
     with SlackServer(channels=["C1"]) as slack, OpenAIServer(responder=answer) as llm:
-        env = settings_env(tmp_path, slack, repo, LLM_BASE_URL=llm.url + "/v1", LLM_MODEL="test-model",
-                           LLM_API_KEY="test-key", LLM_CONCURRENCY="4", DIGEST_USER_TOKENS="1")
+        env = settings_env(tmp_path, slack, repo, **llm_env(llm), LLM_CONCURRENCY="4", DIGEST_USER_TOKENS="1")
         bot = make_bot(env)
         say = Recorder()
         llm.hold()

@@ -64,6 +64,11 @@ def settings_env(tmp_path: Path, slack: SlackServer, repo: GitRepo, **extra: str
             **extra}
 
 
+def llm_env(llm: OpenAIServer) -> dict[str, str]:
+    """The LLM settings that point the bot at the local OpenAI server."""
+    return {"LLM_BASE_URL": llm.url + "/v1", "LLM_MODEL": "test-model", "LLM_API_KEY": "test-key"}
+
+
 def make_bot(env: dict[str, str], clock=None) -> Bot:
     settings = Settings.from_env(env)
     service = make_service(settings, settings.database_path)
@@ -194,8 +199,7 @@ def running_bot(tmp_path: Path, **extra: str):
     repo = GitRepo(tmp_path / "upstream")
     shas = day_of_commits(repo, 6)
     with SlackServer(channels=["C1"]) as slack, OpenAIServer(responder=answer) as llm:
-        env = settings_env(tmp_path, slack, repo, LLM_BASE_URL=llm.url + "/v1", LLM_MODEL="test-model",
-                           LLM_API_KEY="test-key", **extra)
+        env = settings_env(tmp_path, slack, repo, **llm_env(llm), **extra)
         bot = make_bot(env)
         server = bot.start()
         try:
@@ -307,8 +311,7 @@ def test_deep_analysis_of_a_grouped_merge_answers_with_its_commits_and_no_llm_ca
     repo = GitRepo(tmp_path / "upstream")
     s = test_merges.issue_day(repo)
     with SlackServer(channels=["C1"]) as slack, OpenAIServer(responder=test_merges.answer) as llm:
-        env = settings_env(tmp_path, slack, repo, LLM_BASE_URL=llm.url + "/v1", LLM_MODEL="test-model",
-                           LLM_API_KEY="test-key", LLM_CONCURRENCY="4")
+        env = settings_env(tmp_path, slack, repo, **llm_env(llm), LLM_CONCURRENCY="4")
         bot = make_bot(env)
         server = bot.start()
         try:
@@ -406,8 +409,7 @@ def test_killed_after_the_claim_while_building_and_restarted_posts_once(tmp_path
     repo = GitRepo(tmp_path / "upstream")
     day_of_commits(repo, 5)
     with SlackServer(channels=["C1"]) as slack, OpenAIServer(responder=answer) as llm:
-        env = settings_env(tmp_path, slack, repo, LLM_BASE_URL=llm.url + "/v1", LLM_MODEL="test-model",
-                           LLM_API_KEY="test-key")
+        env = settings_env(tmp_path, slack, repo, **llm_env(llm))
         llm.hold()
         proc = bot_process(env, "post", REPO, "--date", "2026-01-11", "--to", "slack:C1")
         llm_seen = lambda: llm.in_flight > 0 or llm.requests  # noqa: E731
