@@ -360,8 +360,10 @@ class ChatOps:
 
     def _allowed_here(self, name: str, platform: str, channel: str) -> bool:
         """Listed in DIGEST_ALLOWED_REPOS, or subscribed in this channel: the operator's leave."""
-        return is_allowed(name, self.settings.allowed_repos) or subs.get(self.service.db, platform, channel,
-                                                                         name) is not None
+        return is_allowed(name, self.settings.allowed_repos) or self._subscribed_here(name, platform, channel)
+
+    def _subscribed_here(self, name: str, platform: str, channel: str) -> bool:
+        return subs.get(self.service.db, platform, channel, name) is not None
 
     def _asks_github(self, name: str, platform: str, channel: str) -> bool:
         """Whether answering about `name` here may ask GitHub about a repository the operator did not name (is it
@@ -370,7 +372,7 @@ class ChatOps:
         subscription here is named; a pattern (`acme/*`) is not."""
         repo = parse_repo_name(name)
         return not (repo in self.settings.git_clones or repo in self.settings.allowed_repos
-                    or subs.get(self.service.db, platform, channel, repo) is not None)
+                    or self._subscribed_here(repo, platform, channel))
 
     def _checked_repo(self, name: str, platform: str, channel: str) -> RepoRef:
         """A private repository (the token may reach it) or a clone (only the operator knows what it holds) is
