@@ -145,3 +145,6 @@ def test_counts_say_one_file_and_two_files_in_english_and_have_no_plural_in_chin
     shown = render_text.render_digest(digest) + render_markdown.render_digest(digest)
     assert "1 commit " in shown or "1 commit\n" in shown or "1 commit |" in shown
     assert not re.search(r"\b1 (commits|files|breaking changes)\b", shown), shown
+    from digest.render import slack as render_slack
+
+    assert render_slack.details_fallback(digest, (digest.entries[0].commit.sha,)).endswith(": 1 commit")

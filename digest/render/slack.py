@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from digest.labels import CHANGE_TYPE, IMPORTANCE, IMPORTANCE_ICON, text
+from digest.labels import CHANGE_TYPE, IMPORTANCE, IMPORTANCE_ICON, counted, text
 from digest.models import Analysis, Commit, CommitReport, Digest, Entry
 from digest.render.common import (breaking_shown, breaking_summary, by_importance, commit_link, coverage_line,
                                   marked_entry, one_line, per_line, provenance, stats_extras, title_of, top_summary,
@@ -202,7 +202,7 @@ def _listing(out: _Budget, title: str, lines: list[str], lang: str, more: str = 
 
 def fallback_text(digest: Digest) -> str:
     s = digest.stats
-    return fit(esc(f"{digest.repo} {digest.day.isoformat()}: {s.total} commits, {s.high} high, {s.medium} medium, "
+    return fit(esc(f"{digest.repo} {digest.day.isoformat()}: {counted(s.total, 'commit', 'commits')}, {s.high} high, {s.medium} medium, "
                    f"{s.low} low"), TEXT_FALLBACK)
 
 
@@ -293,7 +293,7 @@ def detail_messages(digest: Digest, entries: list[Entry] | None = None, note: st
 
 def details_fallback(digest: Digest, shas: tuple[str, ...], note: str | None = None) -> str:
     """The notification text of a thread reply: what it carries, or its note when it carries no commit."""
-    said = note if note and not shas else f"{len(shas)} commits" + (f": {note}" if note else "")
+    said = note if note and not shas else counted(len(shas), "commit", "commits") + (f": {note}" if note else "")
     return fit(esc(f"{digest.repo} {digest.day.isoformat()}: {said}"), TEXT_FALLBACK)
 
 
