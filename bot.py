@@ -13,8 +13,8 @@ from dotenv import load_dotenv
 
 from digest.analysis.llm import LLMAnalyser, LLMConfig
 from digest.config import Settings
-from digest.errors import BadInput
-from digest.models import RepoRef
+from core.errors import BadInput
+from core.models import RepoRef
 from digest.service import DigestService
 from digest.sources import CommitSource
 from digest.sources.git import GitSource

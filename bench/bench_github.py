@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from digest.models import RepoRef  # noqa: E402
+from core.models import RepoRef  # noqa: E402
 from digest.service import DigestService  # noqa: E402
 from digest.sources.github import GitHubClient, GitHubSource  # noqa: E402
 from storage.db import open_db  # noqa: E402

@@ -24,7 +24,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from digest.analysis.llm import LLMAnalyser, LLMConfig  # noqa: E402
-from digest.models import Commit, Digest  # noqa: E402
+from core.models import Commit, Digest  # noqa: E402
 from digest.render import text as render_text  # noqa: E402
 from digest.service import DigestService  # noqa: E402
 from digest.sources.git import GitSource, describe_clone  # noqa: E402

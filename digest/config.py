@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from digest.errors import BadInput
-from digest.models import parse_repo_name
-from digest.window import parse_zone
+from core.errors import BadInput
+from core.models import parse_repo_name
+from core.window import parse_zone
 from storage.retention import Retention
 
 FEISHU_HTTP_NEEDS_KEY = ("FEISHU_EVENT_MODE=http needs FEISHU_ENCRYPT_KEY (the app's Encrypt Key, in Events & "

@@ -15,8 +15,8 @@ from typing import TypeVar
 import sqlite_utils
 
 from digest import merges
-from digest.errors import SourceError
-from digest.models import Commit, FileChange
+from core.errors import SourceError
+from core.models import Commit, FileChange
 from digest.sources import CommitSource
 from storage import merges as stored
 

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from digest.labels import text
-from digest.models import IMPORTANCES, Analysis, Commit, Entry, FileChange
+from core.models import IMPORTANCES, Analysis, Commit, Entry, FileChange
 
 _HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 _GITHUB_MERGE = re.compile(r"^Merge pull request #(\d+) from (?:[^/\s]+/)?(\S+)")

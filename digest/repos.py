@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from digest.errors import BadRepo
-from digest.models import RepoRef, parse_repo_name
+from core.errors import BadRepo
+from core.models import RepoRef, parse_repo_name
 from digest.sources.git import describe_clone
 from digest.sources.github import web_url_for
 

@@ -25,13 +25,13 @@ from digest import merge_facts, merges
 from digest.analysis import rules
 from digest.analysis.llm import LLMAnalyser, LLMResult
 from digest.analysis.prompts import PROMPT_VERSION
-from digest.errors import BadSha, CommitNotFound, LLMOutage, LLMUnavailable
+from core.errors import BadSha, CommitNotFound, LLMOutage, LLMUnavailable
 from digest.labels import text, thousands
-from digest.models import Analysis, Commit, CommitReport, Digest, Progress, RepoRef
+from core.models import Analysis, Commit, CommitReport, Digest, Progress, RepoRef
 from digest.pool import PriorityPool
 from digest.singleflight import SingleFlight
 from digest.sources import CommitSource
-from digest.window import day_of, day_window, parse_day, parse_zone
+from core.window import day_of, day_window, parse_day, parse_zone
 from storage import analyses as stored_analyses
 from storage import commits as stored_commits
 from storage import digests as stored_digests

@@ -11,7 +11,7 @@ from datetime import datetime, time, timedelta, timezone
 from typing import Any
 
 from digest.config import Settings
-from digest.errors import BadInput
+from core.errors import BadInput
 from digest.service import DigestService
 from handlers.chat import ChatOps, ChatSettings
 from handlers.delivery import Destination, Poster

@@ -8,7 +8,7 @@ import logging
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from digest.errors import CommitRadarError
+from core.errors import CommitRadarError
 from digest.labels import text
 from handlers.chat import ChatOps
 from handlers.delivery import DestinationGone, SendFailed

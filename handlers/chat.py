@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timezone
 from typing import Protocol
 
-from digest.errors import BadInput, CommitRadarError
+from core.errors import BadInput, CommitRadarError
 from digest.labels import text, thousands
-from digest.models import CommitReport, Digest, Progress, RepoRef, parse_repo_name
+from core.models import CommitReport, Digest, Progress, RepoRef, parse_repo_name
 from digest.repos import resolve_repo
 from digest.service import DigestService
-from digest.window import day_window, parse_day, parse_zone
+from core.window import day_window, parse_day, parse_zone
 from handlers import commands as cmd
 from handlers.delivery import Destination, Outcome, Poster
 from storage import events, posts

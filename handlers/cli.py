@@ -10,8 +10,8 @@ from collections.abc import Callable
 from typing import TextIO
 
 from digest.config import Settings
-from digest.errors import BadInput, CommitRadarError
-from digest.models import Digest, Progress
+from core.errors import BadInput, CommitRadarError
+from core.models import Digest, Progress
 from digest.render import json as render_json
 from digest.render import markdown as render_markdown
 from digest.render import text as render_text

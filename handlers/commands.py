@@ -15,10 +15,10 @@ import re
 from dataclasses import dataclass
 from datetime import time
 
-from digest.errors import BadInput
-from digest.models import parse_repo_name
+from core.errors import BadInput
+from core.models import parse_repo_name
 from digest.service import parse_sha
-from digest.window import parse_zone
+from core.window import parse_zone
 
 _DAY_WORDS = ("today", "yesterday", "latest")
 _DAYISH = re.compile(r"\d{2,4}-\d{1,2}-\d{1,2}|\d{8}")

@@ -21,9 +21,9 @@ from typing import Any, Protocol
 
 import sqlite_utils
 
-from digest.errors import BadInput
+from core.errors import BadInput
 from digest.labels import text
-from digest.models import Digest
+from core.models import Digest
 from storage import posts
 from storage import subscriptions as subs
 from storage.posts import PostKey

@@ -21,7 +21,7 @@ from urllib.parse import quote, urlsplit
 import requests
 
 from digest.config import Settings
-from digest.errors import BadInput, CommitRadarError, LLMUnavailable
+from core.errors import BadInput, CommitRadarError, LLMUnavailable
 from storage import subscriptions as subs
 
 if TYPE_CHECKING:

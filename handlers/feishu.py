@@ -29,7 +29,7 @@ from urllib.parse import quote
 
 import requests
 
-from digest.models import CommitReport, Digest
+from core.models import CommitReport, Digest
 from digest.render import feishu as render
 from handlers.chat import ChatOps
 from handlers.delivery import DestinationGone, Part, Rendered, SendFailed, Tag
@@ -788,7 +788,7 @@ class Feishu:
         closers: list[Callable[[], None]] = [lambda: self.pool.shutdown(wait=False, cancel_futures=True)]
         if s.feishu_event_mode == "http" and not s.feishu_encrypt_key:
             from digest.config import FEISHU_HTTP_NEEDS_KEY
-            from digest.errors import BadInput
+            from core.errors import BadInput
 
             raise BadInput(FEISHU_HTTP_NEEDS_KEY)
         if s.feishu_encrypt_key:

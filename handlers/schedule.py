@@ -12,7 +12,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from digest.window import day_of, parse_zone
+from core.window import day_of, parse_zone
 from handlers.backfill import backfill
 from handlers import memory
 from handlers.chat import ChatOps

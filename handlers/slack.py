@@ -23,7 +23,7 @@ from slack_sdk.http_retry.builtin_handlers import (ConnectionErrorRetryHandler, 
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.webhook import WebhookClient
 
-from digest.models import CommitReport, Digest
+from core.models import CommitReport, Digest
 from digest.render import slack as render
 from handlers.chat import ChatOps
 from handlers.delivery import DestinationGone, Part, Rendered, SendFailed, Tag

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import sqlite_utils
 
-from digest.models import Analysis
+from core.models import Analysis
 
 
 def save_analysis(db: sqlite_utils.Database, repo: str, sha: str, analysis: Analysis, prompt_version: str) -> None:

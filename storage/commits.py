@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 import sqlite_utils
 
-from digest.models import Commit, FileChange
+from core.models import Commit, FileChange
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -11,8 +11,8 @@ from datetime import date, datetime
 
 import sqlite_utils
 
-from digest.models import Analysis, Digest, Entry
-from digest.window import day_window
+from core.models import Analysis, Digest, Entry
+from core.window import day_window
 from storage.commits import load_commit
 
 

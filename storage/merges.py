@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 
 import sqlite_utils
 
-from digest.models import FileChange
+from core.models import FileChange
 
 UNKNOWN = "unknown"  # `own` of a merge whose own changes could not be told
 

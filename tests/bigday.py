@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
 
-from digest.models import Analysis, Commit, Digest, Entry, Insights, Risk
-from digest.window import day_window
+from core.models import Analysis, Commit, Digest, Entry, Insights, Risk
+from core.window import day_window
 
 HOSTILE = "<at id=all></at> **bold** [x](https://evil.example) <font color='red'>red</font> # `code` ~~s~~ | $x$"
 

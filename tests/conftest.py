@@ -10,7 +10,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from digest.models import RepoRef  # noqa: E402
+from core.models import RepoRef  # noqa: E402
 from digest.service import DigestService  # noqa: E402
 from digest.sources import CommitSource  # noqa: E402
 from digest.sources.git import GitSource, describe_clone  # noqa: E402

@@ -8,7 +8,7 @@ import pytest
 
 from digest.analysis import budget, rules
 from digest.analysis.llm import parse_answer
-from digest.models import Commit, FileChange
+from core.models import Commit, FileChange
 
 WHEN = datetime(2026, 1, 11, tzinfo=timezone.utc)
 

@@ -9,8 +9,8 @@ import pytest
 
 from digest.analysis.breaker import Breaker
 from digest.analysis.llm import LLMAnalyser, LLMConfig
-from digest.errors import LLMUnavailable
-from digest.models import Analysis
+from core.errors import LLMUnavailable
+from core.models import Analysis
 from tests.conftest import clone_ref, git_service, sample_history, utc
 from tests.servers.openai import Fault, OpenAIServer
 from tests.test_llm import answer

@@ -6,7 +6,7 @@ import json
 
 
 from digest.analysis import grounding
-from digest.models import Analysis, Commit, FileChange, Insights, Risk
+from core.models import Analysis, Commit, FileChange, Insights, Risk
 from digest.render import feishu, markdown, slack, text
 from tests.conftest import clone_ref, git_service, sample_history
 from tests.servers.openai import OpenAIServer
@@ -163,8 +163,8 @@ def test_a_shortened_summary_keeps_a_name_with_its_mark():
     """The top message shortens summaries at a space: never between a name and its "(unverified)"."""
     from datetime import date, datetime, timezone
 
-    from digest.models import Digest, Entry
-    from digest.window import day_window
+    from core.models import Digest, Entry
+    from core.window import day_window
 
     words = "Loads the model weights from safetensors files in the runner and keeps the configured dtype for later " \
             "use by the scheduler and"

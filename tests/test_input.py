@@ -7,10 +7,10 @@ from datetime import date, datetime, timezone
 import pytest
 
 from digest.config import Settings
-from digest.errors import BadDate, BadInput, BadRepo, BadSha
-from digest.models import parse_repo_name
+from core.errors import BadDate, BadInput, BadRepo, BadSha
+from core.models import parse_repo_name
 from digest.service import parse_sha
-from digest.window import day_window, parse_day
+from core.window import day_window, parse_day
 
 NOW = datetime(2026, 1, 12, 1, 0, tzinfo=timezone.utc)  # already Jan 12 in Shanghai, still Jan 11 in New York
 

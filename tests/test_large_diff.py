@@ -9,7 +9,7 @@ from datetime import date
 
 from digest.analysis import budget
 from digest.analysis.llm import LLMAnalyser, LLMConfig
-from digest.models import FileChange
+from core.models import FileChange
 from digest.render import text
 from tests.conftest import clone_ref, git_service, utc
 from tests.servers.openai import OpenAIServer

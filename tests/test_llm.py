@@ -181,7 +181,7 @@ def test_unverified_citations_are_listed(repo, db):
 
 
 def test_analyses_finished_before_a_fetch_failure_are_kept(repo, db, llm_server, github):
-    from digest.errors import SourceError
+    from core.errors import SourceError
     from tests.conftest import github_ref, github_service
 
     shas = sample_history(repo)

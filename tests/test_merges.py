@@ -11,7 +11,7 @@ import pytest
 
 from digest import merges
 from digest.analysis.llm import LLMAnalyser, LLMConfig
-from digest.models import Commit, FileChange
+from core.models import Commit, FileChange
 from digest.render import json as render_json
 from digest.render import markdown as render_markdown
 from digest.render import text as render_text

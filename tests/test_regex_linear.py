@@ -5,7 +5,7 @@ removed line kept the bot from answering /healthz for 107 s (the search holds th
 MAX_PATCH_BYTES, would have taken about 45 minutes. Any user can point /digest at a public repository holding
 such a line, so each pattern is fed 1 MB adversarial lines and each search must take under 100 ms.
 
-The patterns are found, not listed: every compiled pattern held by a module of digest/ or handlers/ (in a tuple,
+The patterns are found, not listed: every compiled pattern held by a module of core/, digest/ or handlers/ (in a tuple,
 list, dict or dataclass too) and every detect-secrets plugin pattern the redaction runs. A pattern added later is
 tested without touching this file; a pattern compiled inside a function is not, so none may be (checked below).
 """
@@ -22,10 +22,11 @@ from pathlib import Path
 
 import pytest
 
+import core
 import digest
 import handlers
 from digest.analysis import grounding, paths, redact, rules
-from digest.models import Commit, FileChange
+from core.models import Commit, FileChange
 from digest.render import common
 from handlers import commands
 from tests.conftest import utc
@@ -67,7 +68,7 @@ def _collect(value: object, where: str, found: dict[int, tuple[str, re.Pattern[s
 
 
 def _modules() -> list[str]:
-    return sorted(m.name for pkg in (digest, handlers) for m in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + "."))
+    return sorted(m.name for pkg in (core, digest, handlers) for m in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + "."))
 
 
 def patterns() -> list[tuple[str, re.Pattern[str]]]:
@@ -104,7 +105,7 @@ SHORT_INPUTS = {
     "handlers.commands.": commands.MAX_TEXT,  # a command's text
     # matched whole (fullmatch), so a search from every character overstates them: a SHA or a date of a command
     "digest.service._HEX": commands.MAX_TEXT,
-    "digest.window._ISO_DAY": commands.MAX_TEXT,
+    "core.window._ISO_DAY": commands.MAX_TEXT,
     "digest.sources.git._FULL_SHA": commands.MAX_TEXT,  # and a line of `git rev-list`
     # what an analysis cites, read from its fields (the Analysis model bounds them)
     **{f"digest.analysis.grounding.{name}": grounding.MAX_FIELD

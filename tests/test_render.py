@@ -119,9 +119,9 @@ def test_chat_links_name_the_pull_request_once():
     from datetime import datetime, timezone
 
     from digest.analysis import rules
-    from digest.models import Digest, Entry
+    from core.models import Digest, Entry
     from digest.render import feishu, slack
-    from digest.window import day_window
+    from core.window import day_window
     from tests.test_analysis import change, commit
 
     c = commit("Fix the scheduler race (#16906)", change("python/sglang/srt/scheduler.py", 40, 2))

@@ -10,7 +10,7 @@ import sys
 from datetime import datetime, timedelta, timezone
 
 from digest.analysis.llm import LLMAnalyser, LLMConfig
-from digest.errors import CommitNotFound
+from core.errors import CommitNotFound
 from storage import commits as stored_commits
 from storage import events, retention
 from storage.db import MIGRATIONS, open_db

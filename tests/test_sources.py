@@ -9,11 +9,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from digest.errors import AmbiguousSha, BadInput, CommitNotFound, RateLimited, RepoNotFound, SourceError
+from core.errors import AmbiguousSha, BadInput, CommitNotFound, RateLimited, RepoNotFound, SourceError
 from digest.render import json as render_json
 from digest.sources.git import GitSource, describe_clone
 from digest.sources.github import GitHubClient, GitHubSource
-from digest.window import day_window
+from core.window import day_window
 from storage.db import open_db
 from tests.conftest import clone_ref, git_service, github_ref, github_service, sample_history, utc
 from tests.gitrepo import GitRepo

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field, replace
 
 from digest.analysis.paths import KIND_ORDER, file_kind
-from digest.models import Commit, FileChange, SkippedFile
+from core.models import Commit, FileChange, SkippedFile
 
 _CJK = re.compile(r"[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef\U00020000-\U0002fa1f]")
 CHARS_PER_TOKEN = 3.5

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from digest.models import Analysis, Commit, Grounding
+from core.models import Analysis, Commit, Grounding
 
 _CODE = re.compile(r"`([^`\n]{2,120})`")
 MAX_FIELD = 4000  # characters of the longest text field of an analysis (its summary): what a citation comes from

@@ -26,8 +26,8 @@ from pydantic import BaseModel, ValidationError
 from digest.analysis import budget, grounding, prompts
 from digest.analysis.breaker import Breaker, LLMHealth, utc_now
 from digest.analysis.redact import merge, redact
-from digest.errors import CallsPaused, LLMOutage, LLMUnavailable
-from digest.models import Analysis, Commit, DiffCoverage
+from core.errors import CallsPaused, LLMOutage, LLMUnavailable
+from core.models import Analysis, Commit, DiffCoverage
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import json
 from pydantic import BaseModel, Field
 
 from digest.analysis.budget import DiffSelection
-from digest.models import Analysis, ChangeType, Commit, Importance, Insights, Risk
+from core.models import Analysis, ChangeType, Commit, Importance, Insights, Risk
 
 PROMPT_VERSION = "p1"
 MAX_MESSAGE_CHARS = 4000

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from digest.analysis.paths import MAX_PATH, file_kind, module_of
 from digest.labels import counted
-from digest.models import Analysis, Commit, Insights, Risk
+from core.models import Analysis, Commit, Insights, Risk
 from digest.textfit import fit
 
 RULES_MODEL = "rules-v1"

@@ -8,9 +8,9 @@ from collections.abc import Callable
 
 from digest.labels import text
 from digest.merges import merge_label
-from digest.models import IMPORTANCES, Analysis, Commit, Digest, Entry, Stats
+from core.models import IMPORTANCES, Analysis, Commit, Digest, Entry, Stats
 from digest.textfit import fit
-from digest.window import parse_zone
+from core.window import parse_zone
 
 _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")  # ANSI ESC, C1, bidi
 

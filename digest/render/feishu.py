@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from digest.labels import CHANGE_TYPE, IMPORTANCE, IMPORTANCE_ICON, text
-from digest.models import Analysis, Commit, CommitReport, Digest, Entry
+from core.models import Analysis, Commit, CommitReport, Digest, Entry
 from digest.render.common import (breaking_shown, breaking_summary, by_importance, commit_link, coverage_line,
                                   marked_entry, one_line, per_line, provenance, strip_controls, title_of, top_summary,
                                   window_line)

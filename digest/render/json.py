@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from digest.models import Analysis, Commit, CommitReport, Digest, Entry
+from core.models import Analysis, Commit, CommitReport, Digest, Entry
 
 ANALYSIS_FIELDS = ("source", "model", "change_type", "importance", "importance_reason", "summary", "impact_scope",
                    "breaking_changes", "insights", "risks", "suggestions", "tokens_in", "tokens_out", "depth", "lang",

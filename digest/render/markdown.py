@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from digest.labels import CHANGE_TYPE, IMPORTANCE, IMPORTANCE_ICON, text
-from digest.models import Analysis, Commit, CommitReport, Digest, Entry
+from core.models import Analysis, Commit, CommitReport, Digest, Entry
 from digest.render.common import (breaking_told, by_importance, coverage_line, local_time, marked, merge_title,
                                   merged_here, pr_url, provenance, stats_extras, strip_controls, window_line,
                                   with_marks)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
-from digest.models import Commit, FileChange, RepoRef
+from core.models import Commit, FileChange, RepoRef
 
 # GitHub's since/until and `git log --since` are not exact: ask a little wider, then keep what is in the window.
 LISTING_MARGIN_DAYS = 2

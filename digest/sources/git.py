@@ -12,8 +12,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from digest import merges
-from digest.errors import AmbiguousSha, BadInput, CommitNotFound, SourceError
-from digest.models import Commit, FileChange, RepoRef
+from core.errors import AmbiguousSha, BadInput, CommitNotFound, SourceError
+from core.models import Commit, FileChange, RepoRef
 from digest.sources import LISTING_MARGIN_DAYS, in_window, split_message
 
 log = logging.getLogger(__name__)

@@ -20,8 +20,8 @@ from urllib.parse import quote, urljoin, urlsplit
 import requests
 
 from digest import merges
-from digest.errors import BadInput, CommitNotFound, RateLimited, RepoNotFound, SourceError
-from digest.models import Commit, FileChange, RepoRef
+from core.errors import BadInput, CommitNotFound, RateLimited, RepoNotFound, SourceError
+from core.models import Commit, FileChange, RepoRef
 from digest.sources import LISTING_MARGIN_DAYS, in_window, split_message
 from storage import http_cache
 from storage.db import PerThread

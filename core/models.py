@@ -10,8 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from digest.errors import BadRepo
-from digest.window import Window
+from core.errors import BadRepo
+from core.window import Window
 
 ChangeType = Literal["feature", "fix", "perf", "refactor", "docs", "test", "ci", "build", "chore", "revert", "security"]
 CHANGE_TYPES: tuple[str, ...] = ChangeType.__args__  # type: ignore[attr-defined]

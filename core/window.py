@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from digest.errors import BadDate
+from core.errors import BadDate
 
 _ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 EARLIEST_YEAR = 1970  # git dates are Unix timestamps
