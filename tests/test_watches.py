@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime, time as clock, timezone
 
 import pytest
 
 from core.errors import BadInput
-from core.watches import Watch
+from core.watches import Mention, Watch
 from digest.watches import Glob, check_pattern, hits, path_matcher, why
+from storage import subscriptions as subs
+from storage import watches as stored
+from storage.db import open_db
 from tests.conftest import clone_ref, git_service, sample_history, utc
 
 DAY = "2026-01-11"
@@ -103,3 +107,26 @@ def test_globs_take_linear_time_on_hostile_paths():
         assert path_matcher(pattern)("a" * 4096) is False
         assert Glob(pattern).fullmatch("a" * 100_000) is False
     assert time.process_time() - started < 10
+
+
+def test_watches_are_numbered_per_subscription_and_survive_a_reopen(tmp_path):
+    now = datetime(2026, 1, 12, tzinfo=timezone.utc)
+    db = open_db(tmp_path / "w.db")
+    sub = subs.save(db, subs.Subscription("slack", "C1", "sgl-project/sglang", clock(9), "UTC", "en",
+                                          skip_authors=("dependabot[bot]",), paths=("python/**",), min_level="high"),
+                    now)
+    team = Mention("slack", "group", "S0ATT", "@attention-team")
+    assert stored.add(db, "slack", "C1", sub.repo, "path", "python/sglang/srt/layers/attention/", team, "U1", now).number == 1
+    assert stored.add(db, "slack", "C1", sub.repo, "flag", "--enable-*", None, "U1", now).number == 2
+    assert stored.add(db, "slack", "C2", sub.repo, "author", "alice", None, "U1", now).number == 1  # another channel
+    assert stored.remove(db, "slack", "C1", sub.repo, 1) and not stored.remove(db, "slack", "C1", sub.repo, 1)
+    assert stored.add(db, "slack", "C1", sub.repo, "keyword", "breaking", team, "U1", now).number == 3
+
+    again = open_db(tmp_path / "w.db")
+    assert [(w.number, w.kind, w.mention) for w in stored.of(again, "slack", "C1", sub.repo)] == [
+        (2, "flag", None), (3, "keyword", team)]
+    found = subs.get(again, "slack", "C1", sub.repo)
+    assert found.skip_authors == ("dependabot[bot]",) and found.paths == ("python/**",) and found.min_level == "high"
+    assert found.daily and found.weekly is None
+    subs.delete(again, "slack", "C1", sub.repo)
+    assert stored.of(again, "slack", "C1", sub.repo) == [] and len(stored.of(again, "slack", "C2", sub.repo)) == 1
