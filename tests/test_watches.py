@@ -9,6 +9,7 @@ import pytest
 
 from core.errors import BadInput
 from core.watches import Mention, Watch
+from digest.relevance import narrow
 from digest.watches import Glob, check_pattern, hits, path_matcher, why
 from storage import subscriptions as subs
 from storage import watches as stored
@@ -130,3 +131,16 @@ def test_watches_are_numbered_per_subscription_and_survive_a_reopen(tmp_path):
     assert found.daily and found.weekly is None
     subs.delete(again, "slack", "C1", sub.repo)
     assert stored.of(again, "slack", "C1", sub.repo) == [] and len(stored.of(again, "slack", "C2", sub.repo)) == 1
+
+
+def test_a_subscription_keeps_only_the_commits_on_its_paths_and_not_its_skipped_authors(day):
+    shas, _, digest = day
+    only_srt = narrow(digest, paths=("python/sglang/srt/**",))
+    assert {e.commit.sha for e in only_srt.entries} == {shas["side"], shas["breaking"], shas["bob"], shas["merge"]}
+    assert only_srt.narrowed.kept == 3 and only_srt.narrowed.total == len(digest.entries) - 1  # the merge: told
+    assert only_srt.stats.total == 4
+    no_bob = narrow(digest, skip_authors=("BOB BUILDER",))
+    assert shas["bob"] not in {e.commit.sha for e in no_bob.entries} and len(no_bob.entries) == len(digest.entries) - 1
+    docs_only = narrow(digest, paths=("docs/",))
+    assert shas["merge"] not in {e.commit.sha for e in docs_only.entries}  # none of its commits is kept
+    assert narrow(digest) is digest
