@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date
 
 from core.ranges import DayRange
+from digest.range_build import digests_of
 from digest.rollup import area_depth, area_of, roll_up
 from tests.bigday import big_day
 from tests.conftest import clone_ref, git_service, sample_history
@@ -38,3 +39,17 @@ def test_areas_go_one_level_deeper_while_every_commit_shares_it():
     r = roll_up("sgl-project/sglang", DayRange(date(2026, 1, 5), date(2026, 1, 11)), "UTC", "en", "main", week)
     assert r.total.total == 280 and len(r.days) == 7
     assert sum(len(a.high) for a in r.areas) == r.total.high
+
+
+def test_a_range_builds_only_the_days_never_built_and_says_so(repo, db):
+    sample_history(repo)
+    service = git_service(db)
+    span = DayRange(date(2026, 1, 9), date(2026, 1, 11))
+    service.build_digest(clone_ref(repo), date(2026, 1, 10), "UTC", "en")
+    heard: list[tuple[int, int, date]] = []
+    first = digests_of(service, clone_ref(repo), span, "UTC", "en", progress=lambda *p: heard.append(p))
+    assert heard == [(1, 2, date(2026, 1, 9)), (2, 2, date(2026, 1, 11))]
+    assert [d.day for d in first] == span.days
+    heard.clear()
+    again = digests_of(git_service(db), clone_ref(repo), span, "UTC", "en", progress=lambda *p: heard.append(p))
+    assert heard == [] and [d.stats for d in again] == [d.stats for d in first]
