@@ -54,11 +54,11 @@ class Verdict:
 
     @property
     def fix(self) -> str:
-        pin = f"pip install lark-oapi=={TESTED} (the version in requirements.txt)"
+        pin = f"pip install lark-oapi=={TESTED} (as requirements.txt pins it)"
         if self.refuses:
             return pin
-        return (f"{pin}, or re-check {', '.join(DISPATCH + LONG_CONNECTION)} in handlers/feishu/lark_internals.py "
-                f"against {self.installed} and set its TESTED")
+        return (f"{pin}, or re-check the private parts handlers/feishu/lark_internals.py uses "
+                f"({', '.join(DISPATCH + LONG_CONNECTION)}) against {self.installed} and set TESTED there")
 
     @property
     def line(self) -> str | None:

@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from handlers.chat import ChatOps
+from handlers.feishu import lark_internals
 from handlers.feishu.callbacks import http_route
 from handlers.feishu.connection import LongConnection
 from handlers.feishu.destinations import AppDestination, WebhookDestination
@@ -59,6 +60,7 @@ class Feishu:
             from core.errors import BadInput
 
             raise BadInput(FEISHU_HTTP_NEEDS_KEY)
+        lark_internals.check_at_start(long_connection=s.feishu_event_mode == "ws")  # refuses, or warns once
         if s.feishu_encrypt_key:
             routes["/feishu/events"] = http_route(evts.handler(), s.feishu_encrypt_key, s.feishu_verification_token)
         elif s.feishu_verification_token:
