@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from core.errors import BadInput
 from core.models import Analysis, Commit, Entry, FileChange
-from core.watches import Watch
+from core.watches import Mention, Watch
 
 MAX_PATTERN = 200  # characters of a watch's pattern
 MAX_PATH = 4096  # characters of a path read (as digest.analysis.paths)
@@ -28,12 +28,57 @@ _WORD = re.compile(r"\w")
 
 
 @dataclass(frozen=True)
+class Reason:
+    """What made a commit match a watch, for the view to say in the reader's language: the path, the flag (and
+    `where`: added | removed, `file`), the keyword (`where`: title | message | analysis), the author."""
+
+    kind: str
+    value: str
+    where: str = ""
+    file: str = ""
+
+    def __str__(self) -> str:  # English, for logs and tests
+        if self.kind == "flag":
+            return f"{self.value} ({self.where} in {self.file})"
+        if self.kind == "keyword":
+            return f"“{self.value}” in the {self.where}"
+        return self.value
+
+
+@dataclass(frozen=True)
 class Hit:
-    """One commit that touches one watch, and the first thing that made it match (`why`, plain text)."""
+    """One commit that touches one watch, and the first thing that made it match."""
 
     watch: Watch
     sha: str
-    why: str
+    why: Reason
+
+
+@dataclass(frozen=True)
+class Touch:
+    """A commit that touches one or more watches: each watch's reason, in watch order."""
+
+    entry: Entry
+    hits: tuple[Hit, ...]
+
+    @property
+    def breaking(self) -> bool:
+        return bool(self.entry.breaking_changes)
+
+
+def touches(watches: Iterable[Watch], entries: Iterable[Entry]) -> tuple[tuple[Touch, ...], tuple[Mention, ...]]:
+    """The commits that touch a watch (breaking changes first, then in digest order) and the mentions their
+    watches carry, each once, in watch order: what "Touches your watches" says and whom it notifies."""
+    entries = tuple(entries)
+    found = hits(watches, entries)
+    by_sha: dict[str, list[Hit]] = {}
+    for h in found:
+        by_sha.setdefault(h.sha, []).append(h)
+    listed = [Touch(e, tuple(by_sha[e.commit.sha])) for e in entries if e.commit.sha in by_sha]
+    listed.sort(key=lambda t: not t.breaking)  # stable: digest order within each
+    mentions = tuple(dict.fromkeys(h.watch.mention for h in sorted(found, key=lambda h: h.watch.number)
+                                   if h.watch.mention is not None))
+    return tuple(listed), mentions
 
 
 def check_pattern(kind: str, pattern: str) -> str:
@@ -124,13 +169,13 @@ def _flag_key(flag: str) -> str:
     return flag.replace("_", "-").lower()
 
 
-def _find_flag(pattern: str, commit: Commit) -> str | None:
+def _find_flag(pattern: str, commit: Commit) -> Reason | None:
     wanted = Glob(_flag_key(pattern))
     for f in commit.files:
         for sign, line in _changed_lines(f):
             for token in _FLAG.findall(line):
                 if wanted.fullmatch(_flag_key(token)):
-                    return f"{token} ({'added' if sign == '+' else 'removed'} in {f.path})"
+                    return Reason("flag", token, "added" if sign == "+" else "removed", f.path)
     return None
 
 
@@ -155,18 +200,18 @@ def _analysis_texts(a: Analysis | None) -> Iterable[str]:
             *(r.point for r in a.risks), *(r.description for r in a.risks)]
 
 
-def _find_keyword(keyword: str, entry: Entry) -> str | None:
+def _find_keyword(keyword: str, entry: Entry) -> Reason | None:
     phrase = keyword.casefold()
     c = entry.commit
     for where, value in (("title", c.title), ("message", c.message)):
         if _has_phrase(value.casefold(), phrase):
-            return f"“{keyword}” in the {where}"
+            return Reason("keyword", keyword, where)
     if any(_has_phrase(v.casefold(), phrase) for a in (entry.analysis, entry.deep) for v in _analysis_texts(a)):
-        return f"“{keyword}” in the analysis"
+        return Reason("keyword", keyword, "analysis")
     return None
 
 
-def why(watch: Watch, entry: Entry) -> str | None:
+def why(watch: Watch, entry: Entry) -> Reason | None:
     """Why `entry` touches `watch`, or None."""
     c = entry.commit
     if watch.kind == "path":
@@ -174,14 +219,14 @@ def why(watch: Watch, entry: Entry) -> str | None:
         for f in c.files:
             for side in (f.path, f.previous_path):
                 if side and matches(side):
-                    return side
+                    return Reason("path", side)
         return None
     if watch.kind == "flag":
         return _find_flag(watch.pattern, c)
     if watch.kind == "keyword":
         return _find_keyword(watch.pattern, entry)
     if watch.kind == "author":
-        return c.author if c.author.casefold() == watch.pattern.casefold() else None
+        return Reason("author", c.author) if c.author.casefold() == watch.pattern.casefold() else None
     return None
 
 

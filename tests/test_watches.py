@@ -10,7 +10,7 @@ import pytest
 from core.errors import BadInput
 from core.watches import Mention, Watch
 from digest.relevance import narrow
-from digest.watches import Glob, check_pattern, hits, path_matcher, why
+from digest.watches import Glob, check_pattern, hits, path_matcher, touches, why
 from storage import subscriptions as subs
 from storage import watches as stored
 from storage.db import open_db
@@ -41,7 +41,7 @@ def test_a_directory_watch_matches_the_commits_under_it_and_no_other(day):
     shas, entries, digest = day
     w = Watch(1, "path", "python/sglang/srt/")
     assert set(matched(w, digest)) == {shas["side"], shas["breaking"], shas["bob"]}
-    assert why(w, entries[shas["breaking"]]) == "python/sglang/srt/server_args.py"
+    assert str(why(w, entries[shas["breaking"]])) == "python/sglang/srt/server_args.py"
     assert matched(Watch(2, "path", "python/sglang/srt/layers/"), digest) == []
 
 
@@ -65,7 +65,7 @@ def test_a_flag_matches_only_on_added_or_removed_lines(day):
     shas, entries, digest = day
     removed = Watch(1, "flag", "--load-balance-*")
     assert matched(removed, digest) == [shas["breaking"]]
-    assert why(removed, entries[shas["breaking"]]).startswith("--load-balance-method (removed in python/sglang/srt/")
+    assert str(why(removed, entries[shas["breaking"]])) == "--load-balance-method (removed in python/sglang/srt/server_args.py)"
     # --enable-x is in server_args.py of that commit's diff only as an unchanged line; bob adds a comment naming
     # --enable-fast-path: that is an added line, so it counts
     assert matched(Watch(2, "flag", "--enable-*"), digest) == [shas["bob"]]
@@ -75,7 +75,7 @@ def test_a_flag_matches_only_on_added_or_removed_lines(day):
 def test_keywords_match_whole_words_in_title_message_or_analysis(day):
     shas, entries, digest = day
     assert matched(Watch(1, "keyword", "KV cache"), digest) == [shas["feature"]]
-    assert why(Watch(1, "keyword", "kv cache"), entries[shas["feature"]]) == "“kv cache” in the title"
+    assert str(why(Watch(1, "keyword", "kv cache"), entries[shas["feature"]])) == "“kv cache” in the title"
     assert matched(Watch(2, "keyword", "break"), digest) == []  # not in "breakfast" nor "breaking"
     assert matched(Watch(3, "keyword", "扩散"), digest) == [shas["docs"]]
 
@@ -144,3 +144,16 @@ def test_a_subscription_keeps_only_the_commits_on_its_paths_and_not_its_skipped_
     docs_only = narrow(digest, paths=("docs/",))
     assert shas["merge"] not in {e.commit.sha for e in docs_only.entries}  # none of its commits is kept
     assert narrow(digest) is digest
+
+
+def test_touches_list_breaking_changes_first_and_each_mention_once(day):
+    shas, _, digest = day
+    team, ann = Mention("slack", "group", "S0ATT", "@attention-team"), Mention("slack", "user", "U0ANN", "ann")
+    watches = [Watch(1, "path", "docs/", ann), Watch(2, "path", "python/sglang/srt/", team),
+               Watch(3, "flag", "--load-balance-*", team), Watch(4, "author", "nobody", ann)]
+    listed, mentions = touches(watches, digest.entries)
+    assert listed[0].entry.commit.sha == shas["breaking"] and [h.watch.number for h in listed[0].hits] == [2, 3]
+    assert {t.entry.commit.sha for t in listed} == {shas["docs"], shas["rename"], shas["side"], shas["breaking"],
+                                                   shas["bob"]}
+    assert mentions == (ann, team)
+    assert touches([Watch(1, "author", "nobody", ann)], digest.entries) == ((), ())
