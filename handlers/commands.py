@@ -32,6 +32,7 @@ _DATE_LIKE = re.compile(r"[\d-]+|\d{4}[/.]\d{1,2}[/.]\d{1,2}")
 _SLACK_USER = re.compile(r"<@([UW][A-Z0-9]{2,20})(?:\|([^<>|]{0,80}))?>")
 _SLACK_GROUP = re.compile(r"<!subteam\^(S[A-Z0-9]{2,20})(?:\|([^<>|]{0,80}))?>")
 _FEISHU_USER = re.compile(r"<at:(ou_[A-Za-z0-9]{1,64})(?:\|([^<>|]{0,80}))?>")
+_WORDS = re.compile(r"<[^<>\s][^<>]{0,120}>|[^\s]+")
 _QUOTES = "\"'“”‘’「」"
 MAX_TEXT = 500  # a command longer than this is not a command
 
@@ -166,7 +167,7 @@ def parse(command: str, text: str) -> Command:
     name = command.strip().lstrip("/").lower()
     if len(text) > MAX_TEXT:
         raise BadCommand(f"the command is {len(text)} characters long; a command is at most {MAX_TEXT}", name)
-    words = text.split()
+    words = _WORDS.findall(text)  # a mention `<at:ou_…|Ann Lee>` is one word
     if name == "analyze":
         return _analyze(words)
     if name != "digest":

@@ -17,6 +17,8 @@ import requests
 from digest.config import Settings
 from digest.render import feishu as render
 from handlers.app import Bot
+from core.watches import Mention
+from handlers.commands import parse
 from handlers.feishu import Gate, command_of, strip_mentions
 from storage import subscriptions as subs
 from tests.bigday import big_day
@@ -134,6 +136,17 @@ def test_mentions_are_stripped_and_commands_found():
     assert command_of(strip_mentions("@_user_1  analyze d112f6a @_user_2", ["@_user_1", "@_user_2"])) == \
         ("/analyze", "d112f6a")
     assert command_of("hello there") is None
+
+
+def test_a_person_mentioned_after_notify_becomes_the_watch_s_mention_and_the_bot_is_removed():
+    people = {"@_user_1": ("ou_bot", "Commit Radar"), "@_user_2": ("ou_7d8a6e6df7621556ce0d21922b676706", "Ann <x>|")}
+    said = strip_mentions("@_user_1 /digest watch a/b path srt/ notify @_user_2", ["@_user_1", "@_user_2"], people)
+    assert said == "/digest watch a/b path srt/ notify <at:ou_7d8a6e6df7621556ce0d21922b676706|Ann x>"
+    c = parse(*command_of(said))
+    assert c.mention == Mention("feishu", "user", "ou_7d8a6e6df7621556ce0d21922b676706", "Ann x")
+    # the bot's own mention after notify is no person; a mention before notify is the bot being addressed
+    assert strip_mentions("@_user_2 /digest watch a/b path srt/ notify", ["@_user_2"], people) == \
+        "/digest watch a/b path srt/ notify"
 
 
 def test_sends_due_at_the_hour_or_half_hour_wait_a_few_seconds():

@@ -25,10 +25,21 @@ if TYPE_CHECKING:  # lark-oapi takes seconds to import: only the app bot loads i
 log = logging.getLogger(__name__)
 
 
-def strip_mentions(text: str, mention_keys: list[str]) -> str:
-    """'@_user_1 /digest 2026-01-11' -> '/digest 2026-01-11' (Feishu writes each mention as its key)."""
+def strip_mentions(text: str, mention_keys: list[str], people: dict[str, tuple[str, str]] | None = None) -> str:
+    """'@_user_1 /digest 2026-01-11' -> '/digest 2026-01-11' (Feishu writes each mention as its key). A mention
+    after `notify` (`people`: key -> (open_id, name)) names whom a watch notifies: it becomes `<at:ou_…|name>`,
+    the form handlers/commands.py reads; every other mention (the bot's) is removed."""
+    notify_at = text.lower().find("notify")
     for key in sorted(mention_keys, key=len, reverse=True):
-        text = text.replace(key, " ")
+        person = (people or {}).get(key)
+        while (at := text.find(key)) != -1:
+            if person and person[0].startswith("ou_") and notify_at != -1 and at > notify_at:
+                name = "".join(ch for ch in person[1] if ch not in "<>|")[:80]
+                word = f" <at:{person[0]}|{name}> "
+            else:
+                word = " "
+            text = text[:at] + word + text[at + len(key):]
+            notify_at = text.lower().find("notify")
     return " ".join(text.split())
 
 
@@ -69,8 +80,9 @@ class Events:
         except (ValueError, AttributeError):
             return
         keys = [m.key for m in (msg.mentions or []) if m.key]
+        people = {m.key: (m.id.open_id or "", m.name or "") for m in (msg.mentions or []) if m.key and m.id}
         addressed = msg.chat_type == "p2p" or bool(keys)  # groups deliver only messages that @-mention the bot
-        stripped = strip_mentions(text, keys)
+        stripped = strip_mentions(text, keys, people)
         found = command_of(stripped)
         if not addressed and (found is None or not stripped.startswith("/")):
             return
