@@ -1,0 +1,713 @@
+"""Issue 13 measured: does a day's post read in a minute, and do Slack and Feishu say the same thing?
+
+For each day it renders the digest through the destinations the bot posts with (Slack, Feishu app, Feishu webhook)
+and prints, next to the issue's targets: the top message's visible characters (what a reader sees: Slack mrkdwn
+with `<url|label>` reduced to `label`, Feishu markdown with `[label](url)` reduced to `label`, emphasis marks
+dropped, entities unescaped), the thread's replies and visible characters per commit, the webhook's messages and
+the bytes of each card, the Feishu app's top card, sentences said twice in the top message, summaries that restate
+their title, merges that take a slot of the top message by themselves, and whether Slack and Feishu list the same
+commits in the same order (read from the commit links in the payloads).
+
+The days are real git repositories digested with the offline rules, as `bot.py digest --repo-path` does:
+- `300`: a generated day of 300 commits (features, fixes, docs, tests, some large, some removing public functions);
+- `merges`: a merge-heavy day of about 94 commits, 26 of them merges, some nested in others (a branch merged into a
+  branch merged into main, once two levels deep), one bringing in commits of earlier days, high-importance commits
+  and breaking changes inside the branches.
+
+A bench, not a test: it exits 0 whatever it finds (today most rows FAIL: that is the baseline).
+
+    python bench/readability.py [--day 300|merges|all] [--commits 300] [--lang en|zh] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import re
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from core.models import Digest  # noqa: E402
+
+# -- the coupling to the renderers: the only functions to adapt when the render path changes ----------------------
+
+
+@dataclass(frozen=True)
+class Message:
+    """One message as posted: the platform's payload, and the commits the renderer says it carries."""
+
+    payload: dict[str, Any]
+    shas: tuple[str, ...] = ()
+
+
+def render_slack(digest: Digest) -> tuple[Message, list[Message]]:
+    """The top message and the thread replies, as SlackDestination posts them."""
+    from slack_sdk import WebClient
+
+    from handlers.slack import Pacer, SlackDestination
+
+    client = WebClient(token="xoxb-bench", base_url="http://127.0.0.1:9/api/")  # never called: render only
+    rendered = SlackDestination(client, client, "C0BENCH", Pacer()).render(digest, late=False)
+    return Message(rendered.top.payload, rendered.top.shas), [Message(p.payload, p.shas) for p in rendered.replies]
+
+
+def render_feishu(digest: Digest, *, app: bool) -> tuple[Message, list[Message]]:
+    """The top card and the detail cards, as the Feishu AppDestination (thread) or WebhookDestination posts them."""
+    from handlers.feishu import AppDestination, Gate, OpenApi, WebhookDestination
+
+    if app:
+        dest: Any = AppDestination(OpenApi("cli_bench", "s", "http://127.0.0.1:9"), "oc_bench", Gate())
+    else:
+        dest = WebhookDestination("http://127.0.0.1:9/hook", None, Gate())
+    rendered = dest.render(digest, late=False)
+    return Message(rendered.top.payload, rendered.top.shas), [Message(p.payload, p.shas) for p in rendered.replies]
+
+
+def feishu_card(message: Message) -> dict[str, Any]:
+    return message.payload["card"]
+
+
+# -- the platforms' documented limits (the bench's own, not the code's constants) -------------------------------
+
+WEBHOOK_BODY_MAX = 20 * 1024  # a custom bot's request body
+APP_CARD_MAX = 30 * 1024  # an Open API card message's request body
+
+
+def webhook_body_bytes(card: dict[str, Any]) -> int:
+    """Bytes of the webhook request that posts `card`, signed (a timestamp and a 44-character signature)."""
+    body = {"msg_type": "interactive", "card": card, "timestamp": "1767225600", "sign": "s" * 44}
+    return len(json.dumps(body, ensure_ascii=False).encode("utf-8"))
+
+
+def app_body_bytes(card: dict[str, Any]) -> int:
+    """Bytes of the Open API send request: the card JSON as a string inside JSON."""
+    body = {"receive_id": "oc_" + "0" * 32, "msg_type": "interactive", "uuid": "0" * 32,
+            "content": json.dumps(card, ensure_ascii=False)}
+    return len(json.dumps(body, ensure_ascii=False).encode("utf-8"))
+
+
+# -- visible text ------------------------------------------------------------------------------------------------
+
+_SLACK_LINK = re.compile(r"<([^<>|\n]*)(?:\|([^<>\n]*))?>")
+_FEISHU_LINK = re.compile(r"\[([^\[\]\n]*)\]\(([^()\s]*)\)")
+_FEISHU_AT = re.compile(r"<at\b[^>]*?(?:id|user_id|open_id)=['\"]?([^'\" >]+)['\"]?[^>]*>\s*</at>")
+_TAG = re.compile(r"</?(?:font|text_tag|a|at|b|i|u|s|strong|em)\b[^>]*>")
+_COMMIT_URL = re.compile(r"https?://[^\s|<>()\[\]]*?/commit/([0-9a-f]{7,40})\b")
+
+
+def _emphasis(value: str, marks: Iterable[str]) -> str:
+    """`value` with paired emphasis marks (`*bold*`, `~~s~~`, `` `code` ``) dropped: they are not seen."""
+    for mark in marks:
+        m = re.escape(mark)
+        value = re.sub(rf"(?<![\w*~`]){m}(?=\S)(.+?)(?<=\S){m}(?![\w*~`])", r"\1", value)
+    return value
+
+
+def slack_visible(mrkdwn: str) -> str:
+    """What Slack shows of a mrkdwn text: links as their labels, `<!here>` as @here, no emphasis marks, entities
+    unescaped (Slack escapes only &, < and >)."""
+
+    def link(m: re.Match[str]) -> str:
+        target, label = m.group(1), m.group(2)
+        if label is not None:
+            return label
+        if target.startswith("!"):
+            return "@" + target[1:].split("^")[0]
+        return target
+
+    shown = _emphasis(_SLACK_LINK.sub(link, mrkdwn), ("```", "*", "_", "~", "`"))
+    return shown.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def feishu_visible(markdown: str) -> str:
+    """What Feishu shows of a card markdown text: links as their labels, `<at>` as @name, styling tags dropped, no
+    emphasis marks, HTML entities (numeric ones included) unescaped."""
+    shown = _FEISHU_LINK.sub(lambda m: m.group(1), markdown)
+    shown = _FEISHU_AT.sub(lambda m: "@" + m.group(1), shown)
+    shown = _TAG.sub("", shown)
+    shown = _emphasis(shown, ("```", "**", "~~", "*", "`"))
+    return html.unescape(shown)
+
+
+@dataclass
+class Unit:
+    """A piece of a message as a reader meets it: its visible text, the commits it links (in order), and whether
+    it is a button's label (counted as seen, left out of the sentences)."""
+
+    text: str
+    shas: list[str] = field(default_factory=list)
+    button: bool = False
+    first_line: bool = True  # the first line of its text element (a segment of the top message starts over)
+
+    @property
+    def size(self) -> int:
+        return sum(len(line) for line in self.text.split("\n"))  # line breaks are not characters one reads
+
+
+def _links(raw: str) -> list[str]:
+    return [m.group(1) for m in _COMMIT_URL.finditer(raw)]
+
+
+def _split(raw: str, visible: Any, by: str, button: bool = False) -> list[Unit]:
+    if by == "block":
+        return [Unit(visible(raw), _links(raw), button)]
+    return [Unit(visible(line), _links(line), button, i == 0) for i, line in enumerate(raw.split("\n"))]
+
+
+def slack_units(payload: dict[str, Any], by: str = "line") -> list[Unit]:
+    """The text objects of a Slack message's blocks, in order: per line (`line`) or per block (`block`)."""
+    units: list[Unit] = []
+    for block in payload.get("blocks", []):
+        pieces: list[tuple[str, bool, bool]] = []  # (text, mrkdwn, button)
+
+        def walk(node: Any, button: bool) -> None:
+            if isinstance(node, dict):
+                if node.get("type") in ("mrkdwn", "plain_text") and isinstance(node.get("text"), str):
+                    pieces.append((node["text"], node["type"] == "mrkdwn", button))
+                    return
+                for value in node.values():
+                    walk(value, button or node.get("type") == "button")
+            elif isinstance(node, list):
+                for item in node:
+                    walk(item, button)
+
+        walk(block, False)
+        if by == "block":
+            words = [p for p in pieces if not p[2]]
+            raw = "\n".join(t for t, _, _ in words)
+            if words:
+                units.append(Unit("\n".join(slack_visible(t) if md else t for t, md, _ in words), _links(raw)))
+            units += [Unit(t, [], True) for t, _, b in pieces if b]
+            continue
+        for raw, mrkdwn, button in pieces:
+            units += _split(raw, slack_visible if mrkdwn else (lambda s: s), by, button)
+    return units
+
+
+def feishu_units(card: dict[str, Any], by: str = "line") -> list[Unit]:
+    """The texts of a Feishu card (header, then body elements), in order: per line, or per body element (`block`,
+    a collapsible panel with its header and contents as one)."""
+    units: list[Unit] = []
+    header = card.get("header", {})
+    for key in ("title", "subtitle"):
+        if (title := header.get(key, {}).get("content")):
+            units.append(Unit(title))
+
+    def texts(node: Any, button: bool, out: list[tuple[str, bool, bool]]) -> None:
+        if isinstance(node, dict):
+            tag = node.get("tag")
+            if tag in ("markdown", "lark_md") and isinstance(node.get("content"), str):
+                out.append((node["content"], True, button))
+                return
+            if tag == "plain_text" and isinstance(node.get("content"), str):
+                out.append((node["content"], False, button))
+                return
+            for key, value in node.items():
+                if key != "behaviors":
+                    texts(value, button or tag == "button", out)
+        elif isinstance(node, list):
+            for item in node:
+                texts(item, button, out)
+
+    for element in card.get("body", {}).get("elements", card.get("elements", [])):
+        pieces: list[tuple[str, bool, bool]] = []
+        texts(element, False, pieces)
+        if by == "block":
+            words = [p for p in pieces if not p[2]]
+            raw = "\n".join(t for t, _, _ in words)
+            if words:
+                units.append(Unit("\n".join(feishu_visible(t) if md else t for t, md, _ in words), _links(raw)))
+            units += [Unit(t, [], True) for t, _, b in pieces if b]
+            continue
+        for raw, markdown, button in pieces:
+            units += _split(raw, feishu_visible if markdown else (lambda s: s), by, button)
+    return units
+
+
+# -- the measures ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Known:
+    """What the bench knows of the day's commits: full SHAs, titles, and which are merges."""
+
+    titles: dict[str, str]
+    merges: frozenset[str]
+
+    @classmethod
+    def of(cls, digest: Digest) -> "Known":
+        return cls({e.commit.sha: e.commit.bare_title or e.commit.title for e in digest.entries},
+                   frozenset(e.commit.sha for e in digest.entries if e.commit.is_merge))
+
+    def full(self, sha: str) -> str | None:
+        if sha in self.titles:
+            return sha
+        return next((s for s in self.titles if s.startswith(sha)), None)
+
+
+def visible_chars(units: list[Unit]) -> int:
+    return sum(u.size for u in units)
+
+
+def order(units: list[Unit], known: Known) -> list[str]:
+    """The commits linked, in the order a reader first meets them."""
+    seen: dict[str, None] = {}
+    for u in units:
+        for short in u.shas:
+            if (sha := known.full(short)) is not None:
+                seen.setdefault(sha)
+    return list(seen)
+
+
+def top_segments(units: list[Unit], known: Known) -> list[tuple[str, str]]:
+    """The top message cut into its slots: a line whose first link is a commit starts that commit's slot; the
+    lines after it (up to the next text element or commit link) belong to it. (sha, visible text) per slot."""
+    slots: list[tuple[str, list[str]]] = []
+    current: list[str] | None = None
+    for u in units:
+        if u.button:
+            continue
+        first = known.full(u.shas[0]) if u.shas else None
+        if first is not None:
+            current = [u.text]
+            slots.append((first, current))
+        elif u.first_line:
+            current = None
+        elif current is not None:
+            current.append(u.text)
+    return [(sha, "\n".join(lines)) for sha, lines in slots]
+
+
+def thread_segments(messages: list[Message], units_of: Any, known: Known) -> tuple[dict[str, int], list[str], int]:
+    """Visible characters per commit in the thread (a block whose first link is a commit the message carries,
+    seen for the first time, starts that commit's part), the commits in the order they start, and the characters
+    outside any commit (headings, "Details 1/3")."""
+    per: dict[str, int] = {}
+    started: list[str] = []
+    overhead = 0
+    for message in messages:
+        carried = set(message.shas) or set(known.titles)
+        current: str | None = None
+        for u in units_of(message):
+            first = known.full(u.shas[0]) if u.shas else None
+            if first is not None and first in carried and first not in per:
+                current = first
+                per[first] = 0
+                started.append(first)
+            if current is None:
+                overhead += u.size
+            else:
+                per[current] += u.size
+    return per, started, overhead
+
+
+def _norm(value: str) -> str:
+    value = re.sub(r"[^\w\s#().,:/+\-`']", " ", value.lower())  # bullets, emoji, arrows
+    return " ".join(value.split()).strip(" .,:;-")
+
+
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])|\s+[—–]\s+")  # zh sentences end with no space
+
+
+def repeated_sentences(units: list[Unit], min_chars: int = 20) -> list[str]:
+    """Sentences (or whole lines) said at least twice in a message, buttons left out; short labels do not count."""
+    said: Counter[str] = Counter()
+    for u in units:
+        if u.button:
+            continue
+        for line in u.text.split("\n"):
+            parts = [_norm(p) for p in _SENTENCE.split(line)]
+            parts = [p for p in parts if len(p) >= min_chars]
+            if len(parts) > 1 and len(_norm(line)) >= min_chars:
+                parts.append(_norm(line) + " ")  # the whole line, kept apart from a one-sentence line
+            said.update(dict.fromkeys(parts, 0))
+            said.update(parts)
+    return sorted({p.strip() for p, n in said.items() if n >= 2})
+
+
+def restates_title(text: str, title: str, prefix: int = 40) -> bool:
+    """True when the title (its first `prefix` characters) is said twice in a commit's part: the link and then a
+    summary that begins by repeating it."""
+    key = _norm(title)[:prefix].strip()
+    return len(key) >= 10 and _norm(text).count(key) >= 2
+
+
+@dataclass
+class Figures:
+    """The measures of one day."""
+
+    commits: int
+    merges: int
+    slack_top_chars: int
+    slack_top_block_text: int
+    slack_top_blocks: int
+    slack_replies: int
+    slack_thread_avg: float
+    slack_thread_max: int
+    slack_thread_once: bool
+    app_top_chars: int
+    app_top_bytes: int
+    app_cards: int
+    app_thread_avg: float
+    webhook_messages: int
+    webhook_bytes: list[int]
+    webhook_avg: float
+    repeats_slack: list[str]
+    repeats_feishu: list[str]
+    restated_top: int
+    restated_thread: int
+    merges_alone_slack: int
+    merges_alone_feishu: int
+    same_top_order: bool
+    same_thread_order: bool
+    slack_top_order: list[str]
+    feishu_top_order: list[str]
+
+
+def _block_text(blocks: Any) -> int:
+    """Characters of block text as Slack totals them (the limit's count, not what is seen)."""
+    if isinstance(blocks, dict):
+        return sum(len(v) if k == "text" and isinstance(v, str) else _block_text(v) for k, v in blocks.items())
+    if isinstance(blocks, list):
+        return sum(_block_text(b) for b in blocks)
+    return 0
+
+
+def _per_commit(per: dict[str, int], overhead: int) -> float:
+    return (sum(per.values()) + overhead) / len(per) if per else 0.0
+
+
+def measure(digest: Digest) -> Figures:
+    known = Known.of(digest)
+    top, thread = render_slack(digest)
+    app_top, app_thread = render_feishu(digest, app=True)
+    hook_top, hook_thread = render_feishu(digest, app=False)
+    return measure_messages(known, (top, thread), (app_top, app_thread), (hook_top, hook_thread))
+
+
+def measure_messages(known: Known, slack: tuple[Message, list[Message]], app: tuple[Message, list[Message]],
+                     hook: tuple[Message, list[Message]]) -> Figures:
+    """Every measure, from the messages as rendered (so the renderers can change beneath)."""
+    top, thread = slack
+    app_top, app_thread = app
+    hook_top, hook_thread = hook
+    top_units = slack_units(top.payload)
+    app_units = feishu_units(feishu_card(app_top))
+    slack_per, slack_started, slack_over = thread_segments(thread, lambda m: slack_units(m.payload, "block"), known)
+    app_per, app_started, app_over = thread_segments(app_thread, lambda m: feishu_units(feishu_card(m), "block"),
+                                                     known)
+    hook_per, _, hook_over = thread_segments(hook_thread, lambda m: feishu_units(feishu_card(m), "block"), known)
+    carried = [s for m in thread for s in m.shas] or slack_started
+    slack_slots = top_segments(top_units, known)
+    app_slots = top_segments(app_units, known)
+    restated_thread = 0
+    for message in thread:
+        for sha, text in _thread_texts(message, known):
+            restated_thread += restates_title(text, known.titles[sha])
+    return Figures(
+        commits=len(known.titles), merges=len(known.merges),
+        slack_top_chars=visible_chars(top_units), slack_top_block_text=_block_text(top.payload.get("blocks", [])),
+        slack_top_blocks=len(top.payload.get("blocks", [])),
+        slack_replies=len(thread), slack_thread_avg=_per_commit(slack_per, slack_over),
+        slack_thread_max=max(slack_per.values(), default=0),
+        slack_thread_once=len(carried) == len(set(carried)) == len(known.titles),
+        app_top_chars=visible_chars(app_units), app_top_bytes=app_body_bytes(feishu_card(app_top)),
+        app_cards=1 + len(app_thread), app_thread_avg=_per_commit(app_per, app_over),
+        webhook_messages=1 + len(hook_thread),
+        webhook_bytes=[webhook_body_bytes(feishu_card(m)) for m in [hook_top, *hook_thread]],
+        webhook_avg=_per_commit(hook_per, hook_over),
+        repeats_slack=repeated_sentences(top_units), repeats_feishu=repeated_sentences(app_units),
+        restated_top=sum(restates_title(text, known.titles[sha]) for sha, text in slack_slots),
+        restated_thread=restated_thread,
+        merges_alone_slack=sum(sha in known.merges for sha, _ in slack_slots),
+        merges_alone_feishu=sum(sha in known.merges for sha, _ in app_slots),
+        same_top_order=order(top_units, known) == order(app_units, known),
+        same_thread_order=slack_started == app_started,
+        slack_top_order=[s[:7] for s in order(top_units, known)],
+        feishu_top_order=[s[:7] for s in order(app_units, known)])
+
+
+def _thread_texts(message: Message, known: Known) -> list[tuple[str, str]]:
+    """(sha, visible text) of each commit's part of a thread reply."""
+    out: list[tuple[str, list[str]]] = []
+    carried = set(message.shas) or set(known.titles)
+    for u in slack_units(message.payload, "block"):
+        first = known.full(u.shas[0]) if u.shas else None
+        if first is not None and first in carried and first not in {s for s, _ in out}:
+            out.append((first, []))
+        if out and not u.button:
+            out[-1][1].append(u.text)
+    return [(sha, "\n".join(texts)) for sha, texts in out]
+
+
+# -- the table -----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Row:
+    measure: str
+    value: str
+    target: str
+    verdict: str  # PASS, FAIL or "" (a figure shown for context)
+
+
+def rows(f: Figures) -> list[Row]:
+    def check(name: str, value: Any, target: str, ok: bool | None) -> Row:
+        return Row(name, str(value), target, "" if ok is None else "PASS" if ok else "FAIL")
+
+    hook_ok = f.webhook_messages <= 4 if f.commits <= 100 else None
+    return [
+        check("Slack top: visible characters", f"{f.slack_top_chars:,}", "≤ 3,000", f.slack_top_chars <= 3000),
+        check("Slack top: block text characters / blocks", f"{f.slack_top_block_text:,} / {f.slack_top_blocks}",
+              "", None),
+        check("Slack thread: replies", f.slack_replies, "~12 for 94 commits", None),
+        check("Slack thread: visible chars per commit, avg", f"{f.slack_thread_avg:,.0f}", "≤ 1,000",
+              f.slack_thread_avg <= 1000),
+        check("Slack thread: visible chars per commit, max", f"{f.slack_thread_max:,}", "", None),
+        check("Slack thread: every commit once", "yes" if f.slack_thread_once else "no", "yes", f.slack_thread_once),
+        check("Feishu app top card: visible characters", f"{f.app_top_chars:,}", "≤ 3,000", f.app_top_chars <= 3000),
+        check("Feishu app top card: request bytes", f"{f.app_top_bytes:,}", f"< {APP_CARD_MAX:,}",
+              f.app_top_bytes < APP_CARD_MAX),
+        check("Feishu app thread: chars per commit, avg", f"{f.app_thread_avg:,.0f} ({f.app_cards - 1} cards)",
+              "≤ 1,000", f.app_thread_avg <= 1000),
+        check("Feishu webhook: messages", f.webhook_messages, "≤ 4 (100-commit day)", hook_ok),
+        check("Feishu webhook: largest card bytes", f"{max(f.webhook_bytes):,}", f"< {WEBHOOK_BODY_MAX:,}",
+              max(f.webhook_bytes) < WEBHOOK_BODY_MAX),
+        check("Feishu webhook: chars per commit, avg", f"{f.webhook_avg:,.0f}", "≤ 1,000", f.webhook_avg <= 1000),
+        check("Repeated sentences, Slack top", len(f.repeats_slack), "0", not f.repeats_slack),
+        check("Repeated sentences, Feishu top", len(f.repeats_feishu), "0", not f.repeats_feishu),
+        check("Summaries restating their title, top", f.restated_top, "0", f.restated_top == 0),
+        check("Summaries restating their title, thread", f.restated_thread, "0", f.restated_thread == 0),
+        check("Merges alone in a top slot, Slack", f.merges_alone_slack, "0", f.merges_alone_slack == 0),
+        check("Merges alone in a top slot, Feishu", f.merges_alone_feishu, "0", f.merges_alone_feishu == 0),
+        check("Same commits, same order: top", "yes" if f.same_top_order else "no", "yes", f.same_top_order),
+        check("Same commits, same order: thread", "yes" if f.same_thread_order else "no", "yes",
+              f.same_thread_order),
+    ]
+
+
+def table(name: str, f: Figures, seconds: float) -> str:
+    out = [f"== {name}: {f.commits} commits, {f.merges} merges (built and digested in {seconds:.1f} s)"]
+    width = max(len(r.measure) for r in rows(f))
+    vwidth = max(len(r.value) for r in rows(f))
+    for r in rows(f):
+        out.append(f"  {r.measure:<{width}}  {r.value:>{vwidth}}  {r.target:<20} {r.verdict}")
+    out.append(f"  webhook card bytes: {', '.join(f'{b:,}' for b in f.webhook_bytes)}")
+    for label, repeats in (("Slack", f.repeats_slack), ("Feishu", f.repeats_feishu)):
+        for sentence in repeats[:3]:
+            out.append(f"  said twice in the {label} top: {sentence[:100]!r}")
+    if not f.same_top_order:
+        a, b = f.slack_top_order, f.feishu_top_order
+        k = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+        out.append(f"  top order: Slack links {len(a)} commits, Feishu {len(b)}; first difference at position {k + 1}"
+                   f" (Slack {a[k] if k < len(a) else '-'}, Feishu {b[k] if k < len(b) else '-'})")
+    return "\n".join(out)
+
+
+# -- the days: real git repositories, digested with the offline rules ------------------------------------------------
+
+DAY = date(2026, 1, 11)
+START = datetime(2026, 1, 11, 0, 5, tzinfo=timezone.utc)
+API_FUNCTIONS = 12  # public functions of pkg/api.py a day may remove (spaced, so branches merge cleanly)
+FLAGS = 4
+AREAS = ("scheduler", "router", "kvcache", "tokenizer", "peagle", "dataflow", "sampler", "server")
+
+
+def _api(removed: set[int]) -> str:
+    return "".join(f"def remove_me_{i}():\n    return {i}\n\n\n" + "# spacer\n" * 8
+                   for i in range(API_FUNCTIONS) if i not in removed)
+
+
+def _cli(removed: set[int]) -> str:
+    return "import argparse\n\nparser = argparse.ArgumentParser()\n" + "".join(
+        f'parser.add_argument("--old-flag-{i}")\n' + "# spacer\n" * 8 for i in range(FLAGS) if i not in removed)
+
+
+def _code(name: str, lines: int) -> str:
+    return "".join(f"def {name}_{j}(x):\n    return x + {j}\n" for j in range(lines // 2))
+
+
+BASE = {"pkg/api.py": _api(set()), "pkg/cli.py": _cli(set()), "README.md": "# radar\n"}
+
+
+def change(i: int, removed_api: set[int], removed_flags: set[int]) -> tuple[str, dict[str, str]]:
+    """Commit number i of a day: a title and the files it writes, in a mix a busy repository has. Every 10th is a
+    large feature (high), every 23rd removes a public function and every 61st a CLI flag (breaking, high)."""
+    area = AREAS[i % len(AREAS)]
+    pr = f" (#{16000 + i})"
+    body = f"\n\nThe {area} now handles case {i} the same way in every path, so request {i} no longer waits."
+    if i % 61 == 30 and len(removed_flags) < FLAGS:
+        removed_flags.add(len(removed_flags))
+        return (f"refactor({area}): drop the deprecated --old-flag-{len(removed_flags) - 1}{pr}{body}",
+                {"pkg/cli.py": _cli(removed_flags)})
+    if i % 23 == 11 and len(removed_api) < API_FUNCTIONS:
+        removed_api.add(len(removed_api))
+        return (f"refactor(api): remove remove_me_{len(removed_api) - 1}, unused since the {area} rewrite{pr}{body}",
+                {"pkg/api.py": _api(removed_api), f"pkg/{area}/use_{i}.py": _code(f"use_{i}", 10)})
+    kind = i % 10
+    if kind == 0:
+        return f"feat({area}): add mode {i} for long {area} requests{pr}{body}", {
+            f"pkg/{area}/mode_{i}.py": _code(f"mode_{i}", 220)}
+    if kind in (1, 4, 7):
+        return f"fix({area}): make checkpoint reload keep step {i}{pr}{body}", {
+            f"pkg/{area}/fix_{i}.py": _code(f"fix_{i}", 24)}
+    if kind == 2:
+        return f"docs: explain the {area} settings, part {i}{pr}", {f"docs/{area}_{i}.md": f"# {area}\n\nText {i}.\n"}
+    if kind == 3:
+        return f"test({area}): cover case {i}{pr}", {f"tests/{area}/test_{i}.py": _code(f"test_{i}", 16)}
+    if kind == 5:
+        return f"refactor({area}): split the {area} loop, step {i}{pr}{body}", {
+            f"pkg/{area}/loop_{i}.py": _code(f"loop_{i}", 60)}
+    if kind == 6:
+        return f"ci: run the {area} suite on more runners ({i}){pr}", {f".github/workflows/{area}_{i}.yml": "on: push\n"}
+    if kind == 8:
+        return f"chore({area}): tidy names {i}{pr}", {f"pkg/{area}/tidy_{i}.py": _code(f"tidy_{i}", 4)}
+    if i % 3 == 0:
+        return f"security({area}): validate the token header before use {i}{pr}{body}", {
+            f"pkg/{area}/auth_{i}.py": _code(f"auth_{i}", 12)}
+    return f"perf({area}): reuse buffers in the {area} hot path {i}{pr}{body}", {
+        f"pkg/{area}/perf_{i}.py": _code(f"perf_{i}", 40)}
+
+
+def linear_day(root: Path, n: int = 300) -> Any:
+    """A day of `n` commits on main (one `git fast-import`: a loop of `git commit` would take minutes)."""
+    from tests.gitrepo import GitRepo
+
+    repo = GitRepo(root / f"day{n}")
+    removed_api: set[int] = set()
+    removed_flags: set[int] = set()
+    commits = [("Initial import", dict(BASE), START - timedelta(days=1))]
+    step = timedelta(minutes=min(4, 23 * 60 // max(n, 1)))
+    for i in range(n):
+        title, files = change(i, removed_api, removed_flags)
+        commits.append((title, files, START + step * i))
+    repo.bulk(commits)
+    return repo
+
+
+@dataclass(frozen=True)
+class Branch:
+    """A branch of the merge-heavy day: its own commits, the branches merged into it before it is merged, and the
+    message of the merge that takes it in."""
+
+    name: str
+    commits: int
+    message: str
+    nested: tuple["Branch", ...] = ()
+    days_ago: int = 0  # > 0: its commits are of an earlier day (the merge is not told through them)
+
+
+def merge_day_plan() -> tuple[list[Branch], int]:
+    """20 branches merged into main (6 merges nested in them, one two levels deep; one branch of an earlier day)
+    and 5 commits on main: 94 commits of the day, 26 of them merges, as in the issue's day."""
+    branches = []
+    nested_at = {1: 1, 4: 1, 7: 1, 10: 1, 13: 2}  # branch -> depth of branches merged into it
+    for b in range(20):
+        name = f"dataflow-up-{b}"
+        nested: tuple[Branch, ...] = ()
+        if (depth := nested_at.get(b)):
+            inner: tuple[Branch, ...] = ()
+            for d in range(depth, 0, -1):
+                inner = (Branch(f"{name}-o{d}", 2, f"Merge online O{d}/O{d + 1} into {name}" if d == 1 and b == 13
+                                else f"Merge branch '{name}-o{d}' into {name if d == 1 else f'{name}-o{d - 1}'}",
+                                inner),)
+            nested = inner
+        message = (f"Merge pull request #{640 + b} from octo/{name}" if b % 4 else f"Merge branch '{name}'")
+        branches.append(Branch(name, 3 if b % 3 == 0 else 2, message, nested, days_ago=2 if b == 17 else 0))
+    return branches, 5
+
+
+def merge_day(root: Path) -> Any:
+    """The merge-heavy day, made with `git commit` and `git merge --no-ff` as a team does."""
+    from tests.gitrepo import GitRepo
+
+    repo = GitRepo(root / "merges")
+    repo.commit("Initial import", dict(BASE), START - timedelta(days=3))
+    removed_api: set[int] = set()
+    removed_flags: set[int] = set()
+    branches, on_main = merge_day_plan()
+    clock = [START, 0]  # the time of the next commit, the number of commits made
+
+    def tick(days_ago: int = 0) -> datetime:
+        clock[0] += timedelta(minutes=7)
+        return clock[0] - timedelta(days=days_ago)
+
+    def commit(days_ago: int = 0) -> None:
+        i = int(clock[1])
+        clock[1] = i + 1
+        title, files = change(i, removed_api, removed_flags)
+        repo.commit(title, files, tick(days_ago))
+
+    def grow(branch: Branch, parent: str) -> None:
+        repo.git("checkout", "-q", "-b", branch.name, parent)
+        for _ in range(branch.commits):
+            commit(branch.days_ago)
+        for inner in branch.nested:
+            grow(inner, branch.name)
+            repo.git("checkout", "-q", branch.name)
+            repo.merge(inner.name, inner.message, tick())
+            commit()  # a commit after the nested merge, on the outer branch
+
+    for b, branch in enumerate(branches):
+        if b % 2 == 0 and on_main:
+            commit()
+            on_main -= 1
+        grow(branch, "main")
+        repo.git("checkout", "-q", "main")
+        repo.merge(branch.name, branch.message, tick())
+    for _ in range(on_main):
+        commit()
+    return repo
+
+
+def digest_of(repo: Any, name: str, lang: str, root: Path) -> Digest:
+    """The digest `bot.py digest --repo-path` builds for the day, with the offline rules (no LLM)."""
+    from digest.service import DigestService
+    from digest.sources.git import GitSource, describe_clone
+    from storage.db import open_db
+
+    service = DigestService(open_db(root / f"{name}.db"), GitSource, None, concurrency=4,
+                            clock=lambda: datetime(2026, 1, 12, 9, tzinfo=timezone.utc))
+    return service.build_digest(describe_clone(repo.path, f"bench/{name}"), DAY, "UTC", lang)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--day", choices=("300", "merges", "all"), default="all")
+    ap.add_argument("--commits", type=int, default=300, help="commits of the generated day")
+    ap.add_argument("--lang", choices=("en", "zh"), default="en")
+    ap.add_argument("--json", action="store_true", help="machine output: the figures and rows of every day")
+    args = ap.parse_args()
+    days = [("300", f"generated {args.commits}-commit day", lambda root: linear_day(root, args.commits)),
+            ("merges", "merge-heavy day with nested merges", merge_day)]
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for key, title, build in days:
+            if args.day not in (key, "all"):
+                continue
+            started = time.perf_counter()
+            repo = build(Path(tmp))
+            digest = digest_of(repo, f"day-{key}", args.lang, Path(tmp))
+            seconds = time.perf_counter() - started
+            figures = measure(digest)
+            results.append({"day": key, "title": title, "seconds": round(seconds, 1), "figures": asdict(figures),
+                            "rows": [asdict(r) for r in rows(figures)]})
+            if not args.json:
+                print(table(title, figures, seconds))
+                print()
+    if args.json:
+        print(json.dumps(results, ensure_ascii=False, indent=2))
+
+
+if __name__ == "__main__":
+    main()
