@@ -627,7 +627,18 @@ def merge_day_plan() -> tuple[list[Branch], int]:
     return branches, 5
 
 
-def merge_day(root: Path) -> Any:
+def planned(branches: Iterable[Branch], on_main: int) -> tuple[int, int]:
+    """(commits of the day, merges among them) a plan makes: what the digest of `merge_day` should count."""
+    commits, merges = on_main, 0
+    for branch in branches:
+        inner_commits, inner_merges = planned(branch.nested, 0)
+        # its own commits, its nested branches, a commit after each nested merge, and its own merge
+        commits += (0 if branch.days_ago else branch.commits) + inner_commits + len(branch.nested) + 1
+        merges += inner_merges + 1
+    return commits, merges
+
+
+def merge_day(root: Path, plan: tuple[list[Branch], int] | None = None) -> Any:
     """The merge-heavy day, made with `git commit` and `git merge --no-ff` as a team does."""
     from tests.gitrepo import GitRepo
 
@@ -635,7 +646,7 @@ def merge_day(root: Path) -> Any:
     repo.commit("Initial import", dict(BASE), START - timedelta(days=3))
     removed_api: set[int] = set()
     removed_flags: set[int] = set()
-    branches, on_main = merge_day_plan()
+    branches, on_main = plan or merge_day_plan()
     clock = [START, 0]  # the time of the next commit, the number of commits made
 
     def tick(days_ago: int = 0) -> datetime:
