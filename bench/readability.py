@@ -12,11 +12,13 @@ The days are real git repositories digested with the offline rules, as `bot.py d
 - `300`: a generated day of 300 commits (features, fixes, docs, tests, some large, some removing public functions);
 - `merges`: a merge-heavy day of about 94 commits, 26 of them merges, some nested in others (a branch merged into a
   branch merged into main, once two levels deep), one bringing in commits of earlier days, high-importance commits
-  and breaking changes inside the branches.
+  and breaking changes inside the branches;
+- `llm`: and, to see analyses of a model's length, a 300-commit day of LLM analyses built from the data classes
+  (tests/bigday.py, no repository).
 
 A bench, not a test: it exits 0 whatever it finds (today most rows FAIL: that is the baseline).
 
-    python bench/readability.py [--day 300|merges|all] [--commits 300] [--lang en|zh] [--json]
+    python bench/readability.py [--day 300|merges|llm|all] [--commits 300] [--lang en|zh] [--json]
 """
 
 from __future__ import annotations
@@ -316,7 +318,7 @@ def _norm(value: str) -> str:
     return " ".join(value.split()).strip(" .,:;-")
 
 
-_SENTENCE = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])|\s+[—–]\s+")  # zh sentences end with no space
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|(?<=[.!?])(?=[\u3400-\u9fff])|(?<=[。！？])|\s+[—–]\s+")  # zh: no space
 
 
 def repeated_sentences(units: list[Unit], min_chars: int = 20) -> list[str]:
@@ -365,6 +367,7 @@ class Figures:
     repeats_slack: list[str]
     repeats_feishu: list[str]
     restated_top: int
+    restated_top_feishu: int
     restated_thread: int
     merges_alone_slack: int
     merges_alone_feishu: int
@@ -428,6 +431,7 @@ def measure_messages(known: Known, slack: tuple[Message, list[Message]], app: tu
         webhook_avg=_per_commit(hook_per, hook_over),
         repeats_slack=repeated_sentences(top_units), repeats_feishu=repeated_sentences(app_units),
         restated_top=sum(restates_title(text, known.titles[sha]) for sha, text in slack_slots),
+        restated_top_feishu=sum(restates_title(text, known.titles[sha]) for sha, text in app_slots),
         restated_thread=restated_thread,
         merges_alone_slack=sum(sha in known.merges for sha, _ in slack_slots),
         merges_alone_feishu=sum(sha in known.merges for sha, _ in app_slots),
@@ -486,8 +490,10 @@ def rows(f: Figures) -> list[Row]:
         check("Feishu webhook: chars per commit, avg", f"{f.webhook_avg:,.0f}", "≤ 1,000", f.webhook_avg <= 1000),
         check("Repeated sentences, Slack top", len(f.repeats_slack), "0", not f.repeats_slack),
         check("Repeated sentences, Feishu top", len(f.repeats_feishu), "0", not f.repeats_feishu),
-        check("Summaries restating their title, top", f.restated_top, "0", f.restated_top == 0),
-        check("Summaries restating their title, thread", f.restated_thread, "0", f.restated_thread == 0),
+        check("Summaries restating their title, Slack top", f.restated_top, "0", f.restated_top == 0),
+        check("Summaries restating their title, Feishu top", f.restated_top_feishu, "0",
+              f.restated_top_feishu == 0),
+        check("Summaries restating their title, Slack thread", f.restated_thread, "0", f.restated_thread == 0),
         check("Merges alone in a top slot, Slack", f.merges_alone_slack, "0", f.merges_alone_slack == 0),
         check("Merges alone in a top slot, Feishu", f.merges_alone_feishu, "0", f.merges_alone_feishu == 0),
         check("Same commits, same order: top", "yes" if f.same_top_order else "no", "yes", f.same_top_order),
@@ -692,23 +698,34 @@ def digest_of(repo: Any, name: str, lang: str, root: Path) -> Digest:
     return service.build_digest(describe_clone(repo.path, f"bench/{name}"), DAY, "UTC", lang)
 
 
+def llm_day(n: int, lang: str) -> Digest:
+    """A day of `n` commits with long LLM-written analyses (tests/bigday.py: data classes, no repository): what the
+    rules days cannot show, summaries and deep analyses of a model's length."""
+    from tests.bigday import big_day
+
+    return big_day(n, lang)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--day", choices=("300", "merges", "all"), default="all")
-    ap.add_argument("--commits", type=int, default=300, help="commits of the generated day")
+    ap.add_argument("--day", choices=("300", "merges", "llm", "all"), default="all")
+    ap.add_argument("--commits", type=int, default=300, help="commits of the generated days")
     ap.add_argument("--lang", choices=("en", "zh"), default="en")
     ap.add_argument("--json", action="store_true", help="machine output: the figures and rows of every day")
     args = ap.parse_args()
-    days = [("300", f"generated {args.commits}-commit day", lambda root: linear_day(root, args.commits)),
-            ("merges", "merge-heavy day with nested merges", merge_day)]
+    days = [("300", f"generated {args.commits}-commit day",
+             lambda root: digest_of(linear_day(root, args.commits), "day-300", args.lang, root)),
+            ("merges", "merge-heavy day with nested merges",
+             lambda root: digest_of(merge_day(root), "day-merges", args.lang, root)),
+            ("llm", f"{args.commits}-commit day of LLM analyses (no repository, every summary alike)",
+             lambda root: llm_day(args.commits, args.lang))]
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for key, title, build in days:
             if args.day not in (key, "all"):
                 continue
             started = time.perf_counter()
-            repo = build(Path(tmp))
-            digest = digest_of(repo, f"day-{key}", args.lang, Path(tmp))
+            digest = build(Path(tmp))
             seconds = time.perf_counter() - started
             figures = measure(digest)
             results.append({"day": key, "title": title, "seconds": round(seconds, 1), "figures": asdict(figures),

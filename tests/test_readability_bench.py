@@ -113,7 +113,7 @@ def test_every_measure_from_messages_written_by_hand():
     f = rb.measure_messages(KNOWN, (top, [reply]), (app, [detail]), (app, [detail, detail]))
     assert (f.commits, f.merges, f.slack_replies, f.app_cards, f.webhook_messages) == (3, 1, 1, 2, 3)
     assert f.merges_alone_slack == f.merges_alone_feishu == 1
-    assert f.restated_top == 1 and f.restated_thread == 0
+    assert f.restated_top == 1 and f.restated_top_feishu == 0 and f.restated_thread == 0
     assert f.same_top_order and f.same_thread_order and f.slack_thread_once
     assert len(f.repeats_slack) == 2 and f.repeats_feishu == []
     assert f.webhook_bytes[1] == len(rb.json.dumps({"msg_type": "interactive", "card": rb.feishu_card(detail),
