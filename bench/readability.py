@@ -150,6 +150,7 @@ class Unit:
     shas: list[str] = field(default_factory=list)
     button: bool = False
     first_line: bool = True  # the first line of its text element (a segment of the top message starts over)
+    leads: bool = False  # the line begins with a commit link (after bullets, emphasis marks and emoji)
 
     @property
     def size(self) -> int:
@@ -160,80 +161,61 @@ def _links(raw: str) -> list[str]:
     return [m.group(1) for m in _COMMIT_URL.finditer(raw)]
 
 
-def _split(raw: str, visible: Any, by: str, button: bool = False) -> list[Unit]:
-    if by == "block":
-        return [Unit(visible(raw), _links(raw), button)]
-    return [Unit(visible(line), _links(line), button, i == 0) for i, line in enumerate(raw.split("\n"))]
+_LEAD = re.compile(r"^[\s•*_~\-\u2600-\u27bf\ufe0f\U0001f000-\U0001faff]*"  # bullets, emphasis, emoji, then a link:
+                   r"(?:<|\[[^\[\]\n]*\]\()https?://[^\s|<>()\[\]]*?/commit/")  # <url|label> or [label](url)
 
 
-def slack_units(payload: dict[str, Any], by: str = "line") -> list[Unit]:
-    """The text objects of a Slack message's blocks, in order: per line (`line`) or per block (`block`)."""
-    units: list[Unit] = []
-    for block in payload.get("blocks", []):
-        pieces: list[tuple[str, bool, bool]] = []  # (text, mrkdwn, button)
-
-        def walk(node: Any, button: bool) -> None:
-            if isinstance(node, dict):
-                if node.get("type") in ("mrkdwn", "plain_text") and isinstance(node.get("text"), str):
-                    pieces.append((node["text"], node["type"] == "mrkdwn", button))
-                    return
-                for value in node.values():
-                    walk(value, button or node.get("type") == "button")
-            elif isinstance(node, list):
-                for item in node:
-                    walk(item, button)
-
-        walk(block, False)
-        if by == "block":
-            words = [p for p in pieces if not p[2]]
-            raw = "\n".join(t for t, _, _ in words)
-            if words:
-                units.append(Unit("\n".join(slack_visible(t) if md else t for t, md, _ in words), _links(raw)))
-            units += [Unit(t, [], True) for t, _, b in pieces if b]
-            continue
-        for raw, mrkdwn, button in pieces:
-            units += _split(raw, slack_visible if mrkdwn else (lambda s: s), by, button)
-    return units
+def _lines(raw: str, visible: Any, button: bool = False) -> list[Unit]:
+    return [Unit(visible(line), _links(line), button, i == 0, bool(_LEAD.match(line)))
+            for i, line in enumerate(raw.split("\n"))]
 
 
-def feishu_units(card: dict[str, Any], by: str = "line") -> list[Unit]:
-    """The texts of a Feishu card (header, then body elements), in order: per line, or per body element (`block`,
-    a collapsible panel with its header and contents as one)."""
-    units: list[Unit] = []
+def _plain(value: str) -> str:
+    return value
+
+
+def slack_units(payload: dict[str, Any]) -> list[Unit]:
+    """The lines of the text objects of a Slack message's blocks, in order (buttons' labels flagged)."""
+    pieces: list[tuple[str, bool, bool]] = []  # (text, mrkdwn, button)
+
+    def walk(node: Any, button: bool) -> None:
+        if isinstance(node, dict):
+            if node.get("type") in ("mrkdwn", "plain_text") and isinstance(node.get("text"), str):
+                pieces.append((node["text"], node["type"] == "mrkdwn", button))
+                return
+            for value in node.values():
+                walk(value, button or node.get("type") == "button")
+        elif isinstance(node, list):
+            for item in node:
+                walk(item, button)
+
+    walk(payload.get("blocks", []), False)
+    return [u for raw, mrkdwn, button in pieces for u in _lines(raw, slack_visible if mrkdwn else _plain, button)]
+
+
+def feishu_units(card: dict[str, Any]) -> list[Unit]:
+    """The lines of a Feishu card's texts (header, then body elements, inside collapsible panels too), in order."""
+    pieces: list[tuple[str, bool, bool]] = []  # (text, markdown, button)
     header = card.get("header", {})
     for key in ("title", "subtitle"):
         if (title := header.get(key, {}).get("content")):
-            units.append(Unit(title))
+            pieces.append((title, False, False))
 
-    def texts(node: Any, button: bool, out: list[tuple[str, bool, bool]]) -> None:
+    def walk(node: Any, button: bool) -> None:
         if isinstance(node, dict):
             tag = node.get("tag")
-            if tag in ("markdown", "lark_md") and isinstance(node.get("content"), str):
-                out.append((node["content"], True, button))
-                return
-            if tag == "plain_text" and isinstance(node.get("content"), str):
-                out.append((node["content"], False, button))
+            if tag in ("markdown", "lark_md", "plain_text") and isinstance(node.get("content"), str):
+                pieces.append((node["content"], tag != "plain_text", button))
                 return
             for key, value in node.items():
-                if key != "behaviors":
-                    texts(value, button or tag == "button", out)
+                if key != "behaviors":  # a button's callback value or URL is not seen
+                    walk(value, button or tag == "button")
         elif isinstance(node, list):
             for item in node:
-                texts(item, button, out)
+                walk(item, button)
 
-    for element in card.get("body", {}).get("elements", card.get("elements", [])):
-        pieces: list[tuple[str, bool, bool]] = []
-        texts(element, False, pieces)
-        if by == "block":
-            words = [p for p in pieces if not p[2]]
-            raw = "\n".join(t for t, _, _ in words)
-            if words:
-                units.append(Unit("\n".join(feishu_visible(t) if md else t for t, md, _ in words), _links(raw)))
-            units += [Unit(t, [], True) for t, _, b in pieces if b]
-            continue
-        for raw, markdown, button in pieces:
-            units += _split(raw, feishu_visible if markdown else (lambda s: s), by, button)
-    return units
+    walk(card.get("body", {}).get("elements", card.get("elements", [])), False)
+    return [u for raw, md, button in pieces for u in _lines(raw, feishu_visible if md else _plain, button)]
 
 
 # -- the measures ------------------------------------------------------------------------------------------------
@@ -290,27 +272,44 @@ def top_segments(units: list[Unit], known: Known) -> list[tuple[str, str]]:
     return [(sha, "\n".join(lines)) for sha, lines in slots]
 
 
-def thread_segments(messages: list[Message], units_of: Any, known: Known) -> tuple[dict[str, int], list[str], int]:
-    """Visible characters per commit in the thread (a block whose first link is a commit the message carries,
-    seen for the first time, starts that commit's part), the commits in the order they start, and the characters
-    outside any commit (headings, "Details 1/3")."""
-    per: dict[str, int] = {}
-    started: list[str] = []
-    overhead = 0
+@dataclass
+class Thread:
+    """A thread (or the detail cards) cut into commits: visible characters and text of each commit's part, the
+    commits in the order they start, and the characters outside any commit ("Details 1/3", headings)."""
+
+    chars: dict[str, int] = field(default_factory=dict)
+    texts: dict[str, list[str]] = field(default_factory=dict)
+    started: list[str] = field(default_factory=list)
+    overhead: int = 0
+
+    @property
+    def per_commit(self) -> float:
+        return (sum(self.chars.values()) + self.overhead) / len(self.chars) if self.chars else 0.0
+
+
+def thread_segments(messages: list[Message], units_of: Any, known: Known) -> Thread:
+    """A commit's part starts at the first line that links it (a commit the message carries, not met before)
+    either at the line's start (after bullets and emoji) or as the first line of a text element; a merge's
+    `↳ commit` lines stay in the merge's part. It runs to the next part or the end of the message."""
+    out = Thread()
     for message in messages:
         carried = set(message.shas) or set(known.titles)
         current: str | None = None
         for u in units_of(message):
             first = known.full(u.shas[0]) if u.shas else None
-            if first is not None and first in carried and first not in per:
+            if (first is not None and first in carried and first not in out.chars
+                    and (u.leads or (u.first_line and not u.button))):
                 current = first
-                per[first] = 0
-                started.append(first)
+                out.chars[first] = 0
+                out.texts[first] = []
+                out.started.append(first)
             if current is None:
-                overhead += u.size
+                out.overhead += u.size
             else:
-                per[current] += u.size
-    return per, started, overhead
+                out.chars[current] += u.size
+                if not u.button:
+                    out.texts[current].append(u.text)
+    return out
 
 
 def _norm(value: str) -> str:
@@ -386,10 +385,6 @@ def _block_text(blocks: Any) -> int:
     return 0
 
 
-def _per_commit(per: dict[str, int], overhead: int) -> float:
-    return (sum(per.values()) + overhead) / len(per) if per else 0.0
-
-
 def measure(digest: Digest) -> Figures:
     known = Known.of(digest)
     top, thread = render_slack(digest)
@@ -406,52 +401,35 @@ def measure_messages(known: Known, slack: tuple[Message, list[Message]], app: tu
     hook_top, hook_thread = hook
     top_units = slack_units(top.payload)
     app_units = feishu_units(feishu_card(app_top))
-    slack_per, slack_started, slack_over = thread_segments(thread, lambda m: slack_units(m.payload, "block"), known)
-    app_per, app_started, app_over = thread_segments(app_thread, lambda m: feishu_units(feishu_card(m), "block"),
-                                                     known)
-    hook_per, _, hook_over = thread_segments(hook_thread, lambda m: feishu_units(feishu_card(m), "block"), known)
-    carried = [s for m in thread for s in m.shas] or slack_started
+    slack_thread = thread_segments(thread, lambda m: slack_units(m.payload), known)
+    app_thread_parts = thread_segments(app_thread, lambda m: feishu_units(feishu_card(m)), known)
+    hook_thread_parts = thread_segments(hook_thread, lambda m: feishu_units(feishu_card(m)), known)
+    carried = [s for m in thread for s in m.shas] or slack_thread.started
     slack_slots = top_segments(top_units, known)
     app_slots = top_segments(app_units, known)
-    restated_thread = 0
-    for message in thread:
-        for sha, text in _thread_texts(message, known):
-            restated_thread += restates_title(text, known.titles[sha])
     return Figures(
         commits=len(known.titles), merges=len(known.merges),
         slack_top_chars=visible_chars(top_units), slack_top_block_text=_block_text(top.payload.get("blocks", [])),
         slack_top_blocks=len(top.payload.get("blocks", [])),
-        slack_replies=len(thread), slack_thread_avg=_per_commit(slack_per, slack_over),
-        slack_thread_max=max(slack_per.values(), default=0),
+        slack_replies=len(thread), slack_thread_avg=slack_thread.per_commit,
+        slack_thread_max=max(slack_thread.chars.values(), default=0),
         slack_thread_once=len(carried) == len(set(carried)) == len(known.titles),
         app_top_chars=visible_chars(app_units), app_top_bytes=app_body_bytes(feishu_card(app_top)),
-        app_cards=1 + len(app_thread), app_thread_avg=_per_commit(app_per, app_over),
+        app_cards=1 + len(app_thread), app_thread_avg=app_thread_parts.per_commit,
         webhook_messages=1 + len(hook_thread),
         webhook_bytes=[webhook_body_bytes(feishu_card(m)) for m in [hook_top, *hook_thread]],
-        webhook_avg=_per_commit(hook_per, hook_over),
+        webhook_avg=hook_thread_parts.per_commit,
         repeats_slack=repeated_sentences(top_units), repeats_feishu=repeated_sentences(app_units),
         restated_top=sum(restates_title(text, known.titles[sha]) for sha, text in slack_slots),
         restated_top_feishu=sum(restates_title(text, known.titles[sha]) for sha, text in app_slots),
-        restated_thread=restated_thread,
+        restated_thread=sum(restates_title("\n".join(texts), known.titles[sha])
+                            for sha, texts in slack_thread.texts.items()),
         merges_alone_slack=sum(sha in known.merges for sha, _ in slack_slots),
         merges_alone_feishu=sum(sha in known.merges for sha, _ in app_slots),
         same_top_order=order(top_units, known) == order(app_units, known),
-        same_thread_order=slack_started == app_started,
+        same_thread_order=slack_thread.started == app_thread_parts.started,
         slack_top_order=[s[:7] for s in order(top_units, known)],
         feishu_top_order=[s[:7] for s in order(app_units, known)])
-
-
-def _thread_texts(message: Message, known: Known) -> list[tuple[str, str]]:
-    """(sha, visible text) of each commit's part of a thread reply."""
-    out: list[tuple[str, list[str]]] = []
-    carried = set(message.shas) or set(known.titles)
-    for u in slack_units(message.payload, "block"):
-        first = known.full(u.shas[0]) if u.shas else None
-        if first is not None and first in carried and first not in {s for s, _ in out}:
-            out.append((first, []))
-        if out and not u.button:
-            out[-1][1].append(u.text)
-    return [(sha, "\n".join(texts)) for sha, texts in out]
 
 
 # -- the table -----------------------------------------------------------------------------------------------------

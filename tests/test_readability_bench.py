@@ -93,13 +93,39 @@ def test_thread_characters_are_counted_per_commit_a_merge_listing_its_commits_in
                                    section(c1_head, button=True), context("Ada · +3 −1")]}, (M, C1)),
                Message({"blocks": [context("Details 2/2"), section(f"🟡 *<{url(C2)}|feat(router): add it>*")]},
                        (C2,))]
-    per, started, overhead = rb.thread_segments(replies, lambda m: rb.slack_units(m.payload, "block"), KNOWN)
-    assert started == [M, C1, C2]
-    assert per == {M: len("🔴 Merge #7 (b): 2 commits  ccccccc") + len("↳ fix(sched): make it atomic"),
-                   C1: len("🔴 fix(sched): make checkpoint reload atomic  aaaaaaa") + len("Makes the reload atomic.")
-                   + len("Deep analysis") + len("Ada · +3 −1"),
-                   C2: len("🟡 feat(router): add it")}
-    assert overhead == 2 * len("Details 1/2")
+    parts = rb.thread_segments(replies, lambda m: rb.slack_units(m.payload), KNOWN)
+    assert parts.started == [M, C1, C2]
+    assert parts.chars == {M: len("🔴 Merge #7 (b): 2 commits  ccccccc") + len("↳ fix(sched): make it atomic"),
+                           C1: len("🔴 fix(sched): make checkpoint reload atomic  aaaaaaa")
+                           + len("Makes the reload atomic.") + len("Deep analysis") + len("Ada · +3 −1"),
+                           C2: len("🟡 feat(router): add it")}
+    assert parts.overhead == 2 * len("Details 1/2")
+    assert parts.per_commit == (sum(parts.chars.values()) + parts.overhead) / 3
+
+
+def test_commits_sharing_a_panel_or_a_list_are_each_counted():
+    """A Feishu panel holding several commits, and a Slack list of one line per commit."""
+    panel = {"tag": "collapsible_panel", "header": {"title": {"tag": "markdown", "content": "🟡 Medium (2)"}},
+             "elements": [{"tag": "markdown", "content": f"🟡 **[fix it]({url(C1)})** `aaaaaaa`\nWhy."},
+                          {"tag": "button", "text": {"tag": "plain_text", "content": "Deep analysis"},
+                           "behaviors": [{"type": "callback", "value": {"sha": C1}}]},
+                          {"tag": "markdown", "content": f"🟡 **[add it]({url(C2)})** `bbbbbbb`"}]}
+    card = Message({"card": {"header": {"title": {"tag": "plain_text", "content": "details 1/1"}},
+                             "body": {"elements": [panel]}}}, (C1, C2))
+    parts = rb.thread_segments([card], lambda m: rb.feishu_units(rb.feishu_card(m)), KNOWN)
+    assert parts.chars == {C1: len("🟡 fix it aaaaaaa") + len("Why.") + len("Deep analysis"),
+                           C2: len("🟡 add it bbbbbbb")}
+    assert parts.overhead == len("details 1/1") + len("🟡 Medium (2)")
+    one_text = Message({"card": {"body": {"elements": [{"tag": "markdown", "content":
+                        f"🔴 **[fix it]({url(C1)}) ([&#35;7](https://github.com/octo/r/pull/7))** `aaaaaaa`\nWhy.\n\n"
+                        f"🟡 **[add it]({url(C2)})**"}]}}}, (C1, C2))
+    parts = rb.thread_segments([one_text], lambda m: rb.feishu_units(rb.feishu_card(m)), KNOWN)
+    assert parts.chars == {C1: len("🔴 fix it (#7) aaaaaaa") + len("Why."), C2: len("🟡 add it")}
+    listing = Message({"blocks": [section(f"*Low*\n• <{url(C2)}|add it> — one line\n• <{url(C1)}|fix it>")]},
+                      (C1, C2))
+    parts = rb.thread_segments([listing], lambda m: rb.slack_units(m.payload), KNOWN)
+    assert parts.started == [C2, C1]
+    assert parts.chars == {C2: len("• add it — one line"), C1: len("• fix it")}
 
 
 def test_every_measure_from_messages_written_by_hand():
