@@ -6,7 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench import readability as rb
-from bench.readability import Branch, Known, Message
+from bench.readability import Known, Message
+from tests import gitdays
+from tests.gitdays import Branch
 
 M, C1, C2 = "c" * 40, "a" * 40, "b" * 40
 KNOWN = Known({M: "Merge pull request #7 from octo/b", C1: "fix(sched): make checkpoint reload atomic",
@@ -148,15 +150,15 @@ def test_every_measure_from_messages_written_by_hand():
 
 
 def test_the_merge_day_plan_makes_the_issue_day():
-    assert rb.planned(*rb.merge_day_plan()) == (94, 26)
+    assert gitdays.planned(*gitdays.merge_day_plan()) == (94, 26)
 
 
 def test_a_tiny_real_day_is_measured_through_the_real_renderers(tmp_path: Path):
     plan = ([Branch("b1", 2, "Merge pull request #7 from octo/b1",
                     (Branch("b1-o1", 1, "Merge branch 'b1-o1' into b1"),))], 1)
-    repo = rb.merge_day(tmp_path, plan)
-    digest = rb.digest_of(repo, "tiny", "en", tmp_path)
-    assert (len(digest.entries), digest.stats.merges) == rb.planned(*plan) == (7, 2)
+    repo = gitdays.merge_day(tmp_path, plan)
+    digest = gitdays.digest_of(repo, "tiny", "en", tmp_path)
+    assert (len(digest.entries), digest.stats.merges) == gitdays.planned(*plan) == (7, 2)
     f = rb.measure(digest)
     assert f.slack_thread_once and f.same_thread_order  # every commit once, in the same order on both platforms
     assert 0 < f.slack_top_chars < f.slack_top_block_text
