@@ -3,6 +3,7 @@ hand (what a reader sees, counted independently), then run them on a tiny real d
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from bench import readability as rb
@@ -144,9 +145,9 @@ def test_every_measure_from_messages_written_by_hand():
     assert f.restated_top == 1 and f.restated_top_feishu == 0 and f.restated_thread == 0
     assert f.same_top_order and f.same_thread_order and f.slack_thread_once
     assert len(f.repeats_slack) == 2 and f.repeats_feishu == []
-    assert f.webhook_bytes[1] == len(rb.json.dumps({"msg_type": "interactive", "card": rb.feishu_card(detail),
-                                                    "timestamp": "1767225600", "sign": "s" * 44},
-                                                   ensure_ascii=False).encode())
+    assert f.webhook_bytes[1] == len(json.dumps({"msg_type": "interactive", "card": rb.feishu_card(detail),
+                                                 "timestamp": "1767225600", "sign": "s" * 44},
+                                                ensure_ascii=False).encode())
 
 
 def test_the_merge_day_plan_makes_the_issue_day():
