@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta, timezone
 from typing import Any
 
-from digest.config import Settings
+from handlers.config import Settings
 from core.errors import BadInput
 from digest.service import DigestService
 from handlers.chat import ChatOps, ChatSettings

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable
 from typing import TextIO
 
-from digest.config import Settings
+from handlers.config import Settings
 from core.errors import BadInput, CommitRadarError
 from core.models import Digest, Progress
 from digest.render import json as render_json

@@ -20,7 +20,7 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
-from digest.config import Settings
+from handlers.config import Settings
 from core.errors import BadInput, CommitRadarError, LLMUnavailable
 from storage import subscriptions as subs
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from digest.config import Settings
+from handlers.config import Settings
 from digest.render import feishu as render
 from handlers.app import Bot
 from core.watches import Mention

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from bot import make_service
-from digest.config import Settings
+from handlers.config import Settings
 from digest.render import slack as render_slack
 from handlers.app import Bot
 from storage import posts

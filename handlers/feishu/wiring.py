@@ -56,7 +56,7 @@ class Feishu:
         evts = Events(ops, self.api, self.pool, clock=self.clock)
         closers: list[Callable[[], None]] = [lambda: self.pool.shutdown(wait=False, cancel_futures=True)]
         if s.feishu_event_mode == "http" and not s.feishu_encrypt_key:
-            from digest.config import FEISHU_HTTP_NEEDS_KEY
+            from handlers.config import FEISHU_HTTP_NEEDS_KEY
             from core.errors import BadInput
 
             raise BadInput(FEISHU_HTTP_NEEDS_KEY)
