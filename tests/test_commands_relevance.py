@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from core.errors import BadInput
 from core.watches import Mention
+from handlers.config import Settings
 from handlers.commands import (BadCommand, DigestCommand, ListWatches, Subscribe, Unwatch, WatchCommand, parse,
                                parse_mention)
 
@@ -64,3 +66,19 @@ def test_ranges_and_the_week_are_days_of_a_digest_command():
     assert parse("/digest", "week").day == "week"
     with pytest.raises(BadCommand):
         parse("/digest", "2026-01-05..2026-01-06 2026-01-07")
+
+
+def test_digest_repos_carries_filters_and_watches_in_the_chat_words():
+    s = Settings.from_env({"DIGEST_REPOS": "sgl-project/sglang min high skip-authors dependabot[bot] paths python/** "
+                                           "watch path python/sglang/srt/layers/attention/ notify <!subteam^S0ATT> "
+                                           "watch flag --enable-*; vllm-project/vllm"})
+    assert s.digest_repos == ("sgl-project/sglang", "vllm-project/vllm")
+    sglang = s.repo_options[0]
+    assert sglang.subscribe.min_level == "high" and sglang.subscribe.skip_authors == ("dependabot[bot]",)
+    assert [(w.kind, w.pattern, w.mention) for w in sglang.watches] == [
+        ("path", "python/sglang/srt/layers/attention/", Mention("slack", "group", "S0ATT", "")),
+        ("flag", "--enable-*", None)]
+    assert Settings.from_env({"DIGEST_REPOS": "a/b, c/d"}).digest_repos == ("a/b", "c/d")  # names only, as before
+    for bad in ("a/b min low", "a/b; a/b", "a/b watch path ../x", "a/b/c"):
+        with pytest.raises(BadInput, match="DIGEST_REPOS"):
+            Settings.from_env({"DIGEST_REPOS": bad})
