@@ -35,7 +35,6 @@ from handlers.chat import ChatOps
 from handlers.delivery import DestinationGone, Part, Rendered, SendFailed, Tag
 from handlers.warnings import RateLimitedWarnings
 from handlers.web import Response, Route
-from storage import events
 
 if TYPE_CHECKING:  # lark-oapi takes seconds to import: only the app bot loads it, a webhook never does
     import lark_oapi as lark
@@ -464,7 +463,7 @@ class Events:
     def _first(self, event_id: str | None) -> bool:
         if not event_id:
             return True
-        return events.first_time(self.ops.service.db, "feishu", f"event:{event_id}", self.clock())
+        return self.ops.first_event("feishu", f"event:{event_id}")
 
     def on_message(self, data: P2ImMessageReceiveV1) -> None:
         event, header = data.event, data.header
