@@ -3,7 +3,8 @@
 A destination (a Slack channel, a Feishu chat, a Feishu webhook) implements the narrow `Destination` protocol:
 render a digest into a top-level message and thread replies, send one, find one sent before by its tag, update
 one. Everything else is here: the claim before building, the heartbeat, saving each message id right after
-sending, resuming a thread where a killed process stopped, and pausing a destination that is gone.
+sending, resuming a thread where a killed process stopped, and pausing a destination that is gone. Refreshes of a
+posted digest (edits, follow-ups) are handlers/refresh.py's; handlers/publisher.py is what callers use.
 """
 
 from __future__ import annotations

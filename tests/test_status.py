@@ -29,7 +29,8 @@ def status_of(tmp_path, lang: str) -> tuple[str, tuple[int, int, int]]:  # noqa:
                        clock=lambda: NOW)
         said = Recorder()
         bot.ops.handle("slack", "C1", "U1", "/digest", f"subscribe {REPO} at 09:00 tz Asia/Shanghai lang {lang}", said)
-        assert said.notices[-1].startswith("✅"), said.notices
+        assert said.notices[-1].startswith("✅") and "2026-01-13 09:00 Asia/Shanghai" in said.notices[-1], said.notices
+        assert "CST" not in said.notices[-1]  # the next post's time, as the subscribe answer says it
         sub = subs.get(bot.service.db, "slack", "C1", REPO)
         assert bot.publisher.post_subscription(sub, DAY).status == "posted"
         llm_store.record_usage(bot.service.db, repo=REPO, sha="0" * 40, depth="brief", model="test-model",
