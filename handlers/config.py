@@ -188,6 +188,9 @@ def parse_clones(text: str) -> dict[str, Path]:
     return clones
 
 
+_WATCH_WORD = re.compile(r"(?i)(?:^|\s)watch\s")  # where a DIGEST_REPOS item's next watch phrase starts
+
+
 @dataclass(frozen=True)
 class EnvRepo:
     """One repository of DIGEST_REPOS and what it says about it: `subscribe` words and `watch` phrases."""
@@ -207,7 +210,7 @@ def env_repos(text: str | None) -> tuple[EnvRepo, ...]:
         len(i.split()) > 1 for i in text.split(",")) else [i.strip() for i in text.split(",")]
     out: dict[str, EnvRepo] = {}
     for item in filter(None, items):
-        parts = re.split(r"(?i)(?:^|\s)watch\s", item)
+        parts = _WATCH_WORD.split(item)
         try:
             sub = parse_command("/digest", "subscribe " + parts[0])
             watches = tuple(parse_command("/digest", f"watch {sub.repo} {w}") for w in parts[1:])  # type: ignore[union-attr]
