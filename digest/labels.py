@@ -104,7 +104,7 @@ TEXT = {
         "merge_of": "🔀 {label}",
         "merge_told": "This merge is told through the commits it brings in: their analyses follow.",
         "more_merged": "…and {n:+more commit|more commits}: see them in the digest's thread",
-        "coverage_told": " · {n:+merge|merges} told through their commits",
+        "coverage_told": " · {n:+merge told through its commits|merges told through their commits}",
         "via": "via {name}",
         "rest": "{parts}: {where}",
         "rest_high": "🔴 {n} more high",
@@ -128,7 +128,7 @@ TEXT = {
         "notice_title": "Commit Radar",
         "group_title": "{icon} {level} ({n})",
         "level_high": "High importance", "level_medium": "Medium importance", "level_low": "Low importance",
-        "merge_own_title": "{label}: its own changes",
+        "merge_own_title": "Merge {name}: its own changes",
     },
     "zh": {
         "report_title": "每日更新报告（{day}）",
@@ -232,7 +232,7 @@ TEXT = {
         "notice_title": "Commit Radar",
         "group_title": "{icon} {level}（{n}）",
         "level_high": "高重要度", "level_medium": "中重要度", "level_low": "低重要度",
-        "merge_own_title": "{label}：合并自身的改动",
+        "merge_own_title": "合并 {name}：自身的改动",
     },
 }
 

@@ -190,11 +190,15 @@ def merge_ref(commit: Commit) -> str:
     return f"#{number}" if number else branch or commit.short_sha
 
 
+def merge_full_name(commit: Commit) -> str:
+    """`#643 (dataflow-up-32-engine-collapse)`, `fix` or `5d786a1`."""
+    number, branch = merge_name(commit)
+    return merge_ref(commit) + (f" ({branch})" if branch and number else "")
+
+
 def merge_label(commit: Commit, count: int, lang: str) -> str:
     """`Merge #643 (dataflow-up-32-engine-collapse): 5 commits`: the one name of a grouped merge everywhere."""
-    number, branch = merge_name(commit)
-    name = merge_ref(commit) + (f" ({branch})" if branch and number else "")
-    return text(lang, "merge_label_one" if count == 1 else "merge_label", name=name, n=count)
+    return text(lang, "merge_label_one" if count == 1 else "merge_label", name=merge_full_name(commit), n=count)
 
 
 # -- the entries -----------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from typing import Literal
 from core.models import Analysis, Digest, Entry
 from core.window import parse_zone
 from digest.labels import CHANGE_TYPE, IMPORTANCE_ICON, text, thousands
-from digest.merges import merge_label, merge_ref
+from digest.merges import merge_full_name, merge_ref
 from digest.render.common import marked_entry, pr_url
 from digest.textfit import fit
 
@@ -195,7 +195,7 @@ def adding_sentence(a: Analysis, title: str, avoid: tuple[str, ...] = ()) -> str
 def _title(e: Entry, web: str | None, lang: str, limit: int) -> Line:
     c = e.commit
     if e.grouped:  # an analysed grouped merge: its own changes, named by the one merge label
-        label = text(lang, "merge_own_title", label=merge_label(c, len(e.merged), lang))
+        label = text(lang, "merge_own_title", name=merge_full_name(c))
         return (Span(fit(label, limit), "link", c.url),)
     if (url := pr_url(c, web)) is None:
         return (Span(fit(c.title, limit), "link", c.url),)
@@ -205,7 +205,7 @@ def _title(e: Entry, web: str | None, lang: str, limit: int) -> Line:
 
 def _meta(e: Entry, lang: str) -> str:
     c, a = e.commit, e.best
-    where = a.note or ("" if a.source == "llm" else text(lang, "rules_short"))  # the coverage line names the model
+    where = a.note or (a.model if a.source == "llm" else text(lang, "rules_short"))
     lines = f"+{thousands(c.additions)} −{thousands(c.deletions)}"
     return " · ".join(p for p in (c.author.strip(), lines, fit(where, 160)) if p)
 
