@@ -18,10 +18,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 from core.models import Analysis, Digest, Entry
-from core.window import parse_zone
 from digest.labels import CHANGE_TYPE, IMPORTANCE_ICON, text, thousands
 from digest.merges import merge_full_name, merge_ref
-from digest.render.common import marked_entry, pr_url
+from digest.render.common import marked_entry, pr_url, window_line
 from digest.textfit import fit
 
 SpanKind = Literal["plain", "bold", "link", "code"]
@@ -262,12 +261,6 @@ def _thread(digest: Digest) -> tuple[Item, ...]:
 
 # -- the top message ------------------------------------------------------------------------------------------
 
-def _window(digest: Digest) -> str:
-    tz = parse_zone(digest.window.zone)
-    start, end = (t.astimezone(tz).strftime("%Y-%m-%d %H:%M") for t in (digest.window.start, digest.window.end))
-    return text(digest.lang, "window", start=start, end=end, zone=digest.window.zone, branch=digest.branch)
-
-
 def coverage(digest: Digest) -> str:
     """"68 analysed by offline rules · 26 merges told through their commits" (plain text)."""
     cov, lang = digest.coverage, digest.lang
@@ -314,7 +307,7 @@ def _rank(item: Item, entry: Entry) -> tuple[int, int]:
 def _top(digest: Digest, thread: tuple[Item, ...], where: Where, late: bool) -> Top:
     lang = digest.lang
     day = digest.day.isoformat()
-    window = _window(digest)
+    window = window_line(digest)
     context = (f"{text(lang, 'late')} {window}" if late else window, *(f"⚠️ {n}" for n in digest.notes))
     where_words = text(lang, f"where_{where}")
     title = text(lang, "digest_title", repo=digest.repo, day=day)
