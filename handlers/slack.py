@@ -277,8 +277,7 @@ def register(app: App, ops: ChatOps, *, progress_every: float = 3.0) -> None:
                                       str(value["zone"]), str(value["lang"]), value.get("branch"), reply,
                                       user=(body.get("user") or {}).get("id", ""))
         if outcome is not None and outcome.status == "posted":  # our words and a channel id: trusted mrkdwn
-            reply.send(render.notice_blocks(render.text(str(value["lang"]), "posted_to_channel",
-                                                         channel=render.esc(channel))), "posted")
+            reply.send(render.notice_blocks(render.posted_to(str(value["lang"]), channel)), "posted")
 
     import re
 
