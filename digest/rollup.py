@@ -27,7 +27,7 @@ class DayTotal:
 @dataclass(frozen=True)
 class Area:
     name: str
-    high: tuple[Entry, ...]  # newest first, as the days list them
+    high: tuple[Entry, ...]  # the larger changes first
     breaking: tuple[Entry, ...]  # entries with breaking changes, high or not
 
 
@@ -54,6 +54,11 @@ class Rollup:
 def _told(e: Entry) -> bool:
     """A grouped merge with nothing of its own is told through its commits, never by itself."""
     return not (e.grouped and not e.analysed)
+
+
+def _size(e: Entry) -> int:
+    """The larger changes first: a week's reader sees the ones that matter most within each area."""
+    return -(e.commit.additions + e.commit.deletions)
 
 
 def _paths(e: Entry) -> list[str]:
@@ -96,6 +101,6 @@ def roll_up(repo: str, span: DayRange, zone: str, lang: str, branch: str, digest
     return Rollup(
         repo=repo, span=span, zone=zone, lang=lang, branch=branch,
         days=tuple(DayTotal(d.day, d.stats) for d in ordered),
-        areas=tuple(Area(name, tuple(h), tuple(b)) for name, h, b in listed),
+        areas=tuple(Area(name, tuple(sorted(h, key=_size)), tuple(b)) for name, h, b in listed),
         web_url=next((d.web_url for d in ordered if d.web_url), None),
     )
