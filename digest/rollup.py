@@ -78,9 +78,13 @@ def area_depth(entries: list[Entry]) -> int:
 
 
 def area_of(e: Entry, depth: int) -> str:
-    parts = Counter("/".join(p.split("/")[:depth]) if p.count("/") >= depth else p.rsplit("/", 1)[0] if "/" in p
-                    else "/" for p in _paths(e))
-    return parts.most_common(1)[0][0] if parts else NO_AREA
+    """The area where most of a commit's changed lines are (a file counts at least one line)."""
+    lines: Counter[str] = Counter()
+    for f in e.commit.files:
+        p = f.path
+        area = "/".join(p.split("/")[:depth]) if p.count("/") >= depth else p.rsplit("/", 1)[0] if "/" in p else "/"
+        lines[area] += f.additions + f.deletions + 1
+    return lines.most_common(1)[0][0] if lines else NO_AREA
 
 
 def roll_up(repo: str, span: DayRange, zone: str, lang: str, branch: str, digests: list[Digest]) -> Rollup:

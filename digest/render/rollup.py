@@ -9,6 +9,7 @@ from typing import Any
 from digest.render import feishu, markdown as md_render, slack
 from digest.render.common import one_line, strip_controls
 from digest.textfit import fit
+from digest.rollup import Rollup
 from digest.rollup_view import RollupView
 from digest.view import Line, as_text
 
@@ -76,7 +77,7 @@ def _plain(line: Line) -> str:
     return one_line(as_text(line))
 
 
-def markdown(v: RollupView) -> str:
+def markdown(v: RollupView, *, hint: bool = True) -> str:
     md = md_render.md
     out = [f"# {md(v.title)}", "", f"_{md(v.context)}_", "", md(_plain(v.stats)), "", f"## {md(v.days_title)}", ""]
     out += [f"- **{md(d.label)}** {md(d.line)}" for d in v.days]
@@ -88,7 +89,7 @@ def markdown(v: RollupView) -> str:
         for a in v.areas:
             out += ["", f"### {md(a.title)}", ""]
             out += [f"- {_md_line(i)}" for i in a.items] + ([md(a.more)] if a.more else [])
-    out += ["", *(md(x) for x in (v.areas_more, v.hint) if x)]
+    out += ["", *(md(x) for x in (v.areas_more, v.hint if hint else None) if x)]
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -98,7 +99,7 @@ def _md_line(line: Line) -> str:
                    else md(s.text) for s in line)
 
 
-def plain_text(v: RollupView) -> str:
+def plain_text(v: RollupView, *, hint: bool = True) -> str:
     out = [v.title, v.context, _plain(v.stats), "", v.days_title]
     out += [f"  {d.label}  {d.line}" for d in v.days]
     if v.breaking:
@@ -108,5 +109,24 @@ def plain_text(v: RollupView) -> str:
         out += ["", v.areas_title]
         for a in v.areas:
             out += [f"  {a.title}"] + [f"    {_plain(i)}" for i in a.items] + ([f"    {a.more}"] if a.more else [])
-    out += ["", *(x for x in (v.areas_more, v.hint) if x)]
+    out += ["", *(x for x in (v.areas_more, v.hint if hint else None) if x)]
     return "\n".join(strip_controls(x) for x in out).rstrip() + "\n"
+
+
+def json_text(r: Rollup) -> str:
+    """The roll-up as one JSON object: per-day counts, and the high commits and breaking changes by area."""
+    def commit(e: Any) -> dict[str, Any]:
+        c = e.commit
+        return {"sha": c.sha, "title": c.title, "url": c.url, "importance": e.importance,
+                "breaking_changes": e.breaking_changes}
+
+    value = {
+        "repo": r.repo, "first": r.span.first.isoformat(), "last": r.span.last.isoformat(), "key": r.span.key,
+        "timezone": r.zone, "branch": r.branch, "lang": r.lang,
+        "stats": {k: getattr(r.total, k) for k in ("total", "high", "medium", "low", "breaking", "merges")},
+        "days": [{"day": d.day.isoformat(), **{k: getattr(d.stats, k) for k in ("total", "high", "medium", "low",
+                                                                                "breaking")}} for d in r.days],
+        "areas": [{"area": a.name, "high": [commit(e) for e in a.high], "breaking": [commit(e) for e in a.breaking]}
+                  for a in r.areas],
+    }
+    return json.dumps(value, ensure_ascii=False, indent=2) + "\n"
