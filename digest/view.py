@@ -14,7 +14,7 @@ a post still accounts for it).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from core.models import Analysis, Digest, Entry
@@ -152,7 +152,7 @@ class View:
 
 # -- sentences ------------------------------------------------------------------------------------------------
 
-_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=\S)|(?<=[。！？])")
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=\S)|(?<=[.!?])(?=[\u3000-\u9fff])|(?<=[。！？])")
 _WORDISH = re.compile(r"[\W_]+", re.UNICODE)
 _CONVENTIONAL = re.compile(r"^\s*(?:\[[^\]]*\]\s*)?[\w-]+(?:\([^)]*\))?!?:\s*")  # "fix(peagle): ", "[Feature] "
 
@@ -226,7 +226,7 @@ def _item(e: Entry, digest: Digest, via: str | None, shas: tuple[str, ...]) -> I
     if len(e.breaking_changes) > THREAD_BREAKING:
         breaking += (f"+{len(e.breaking_changes) - THREAD_BREAKING}",)
     sentence = adding_sentence(a, shown_title, tuple(e.breaking_changes))
-    mark = text(lang, "unverified_mark")
+    marks = [text(lang_, "unverified_mark") for lang_ in ("en", "zh")]
     scope = tuple(fit(p, 80) for p in a.impact_scope[:THREAD_SCOPE])
     risk = _risk(a) if level == "high" else None
     shown = [sentence or "", *scope, *breaking, risk or ""]
@@ -237,7 +237,7 @@ def _item(e: Entry, digest: Digest, via: str | None, shas: tuple[str, ...]) -> I
         sentence=fit(sentence, THREAD_SENTENCE) if sentence else None,
         top_sentence=fit(sentence, TOP_SENTENCE) if sentence else None,
         scope=scope, breaking=breaking, risk=risk, meta=_meta(e, lang),
-        unverified=any(mark in s for s in shown), has_deep=e.deep is not None, url=c.url, shas=shas)
+        unverified=any(m in s for m in marks for s in shown), has_deep=e.deep is not None, url=c.url, shas=shas)
 
 
 def _thread(digest: Digest) -> tuple[Item, ...]:
@@ -299,9 +299,23 @@ def _ref(item: Item) -> Line:
     return (pr,) if pr is not None else (Span(item.short_sha, "link", item.url),)
 
 
-def _rank(item: Item, entry: Entry) -> tuple[int, int]:
-    """The high commits that matter most: an analysis read from the diff first, then the larger change."""
-    return (0 if entry.best.source == "llm" else 1, -(entry.commit.additions + entry.commit.deletions))
+def _rank(item: Item, entry: Entry) -> tuple[int, int, int]:
+    """The high commits that matter most: security fixes, then analyses read from the diff, then larger changes."""
+    return (0 if entry.best.change_type == "security" else 1, 0 if entry.best.source == "llm" else 1,
+            -(entry.commit.additions + entry.commit.deletions))
+
+
+def _unsaid(items: list[Item], by_sha: dict[str, Entry], said: list[str]) -> list[Item]:
+    """The items with their top sentence said once in the top message: a sentence said above (a breaking change
+    listed, or two commits of the same shape) gives way to the next that adds to the title, or to none."""
+    out = []
+    for item in items:
+        e = marked_entry(by_sha[item.sha])
+        sentence = adding_sentence(e.best, e.commit.title, (*e.breaking_changes, *said))
+        if sentence is not None:
+            said.append(sentence)
+        out.append(replace(item, top_sentence=fit(sentence, TOP_SENTENCE) if sentence else None))
+    return out
 
 
 def _top(digest: Digest, thread: tuple[Item, ...], where: Where, late: bool) -> Top:
@@ -320,7 +334,8 @@ def _top(digest: Digest, thread: tuple[Item, ...], where: Where, late: bool) -> 
     by_sha = {e.commit.sha: e for e in digest.entries}
     highs = [i for i in thread if i.importance == "high" and not by_sha[i.sha].commit.is_merge]
     chosen = sorted(highs, key=lambda i: _rank(i, by_sha[i.sha]))[:TOP_HIGH]
-    high = [i for i in thread if i in chosen]  # shown in thread order: the same order everywhere
+    said = [b for _, b in rows[:TOP_BREAKING]]
+    high = _unsaid([i for i in thread if i in chosen], by_sha, said)  # in thread order, the same everywhere
 
     def rest_line(shown: list[Item]) -> str | None:
         parts = []
@@ -332,8 +347,8 @@ def _top(digest: Digest, thread: tuple[Item, ...], where: Where, late: bool) -> 
         return text(lang, "rest", parts=" · ".join(parts), where=where_words) if parts else None
 
     def top(shown: list[Item]) -> Top:
-        marks = any(text(lang, "unverified_mark") in as_text(b) for b in breaking) or any(
-            text(lang, "unverified_mark") in (i.top_sentence or "") for i in shown)
+        said = [as_text(b) for b in breaking] + [i.top_sentence or "" for i in shown]
+        marks = any(text(lang_, "unverified_mark") in s for lang_ in ("en", "zh") for s in said)
         return Top(title, context, None, _stats(digest, thread), text(lang, "breaking_title"), breaking,
                    text(lang, "breaking_more", n=hidden, where=where_words) if hidden > 0 else None,
                    text(lang, "high_title"), tuple(shown), rest_line(shown), coverage(digest),

@@ -124,6 +124,33 @@ def _walk(node):
             yield from _walk(v)
 
 
+def test_a_100_commit_day_reaches_a_webhook_group_in_4_cards_the_same_as_slack(feishu, repo, db):
+    """Issue 13: no threads in a webhook group, so the top card and the details in collapsible panels, compact:
+    at most 4 messages for a 100-commit day, each under the 20 KB the webhook takes, every commit once, in the
+    order and words of the Slack thread."""
+    import re
+
+    from digest.render import slack as render_slack
+    from tests.bigday import typical_day
+    from tests.test_view import visible
+
+    digest = typical_day(100)
+    bot = make_bot(feishu, repo, db, webhook=True, app=False)
+    dest = bot.destination("webhook", "webhook")
+    rendered = dest.render(digest, late=False)
+    for part in (rendered.top, *rendered.replies):
+        dest.post(part.payload["card"])  # refused by the local server past 20 KB
+    posts = feishu.webhook_posts
+    assert len(posts) <= 4 and all(len(json.dumps(p.card, ensure_ascii=False).encode()) < 20 * 1024 for p in posts)
+    assert sorted(s for p in rendered.replies for s in p.shas) == sorted(e.commit.sha for e in digest.entries)
+    cards = "\n".join(visible(p.card) for p in posts[1:])
+    slack_thread = "\n".join(visible(b) for b, _ in render_slack.detail_messages(digest))
+    assert re.findall(r"`([0-9a-f]{7})`", cards) == re.findall(r"`([0-9a-f]{7})`", slack_thread)
+    said = [line for line in slack_thread.splitlines() if line.startswith(("Requests", "🎯", "⚠️"))]
+    assert said and all(line in cards for line in said)  # the same words
+    assert len(visible(posts[0].card)) <= 3000
+
+
 def test_followup_card_carries_only_the_late_analyses():
     digest = big_day(30)
     late = [digest.entries[3].commit.sha, digest.entries[7].commit.sha]

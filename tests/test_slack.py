@@ -96,6 +96,10 @@ def test_a_300_commit_day_posts_every_commit_once_inside_slack_limits(tmp_path):
         assert sorted(seen) == sorted(s[:7] for s in shas)  # every commit exactly once in the thread
         # the top message can be read in a minute: well under Slack's limits, and it points to the thread
         assert render_slack.block_text_size(top[0].blocks) < 10_000 and len(top[0].blocks) <= 50
+        from tests.test_view import visible
+
+        assert len(visible(top[0].blocks)) <= 3000  # issue 13: read in a minute
+        assert sum(len(visible(m.blocks)) for m in replies) / 300 <= 1000  # compact: every commit once
         assert "300 commits" in slack.all_text(top[0]) and "thread" in slack.all_text(top[0])
         everything = "\n".join(slack.all_text(m) for m in [top[0], *replies])
         assert "<!channel>" not in everything and "<@U123>" not in everything
