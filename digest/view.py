@@ -18,12 +18,14 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from core.models import Analysis, Digest, Entry
+from core.watches import Mention
+from digest.watches import Reason, touches
 from digest.labels import CHANGE_TYPE, IMPORTANCE_ICON, text, thousands
 from digest.merges import merge_full_name, merge_ref
 from digest.render.common import marked_entry, pr_url, window_line
 from digest.textfit import fit
 
-SpanKind = Literal["plain", "bold", "link", "code"]
+SpanKind = Literal["plain", "bold", "link", "code", "mention"]
 Where = Literal["thread", "cards", "post", "later"]
 
 TOP_HIGH = 8  # high commits named in the top message
@@ -38,6 +40,7 @@ class Span:
     text: str
     kind: SpanKind = "plain"
     url: str | None = None
+    mention: Mention | None = None  # kind "mention": who is notified (a serialiser of another platform shows text)
 
 
 Line = tuple[Span, ...]
@@ -101,6 +104,11 @@ class Top:
     rest: str | None  # "🔴 3 more high · 🟡 12 medium · 🟢 30 low: in the thread"
     coverage: str
     footnote: str | None  # explains "(unverified)" when the top message shows one
+    # issue 14: "Touches your watches (3)", before the stats' detail; the mentions once, only when one matched
+    watched_title: str = ""
+    watched: tuple[Line, ...] = ()
+    watched_more: str | None = None
+    mentions: Line = ()
 
     @property
     def shas(self) -> tuple[str, ...]:
@@ -328,22 +336,27 @@ def _top(digest: Digest, thread: tuple[Item, ...], where: Where, late: bool) -> 
     if not digest.entries:
         return Top(title, context, text(lang, "quiet_day", repo=digest.repo, day=day), (), "", (), None, "", (),
                    None, "", None)
-    rows = [(i, b) for i in thread for b in i.breaking if not b.startswith("+")]
+    relevance = digest.relevance
+    floor = LEVELS.index((relevance and relevance.min_level) or "low")  # breaking changes listed from this level
+    listed = ("high",) if (relevance is None or relevance.min_level in (None, "high")) else LEVELS[:floor + 1]
+    rows = [(i, b) for i in thread for b in i.breaking if not b.startswith("+")
+            and LEVELS.index(i.importance) <= floor]
     breaking = tuple((plain("• " + fit(b, TOP_BREAKING_LINE) + " "), *_ref(i)) for i, b in rows[:TOP_BREAKING])
     hidden = digest.stats.breaking - len(breaking)
     by_sha = {e.commit.sha: e for e in digest.entries}
-    highs = [i for i in thread if i.importance == "high" and not by_sha[i.sha].commit.is_merge]
-    chosen = sorted(highs, key=lambda i: _rank(i, by_sha[i.sha]))[:TOP_HIGH]
+    watched, watched_more_n, mentions = _watched(digest, thread, relevance.watches if relevance else ())
+    highs = [i for i in thread if i.importance in listed and not by_sha[i.sha].commit.is_merge]
+    chosen = sorted(highs, key=lambda i: (LEVELS.index(i.importance), *_rank(i, by_sha[i.sha])))[:TOP_HIGH]
     said = [b for _, b in rows[:TOP_BREAKING]]
     high = _unsaid([i for i in thread if i in chosen], by_sha, said)  # in thread order, the same everywhere
 
     def rest_line(shown: list[Item]) -> str | None:
         parts = []
-        if (n := sum(1 for i in thread if i.importance == "high") - len(shown)) > 0:
-            parts.append(text(lang, "rest_high", n=n))
-        for level in ("medium", "low"):
-            if (n := sum(1 for i in thread if i.importance == level)):
-                parts.append(text(lang, f"rest_{level}", n=n))
+        for level in LEVELS:
+            n = sum(1 for i in thread if i.importance == level) - sum(1 for i in shown if i.importance == level)
+            if n > 0:
+                more = any(i.importance == level for i in shown)  # "3 more high" once some are listed above
+                parts.append(text(lang, f"rest_more_{level}" if more else f"rest_{level}", n=n))
         return text(lang, "rest", parts=" · ".join(parts), where=where_words) if parts else None
 
     def top(shown: list[Item]) -> Top:
@@ -351,8 +364,11 @@ def _top(digest: Digest, thread: tuple[Item, ...], where: Where, late: bool) -> 
         marks = any(text(lang_, "unverified_mark") in s for lang_ in ("en", "zh") for s in said)
         return Top(title, context, None, _stats(digest, thread), text(lang, "breaking_title"), breaking,
                    text(lang, "breaking_more", n=hidden, where=where_words) if hidden > 0 else None,
-                   text(lang, "high_title"), tuple(shown), rest_line(shown), coverage(digest),
-                   text(lang, "unverified_note") if marks else None)
+                   text(lang, "high_title" if listed == ("high",) else "listed_title"), tuple(shown),
+                   rest_line(shown), coverage(digest), text(lang, "unverified_note") if marks else None,
+                   text(lang, "watched_title", n=len(watched) + watched_more_n) if watched else "", watched,
+                   text(lang, "breaking_more", n=watched_more_n, where=where_words) if watched_more_n else None,
+                   mentions)
 
     shown = top(high)
     while high and top_visible(shown) > TOP_VISIBLE:  # a day of long titles: fewer, never a longer message
@@ -361,9 +377,51 @@ def _top(digest: Digest, thread: tuple[Item, ...], where: Where, late: bool) -> 
     return shown
 
 
+LEVELS = ("high", "medium", "low")
+TOP_WATCHED = 6  # commits that touch a watch, named in the top message
+
+
+def _reason(r: Reason, lang: str) -> str:
+    if r.kind == "flag":
+        return text(lang, f"watch_flag_{r.where}", flag=r.value, file=r.file)
+    if r.kind == "keyword":
+        return text(lang, "watch_keyword", word=r.value, where=text(lang, f"watch_in_{r.where}"))
+    return text(lang, f"watch_{r.kind}", value=r.value)
+
+
+def _watched(digest: Digest, thread: tuple[Item, ...], watches: tuple) -> tuple[tuple[Line, ...], int, Line]:
+    """The commits that touch a watch (breaking changes first), each with why, and whom to notify: each mention
+    once, and none when nothing matched."""
+    if not watches:
+        return (), 0, ()
+    lang = digest.lang
+    items = {i.sha: i for i in thread}
+    listed, mentions = touches(watches, digest.entries)
+    listed = tuple(sorted(listed, key=lambda t: (not t.breaking, LEVELS.index(t.entry.importance))))  # stable
+    lines = []
+    for t in listed[:TOP_WATCHED]:
+        item = items.get(t.entry.commit.sha)
+        if item is None:
+            continue
+        why = "; ".join(dict.fromkeys(fit(_reason(h.why, lang), 90) for h in t.hits))
+        lines.append((plain(f"{item.icon} "), *(_shorter(item.title, TOP_TITLE)),
+                      plain(f" — {'💥 ' if t.breaking else ''}{why}")))
+    spans: list[Span] = []
+    for m in mentions:
+        spans += [plain(" "), Span(m.label or m.id, "mention", mention=m)]
+    return tuple(lines), max(0, len(listed) - len(lines)), (plain(text(lang, "watched_cc")), *spans) if spans else ()
+
+
+def _shorter(title: Line, limit: int) -> Line:
+    return tuple(Span(fit(s.text, limit), s.kind, s.url, s.mention) if s.kind == "link" and i == 0 else s
+                 for i, s in enumerate(title))
+
+
 def top_visible(top: Top) -> int:
     """The visible characters of the top message as the view says it (serialisers add only layout)."""
-    n = len(top.title) + sum(len(c) for c in top.context) + len(top.quiet or "") + visible(top.stats)
+    n = len(top.watched_title) + sum(visible(w) for w in top.watched) + len(top.watched_more or "")
+    n += visible(top.mentions)
+    n += len(top.title) + sum(len(c) for c in top.context) + len(top.quiet or "") + visible(top.stats)
     n += len(top.breaking_title) if top.breaking else 0
     n += sum(visible(b) for b in top.breaking) + len(top.breaking_more or "")
     n += len(top.high_title) if top.high else 0

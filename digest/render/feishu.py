@@ -153,6 +153,17 @@ def _commit_link(e: Entry, web: str | None, lang: str = "en") -> str:
 _PLAIN_CODE = re.compile(r"[\w./:@+-]+")
 
 
+_OPEN_ID = re.compile(r"ou_[A-Za-z0-9]{1,64}")
+
+
+def mention(span: view.Span) -> str:
+    """A watch's mention as a Feishu card notifies it (`<at id=ou_…></at>`); any other (a Slack user) as text."""
+    m = span.mention
+    if m is not None and m.platform == "feishu" and m.kind == "user" and _OPEN_ID.fullmatch(m.id):
+        return f"<at id={m.id}></at>"
+    return esc(span.text)
+
+
 def markdown(line: Line) -> str:
     """A view's rich text as Feishu markdown: every span escaped, links to our URLs only."""
     out = []
@@ -163,6 +174,8 @@ def markdown(line: Line) -> str:
             out.append(f"**{esc(span.text)}**")
         elif span.kind == "code":
             out.append(f"`{span.text}`" if _PLAIN_CODE.fullmatch(span.text) else esc(span.text))
+        elif span.kind == "mention":
+            out.append(mention(span))
         else:
             out.append(view.spaced(span.text, esc(span.text)))
     return "".join(out)
@@ -182,6 +195,10 @@ def summary_card(digest: Digest, *, late: bool = False, app: bool = True, detail
     elements = [md(esc(line), "notation") for line in top.context]
     if top.quiet:
         return card(top.title, elements + [md(esc(top.quiet))], template=template_of(digest), summary=top.title)
+    if top.watched:
+        body = "\n".join([f"**{esc(top.watched_title)}**", *(markdown(w) for w in top.watched)])
+        body += f"\n{esc(top.watched_more)}" if top.watched_more else ""
+        elements.append(md(body + (f"\n{markdown(top.mentions)}" if top.mentions else "")))
     elements.append(md(markdown(top.stats)))
     if top.breaking:
         body = "\n".join([f"**{esc(top.breaking_title)}**", *(markdown(b) for b in top.breaking)])

@@ -10,6 +10,7 @@ boundary with "…", and what does not fit in the top message is in the thread, 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -112,6 +113,21 @@ def _commit_link(e: Entry, web: str | None, lang: str = "en") -> str:
     return commit_link(e, web, lang, link)
 
 
+_USER, _GROUP = re.compile(r"[UW][A-Z0-9]{2,20}"), re.compile(r"S[A-Z0-9]{2,20}")
+
+
+def mention(span: view.Span) -> str:
+    """A watch's mention as Slack notifies it (`<@U…>`, `<!subteam^S…>`); any other (a Feishu user) as text. The
+    id is checked again here: nothing but a stored, well-formed id becomes markup."""
+    m = span.mention
+    if m is not None and m.platform == "slack":
+        if m.kind == "user" and _USER.fullmatch(m.id):
+            return f"<@{m.id}>"
+        if m.kind == "group" and _GROUP.fullmatch(m.id):
+            return f"<!subteam^{m.id}>"
+    return esc(span.text)
+
+
 def mrkdwn(line: Line) -> str:
     """A view's rich text as mrkdwn: every span escaped, links to our URLs only."""
     out = []
@@ -122,6 +138,8 @@ def mrkdwn(line: Line) -> str:
             out.append(f"*{esc(span.text)}*")
         elif span.kind == "code":
             out.append(f"`{esc(span.text).replace('`', '')}`")
+        elif span.kind == "mention":
+            out.append(mention(span))
         else:
             out.append(view.spaced(span.text, esc(span.text)))
     return "".join(out)
@@ -145,6 +163,10 @@ def summary_blocks(digest: Digest, *, late: bool = False, extra: list[dict[str, 
     if top.quiet:
         out.add(_section(esc(top.quiet)))
         return out.blocks + (extra or [])
+    if top.watched:
+        body = "\n".join([f"*{esc(top.watched_title)}*", *(mrkdwn(w) for w in top.watched)])
+        body += f"\n{esc(top.watched_more)}" if top.watched_more else ""
+        out.add(_section(body + (f"\n{mrkdwn(top.mentions)}" if top.mentions else "")))
     out.add(_section(mrkdwn(top.stats)))
     if top.breaking:
         body = "\n".join([f"*{esc(top.breaking_title)}*", *(mrkdwn(b) for b in top.breaking)])
