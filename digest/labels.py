@@ -312,5 +312,10 @@ class _Counts(string.Formatter):
 _COUNTS = _Counts()
 
 
+def fill(template: str, **values: object) -> str:
+    """A template of any string table filled in, with its `{n:+one|many}` counts."""
+    return _COUNTS.format(template, **values)
+
+
 def text(lang: str, key: str, **values: object) -> str:
-    return _COUNTS.format(TEXT[lang][key], **values)
+    return fill(TEXT[lang][key], **values)

@@ -297,11 +297,10 @@ def post_now(settings: Settings, service: DigestService, args: argparse.Namespac
         lang = args.lang or (sub.lang if sub else settings.digest_lang)
         day = service.resolve_day(args.date, zone)
         if day == "latest":  # the most recent day with commits, in this destination's zone and branch
-            day = service.latest_day(bot.ops.repo_ref(repo), zone, sub.branch if sub else None)
+            day = service.latest_day(bot.repo_ref(repo), zone, sub.branch if sub else None)
         assert not isinstance(day, str)
-        outcome = bot.ops.post_digest(bot.destination(platform, channel), repo, day, zone, lang,
-                                      sub.branch if sub else None, quiet=sub.quiet if sub else "line",
-                                      force=args.force)
+        outcome = bot.publisher.post(platform, channel, repo, day, zone, lang, sub.branch if sub else None,
+                                     quiet=sub.quiet if sub else "line", force=args.force)
         stdout.write(f"{platform}:{channel} {repo} {day.isoformat()}: {outcome.status}"
                      + (f" ({outcome.detail})" if outcome.detail else "")
                      + (f", {outcome.replies} thread replies" if outcome.replies else "") + "\n")
@@ -315,7 +314,7 @@ def backfill_now(settings: Settings, service: DigestService, say: Callable[[str]
 
     if service.llm is None:
         raise BadInput("no LLM is configured (LLM_BASE_URL and LLM_MODEL): there is nothing to retry")
-    report = backfill(Bot(settings, service).ops, now=True)
+    report = backfill(service, Bot(settings, service).publisher, now=True)
     stdout.write(report.line() + "\n")
     for failure in report.failures:
         say(f"warning: {failure}")

@@ -15,7 +15,6 @@ from digest.render import feishu as render
 from handlers.chat import ChatOps
 from handlers.feishu.openapi import OpenApi
 from handlers.feishu.replies import CardReply
-from storage import events
 
 if TYPE_CHECKING:  # lark-oapi takes seconds to import: only the app bot loads it, a webhook never does
     import lark_oapi as lark
@@ -64,7 +63,7 @@ class Events:
     def _first(self, event_id: str | None) -> bool:
         if not event_id:
             return True
-        return events.first_time(self.ops.service.db, "feishu", f"event:{event_id}", self.clock())
+        return self.ops.first_event("feishu", f"event:{event_id}")
 
     def on_message(self, data: P2ImMessageReceiveV1) -> None:
         event, header = data.event, data.header
