@@ -132,6 +132,8 @@ TEXT = {
         "merge_own_title": "Merge {name}: its own changes",
         # watches and min (issue 14)
         "listed_title": "📌 Most important",
+        "narrowed_paths": "🔎 {kept} of {total:+commit|commits} touch your paths ({paths})",
+        "narrowed_authors": "🔎 {kept} of {total:+commit|commits}: those of skipped authors are left out",
         "watched_title": "👀 Touches your watches ({n})",
         "watched_cc": "cc",
         "watch_path": "{value}",
@@ -262,6 +264,8 @@ TEXT = {
         "merge_own_title": "合并 {name}：自身的改动",
         # 关注与 min（issue 14）
         "listed_title": "📌 最重要的提交",
+        "narrowed_paths": "🔎 {total} 个提交中有 {kept} 个涉及你的路径（{paths}）",
+        "narrowed_authors": "🔎 {total} 个提交中的 {kept} 个：已略去指定作者的提交",
         "watched_title": "👀 涉及你关注的内容（{n}）",
         "watched_cc": "抄送",
         "watch_path": "{value}",

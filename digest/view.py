@@ -331,6 +331,9 @@ def _top(digest: Digest, thread: tuple[Item, ...], where: Where, late: bool) -> 
     day = digest.day.isoformat()
     window = window_line(digest)
     context = (f"{text(lang, 'late')} {window}" if late else window, *(f"⚠️ {n}" for n in digest.notes))
+    if (n := digest.narrowed) is not None:  # the subscription's filters: say what was left out
+        key = "narrowed_paths" if "paths" in n.by else "narrowed_authors"
+        context += (text(lang, key, kept=n.kept, total=n.total, paths=", ".join(n.paths)),)
     where_words = text(lang, f"where_{where}")
     title = text(lang, "digest_title", repo=digest.repo, day=day)
     if not digest.entries:

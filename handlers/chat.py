@@ -21,6 +21,7 @@ from digest.service import DigestService
 from handlers import commands as cmd
 from handlers import status
 from handlers import subscriptions as subscribing
+from handlers import watching
 from handlers.checks import ChatSettings, Checks, spender
 from handlers.words import HELP, say, usage
 from storage import events
@@ -122,6 +123,12 @@ class ChatOps:
             self._subscribe(c, platform, channel, user, lang, reply)
         elif isinstance(c, cmd.Unsubscribe):
             self._unsubscribe(c, platform, channel, lang, reply)
+        elif isinstance(c, cmd.WatchCommand):
+            reply.notice(watching.watch(self.service.db, c, platform, channel, user, lang, self.clock()))
+        elif isinstance(c, cmd.Unwatch):
+            reply.notice(watching.unwatch(self.service.db, c, platform, channel, lang))
+        elif isinstance(c, cmd.ListWatches):
+            reply.notice(watching.listing(self.service.db, c, platform, channel, lang))
         elif isinstance(c, cmd.ListSubscriptions):
             reply.notice(subscribing.listing(self.service.db, platform, channel, lang))
         elif isinstance(c, cmd.Status):

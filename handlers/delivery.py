@@ -24,6 +24,7 @@ import sqlite_utils
 
 from core.errors import BadInput
 from core.models import Digest
+from digest.relevance import worth_posting
 from storage import posts
 from storage import subscriptions as subs
 from storage.posts import PostKey
@@ -173,7 +174,8 @@ class Poster:
             except BaseException as err:  # GitHub or git failed: the retry job tries again
                 posts.failed(db, key, 0, owner, f"the digest could not be built: {err}")
                 raise
-            if not digest.entries and quiet == "skip" and top.message_id is None:
+            quiet_day = not digest.entries and quiet in ("skip", "unless-watched")
+            if (quiet_day or (quiet == "unless-watched" and not worth_posting(digest))) and top.message_id is None:
                 posts.release(db, key, owner)
                 return Outcome("quiet")
             try:

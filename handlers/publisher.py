@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
 
 from core.errors import BadInput
-from core.models import Digest, RepoRef
+from core.models import Digest, Relevance, RepoRef
+from digest.relevance import narrow, with_patches
 from digest.service import DigestService
 from handlers.delivery import Destination, Outcome, Poster
 from handlers.refresh import Refresher
+from storage import subscriptions as subs
+from storage import watches as stored_watches
 from storage.posts import PartRow, PostKey
 from storage.subscriptions import Subscription
 
@@ -55,8 +58,9 @@ class Publisher:
         ref = self.repo_ref(repo)
 
         def build() -> Digest:
-            return (self.service.finished_digest(ref, day, zone, lang, branch)
-                    or self.service.build_digest(ref, day, zone, lang, branch=branch, spender=spender))
+            digest = (self.service.finished_digest(ref, day, zone, lang, branch)
+                      or self.service.build_digest(ref, day, zone, lang, branch=branch, spender=spender))
+            return self.personal(platform, channel, digest)
 
         return self.poster.post(self.destinations(platform, channel), ref.name, day, build, quiet=quiet, late=late,
                                 force=force, digest_key=(zone, lang, branch))
@@ -79,5 +83,21 @@ class Publisher:
 
     def refresh(self, key: PostKey, digest: Digest, changed: set[str], *, notice: str | None = None) -> int:
         """A posted digest brought up to date (edits in place, or a follow-up); the messages touched."""
-        return self.refresher.refresh(self.destinations(key.platform, key.channel), key, digest, changed,
-                                      notice=notice)
+        return self.refresher.refresh(self.destinations(key.platform, key.channel), key,
+                                      self.personal(key.platform, key.channel, digest), changed, notice=notice)
+
+    def personal(self, platform: str, channel: str, digest: Digest) -> Digest:
+        """The digest as the channel's subscription wants it (issue 14): only the commits on its paths and not by
+        its skipped authors, with its watches and `min` for the view. A channel with no subscription to the
+        repository gets the digest as it is."""
+        db = self.service.db
+        sub = subs.get(db, platform, channel, digest.repo)
+        if sub is None:
+            return digest
+        watches = tuple(stored_watches.of(db, platform, channel, digest.repo))
+        narrowed = narrow(digest, skip_authors=sub.skip_authors, paths=sub.paths)
+        if not watches and sub.min_level is None:
+            return narrowed
+        if any(w.kind == "flag" for w in watches):  # flags are read from the diffs: a read-back digest has none
+            narrowed = with_patches(db, narrowed)
+        return replace(narrowed, relevance=Relevance(watches, sub.min_level))
