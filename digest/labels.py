@@ -143,6 +143,7 @@ TEXT = {
         "watch_keyword": "“{word}” in the {where}",
         "watch_in_title": "title", "watch_in_message": "message", "watch_in_analysis": "analysis",
         # roll-ups (issue 14)
+        "progress_range": "⏳ {repo}: building {n} of {of:+day|days} ({day})…",
         "weekday": "Mon Tue Wed Thu Fri Sat Sun",
         "rollup_title": "{repo} · {first} – {last}",
         "rollup_title_week": "{repo} · week {week}",
@@ -275,6 +276,7 @@ TEXT = {
         "watch_keyword": "{where}中出现“{word}”",
         "watch_in_title": "标题", "watch_in_message": "提交说明", "watch_in_analysis": "分析",
         # 汇总（issue 14）
+        "progress_range": "⏳ {repo}：正在生成第 {n}/{of} 天（{day}）…",
         "weekday": "周一 周二 周三 周四 周五 周六 周日",
         "rollup_title": "{repo} · {first} 至 {last}",
         "rollup_title_week": "{repo} · {week} 周",

@@ -65,3 +65,32 @@ def test_quiet_unless_watched_posts_only_a_day_that_touches_a_watch(tmp_path):
         assert sub.quiet == "unless-watched" and sub.paths == ("python/", "docs/")
         outcome = bot.publisher.post_subscription(sub, datetime(2026, 1, 11, tzinfo=timezone.utc).date())
         assert outcome.status == "quiet" and slack.messages("C1", top_level=True) == []
+
+
+def test_digest_week_in_slack_answers_with_the_roll_up_and_its_day_buttons(tmp_path):
+    """`/digest week` through the real bot over HTTP: progress while days are built, then the week in one
+    ephemeral message whose day buttons answer that day's digest; a second ask builds nothing."""
+    import json
+
+    from tests.servers.slack import block_action_body, slash_command_body
+    from tests.test_slack import post_signed, running_bot
+
+    with running_bot(tmp_path) as (bot, slack, llm, url, shas):
+        bot.service.clock = lambda: NOW
+        bot.ops.clock = lambda: NOW
+        response_url = slack.response_url("C1", "U1")
+        post_signed(url + "/slack/events", slash_command_body("/digest", f"2026-01-09..2026-01-11 {REPO}",
+                                                              response_url=response_url))
+        final = slack.wait_for(lambda: [r for r in slack.responses_to(response_url)
+                                        if "Day by day" in json.dumps(r.body, ensure_ascii=False)], timeout=60)
+        said = json.dumps([r.body for r in slack.responses_to(response_url)], ensure_ascii=False)
+        assert "building 1 of 3 days" in said and "`Sat 01-10` no commits" in said
+        assert "`Sun 01-11` 6 commits" in said
+        buttons = next(b for b in final[-1].body["blocks"] if b["type"] == "actions")["elements"]
+        assert [json.loads(b["value"])["day"] for b in buttons] == ["2026-01-11"]  # the only day with commits
+        calls = len(llm.requests)
+        day_url = slack.response_url("C1", "U1")
+        post_signed(url + "/slack/events", block_action_body(buttons[0]["action_id"], buttons[0]["value"],
+                                                             response_url=day_url))
+        answered = slack.wait_for(lambda: slack.responses_to(day_url), timeout=30)
+        assert "6 commits" in json.dumps(answered[-1].body, ensure_ascii=False) and len(llm.requests) == calls

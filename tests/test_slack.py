@@ -173,12 +173,16 @@ class Recorder:
         self.digests: list = []
         self.reports: list = []
         self.notices: list[str] = []
+        self.rollups: list = []
 
     def progress(self, line: str) -> None:
         self.progresses.append(line)
 
     def digest(self, digest) -> None:
         self.digests.append(digest)
+
+    def rollup(self, rolled) -> None:
+        self.rollups.append(rolled)
 
     def report(self, report) -> None:
         self.reports.append(report)
