@@ -7,7 +7,8 @@ import logging
 import sqlite3
 import sys
 from collections.abc import Callable
-from datetime import date
+from dataclasses import replace
+from datetime import date, time
 from typing import TextIO
 
 from core.errors import BadInput, CommitRadarError
@@ -100,7 +101,8 @@ def parser(settings: Settings) -> argparse.ArgumentParser:
                     "FEISHU_CHAT_ID, FEISHU_WEBHOOK_URL), or to --to. Once per destination and day unless --force.")
     post.add_argument("repo", help="owner/name")
     post.add_argument("--date", default="yesterday",
-                      help="YYYY-MM-DD, today, yesterday (default) or latest (the most recent day with commits)")
+                      help="YYYY-MM-DD, today, yesterday (default) or latest (the most recent day with commits); "
+                           "week (the last full week) or A..B posts the roll-up, once")
     post.add_argument("--to", action="append", metavar="DEST",
                       help="slack:CHANNEL_ID, feishu:CHAT_ID or feishu:webhook (repeatable)")
     post.add_argument("--force", action="store_true", help="post again, anew, even if that day was posted")
@@ -295,6 +297,15 @@ def post_now(settings: Settings, service: DigestService, args: argparse.Namespac
     for platform, channel, sub in targets:
         zone = args.tz or (sub.zone if sub else settings.digest_tz)
         lang = args.lang or (sub.lang if sub else settings.digest_lang)
+        if is_range(args.date):  # a roll-up, claimed by its ISO week (or its range) like a day's post by its day
+            span = parse_range(args.date, zone, service.clock())
+            sub = replace(sub, zone=zone, lang=lang) if sub else subs.Subscription(
+                platform, channel, repo, at=time(9), zone=zone, lang=lang)
+            outcome = bot.publisher.post_week(sub, span)
+            stdout.write(f"{platform}:{channel} {repo} {span.key}: {outcome.status}"
+                         + (f" ({outcome.detail})" if outcome.detail else "") + "\n")
+            failures += outcome.status in ("failed", "paused")
+            continue
         day = service.resolve_day(args.date, zone)
         if day == "latest":  # the most recent day with commits, in this destination's zone and branch
             day = service.latest_day(bot.repo_ref(repo), zone, sub.branch if sub else None)

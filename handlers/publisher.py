@@ -11,7 +11,10 @@ from datetime import date, datetime, timezone
 
 from core.errors import BadInput
 from core.models import Digest, Relevance, RepoRef
+from core.ranges import DayRange, week_of_key
+from digest.range_build import digests_of
 from digest.relevance import narrow, with_patches
+from digest.rollup import Rollup, roll_up
 from digest.service import DigestService
 from handlers.delivery import Destination, Outcome, Poster
 from handlers.refresh import Refresher
@@ -71,9 +74,27 @@ class Publisher:
         return self.post(sub.platform, sub.channel, sub.repo, day, sub.zone, sub.lang, sub.branch, quiet=sub.quiet,
                          late=late)
 
+    def post_week(self, sub: Subscription, week: DayRange, *, late: bool = False) -> Outcome:
+        """A subscription's weekly roll-up, posted once (claimed under its ISO week, as a day under its date):
+        the days' stored digests, the missing ones built, narrowed by the subscription's filters."""
+        if sub.paused:
+            return Outcome("paused", sub.paused)
+        ref = self.repo_ref(sub.repo)
+        dest = self.destinations(sub.platform, sub.channel)
+
+        def build() -> Rollup:
+            digests = [narrow(d, skip_authors=sub.skip_authors, paths=sub.paths)
+                       for d in digests_of(self.service, ref, week, sub.zone, sub.lang, branch=sub.branch)]
+            return roll_up(ref.name, week, sub.zone, sub.lang, self.service.branch_name(ref, sub.branch), digests)
+
+        return self.poster.post(dest, ref.name, week.key, build, late=late, render=dest.render_rollup,  # type: ignore[arg-type]
+                                digest_key=(sub.zone, sub.lang, sub.branch))
+
     def retry(self, key: PostKey, row: PartRow, sub: Subscription | None) -> Outcome | None:
         """A post that failed or whose owner died, with the settings it was claimed with; None when they are
         unknown (a claim of older code, not a subscription's)."""
+        if key.weekly:
+            return self.post_week(sub, week_of_key(key.day), late=row.late) if sub is not None else None
         day = date.fromisoformat(key.day)
         if sub is not None:
             return self.post_subscription(sub, day, late=row.late)

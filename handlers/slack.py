@@ -93,6 +93,11 @@ class SlackDestination:
                         for blocks, shas in render.detail_messages(digest))
         return Rendered(top, replies)
 
+    def render_rollup(self, rolled: Rollup, *, late: bool = False) -> Rendered:
+        view = rollup_view.build(rolled)
+        return Rendered(Part({"text": render_rollup.slack_fallback(view), "blocks": render_rollup.slack_blocks(
+            view, zone=rolled.zone, branch=rolled.branch)}))
+
     def render_commits(self, digest: Digest, shas: tuple[str, ...], *, note: str | None = None) -> tuple[Part, ...]:
         wanted = set(shas)
         entries = [e for e in digest.entries if e.commit.sha in wanted]
