@@ -55,7 +55,8 @@ class Publisher:
         self.refresher = Refresher(db=lambda: self.service.db, clock=self.clock)
 
     def post(self, platform: str, channel: str, repo: str, day: date, zone: str, lang: str, branch: str | None, *,
-             quiet: str = "line", late: bool = False, force: bool = False, spender: str | None = None) -> Outcome:
+             quiet: str = "line", late: bool = False, force: bool = False, spender: str | None = None,
+             key_day: str | None = None) -> Outcome:
         """The digest of `day`, posted once to (platform, channel): built (or read back) only after the claim is
         won. `spender` is whose LLM tokens a build may spend (a person who clicked; None for the schedule)."""
         ref = self.repo_ref(repo)
@@ -65,14 +66,25 @@ class Publisher:
                       or self.service.build_digest(ref, day, zone, lang, branch=branch, spender=spender))
             return self.personal(platform, channel, digest)
 
-        return self.poster.post(self.destinations(platform, channel), ref.name, day, build, quiet=quiet, late=late,
-                                force=force, digest_key=(zone, lang, branch))
+        return self.poster.post(self.destinations(platform, channel), ref.name, key_day or day, build, quiet=quiet,
+                                late=late, force=force, digest_key=(zone, lang, branch))
 
     def post_subscription(self, sub: Subscription, day: date, *, late: bool = False) -> Outcome:
+        """The subscription's post of `day`; a subscription that names several branches (`main,release/*`) gets
+        one post per branch, each claimed under `DAY@BRANCH` and headed by its branch."""
         if sub.paused:
             return Outcome("paused", sub.paused)
-        return self.post(sub.platform, sub.channel, sub.repo, day, sub.zone, sub.lang, sub.branch, quiet=sub.quiet,
-                         late=late)
+        patterns = [b.strip() for b in (sub.branch or "").split(",") if b.strip()]
+        if len(patterns) <= 1 and not any(ch in (sub.branch or "") for ch in "*?"):
+            return self.post(sub.platform, sub.channel, sub.repo, day, sub.zone, sub.lang, sub.branch,
+                             quiet=sub.quiet, late=late)
+        outcomes = [self.post(sub.platform, sub.channel, sub.repo, day, sub.zone, sub.lang, name, quiet=sub.quiet,
+                              late=late, key_day=f"{day.isoformat()}@{name}")
+                    for name in self.service.branches_matching(self.repo_ref(sub.repo), patterns)]
+        if not outcomes:
+            return Outcome("quiet", f"no branch matches {sub.branch}")
+        worst = next((o for o in outcomes if o.status in ("failed", "paused", "busy")), None)
+        return worst or next((o for o in outcomes if o.status == "posted"), outcomes[0])
 
     def post_week(self, sub: Subscription, week: DayRange, *, late: bool = False) -> Outcome:
         """A subscription's weekly roll-up, posted once (claimed under its ISO week, as a day under its date):
@@ -95,7 +107,10 @@ class Publisher:
         unknown (a claim of older code, not a subscription's)."""
         if key.weekly:
             return self.post_week(sub, week_of_key(key.day), late=row.late) if sub is not None else None
-        day = date.fromisoformat(key.day)
+        day = date.fromisoformat(key.day.partition("@")[0])
+        if "@" in key.day and row.zone and row.lang:  # one branch of several: that branch's post, as claimed
+            return self.post(key.platform, key.channel, key.repo, day, row.zone, row.lang, row.branch,
+                             quiet=sub.quiet if sub else "line", late=row.late, key_day=key.day)
         if sub is not None:
             return self.post_subscription(sub, day, late=row.late)
         if row.zone and row.lang:  # posted on demand ("Post to channel", bot.py post): its own settings

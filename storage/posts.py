@@ -155,6 +155,9 @@ DAILY = "instr(day, '-W') = 0"  # a day's post, not a weekly roll-up's (the back
 
 
 def posted_days(db: sqlite_utils.Database, platform: str, channel: str, repo: str) -> set[str]:
+    """Days and weeks posted. A day of a subscription to several branches is claimed per branch
+    (`2026-01-11@release/1.0`), never as the bare day: the catch-up asks for it again and the claims answer
+    "already" for each branch done."""
     return {r["day"] for r in db.query("SELECT day FROM posts WHERE platform = ? AND channel = ? AND repo = ?"
                                        " AND part = 0 AND state = 'posted'", [platform, channel, repo])}
 
