@@ -9,7 +9,10 @@ import uuid as uuidlib
 from typing import Any
 
 from core.models import CommitReport, Digest
+from digest import rollup_view
 from digest.render import feishu as render
+from digest.render import rollup as render_rollup
+from digest.rollup import Rollup
 from handlers.feishu.openapi import FeishuError, OpenApi
 
 log = logging.getLogger(__name__)
@@ -70,6 +73,10 @@ class CardReply:
 
     def report(self, report: CommitReport) -> None:
         self._show(render.report_card(report))
+
+    def rollup(self, rolled: Rollup) -> None:
+        view = rollup_view.build(rolled)
+        self._show(render_rollup.feishu_card(view, zone=rolled.zone, branch=rolled.branch, app=True))
 
     def notice(self, message: str) -> None:
         self._show(render.notice_card(message, self.lang))
