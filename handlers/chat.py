@@ -230,8 +230,9 @@ class ChatOps:
         self.checks.checked_repo(c.repo, platform, channel)
         sub = subscribing.subscribe(self.service.db, c, platform, channel, user, self.settings, self.clock())
         self.on_subscriptions_changed()
-        reply.notice(say(lang, "subscribed", repo=sub.repo, at=sub.at.strftime("%H:%M"), zone=sub.zone, lang=sub.lang,
-                         next=status.next_run(sub, self.next_runs())))
+        said = say(lang, "subscribed" if sub.daily else "subscribed_weekly", repo=sub.repo, at=sub.at.strftime("%H:%M"),
+                   zone=sub.zone, lang=sub.lang, next=status.next_run(sub, self.next_runs()))
+        reply.notice("\n".join([said, *(f"• {x}" for x in subscribing.filters(sub, lang))]))
 
     def _unsubscribe(self, c: cmd.Unsubscribe, platform: str, channel: str, lang: str, reply: Reply) -> None:
         removed, answer = subscribing.unsubscribe(self.service.db, c.repo, platform, channel, lang)

@@ -13,14 +13,17 @@ from digest.service import DigestService
 from handlers.words import moment, say
 from storage import llm as llm_store
 from storage import outages, posts
+from handlers import subscriptions as subscribing
+from handlers import watching
 from storage import subscriptions as subs
 from storage.posts import PartRow
 from storage.subscriptions import Subscription
 
 def next_run(sub: Subscription, runs: dict[str, datetime | None]) -> str:
     """When a subscription posts next, in its zone; "—" when it has no job (paused)."""
-    when = runs.get(f"{sub.destination}|{sub.repo}")
-    return moment(when, sub.zone) if when else "—"
+    found = [t for t in (runs.get(f"{sub.destination}|{sub.repo}"), runs.get(f"{sub.destination}|{sub.repo}|weekly"))
+             if t is not None]
+    return moment(min(found), sub.zone) if found else "—"
 
 
 def last_post(day: str, row: PartRow, zone: str, lang: str) -> str:
@@ -39,6 +42,7 @@ def status_text(db: sqlite_utils.Database, platform: str, channel: str, lang: st
         last = last_post(*found, s.zone, lang) if found else say(lang, "never_posted")
         lines.append(say(lang, "status_line", repo=s.repo, next=next_run(s, runs), last=last)
                      + (f"\n  ⏸ {s.paused}" if s.paused else ""))
+        lines += [f"  {x}" for x in (*subscribing.filters(s, lang), *watching.lines(db, s, lang))]
     if len(lines) == 1:
         lines.append(say(lang, "no_repo"))
     lines += health

@@ -14,7 +14,7 @@ from storage import subscriptions as subs
 from storage import watches as stored
 from storage.subscriptions import Subscription
 
-_SHOWN_BAD = str.maketrans({ch: None for ch in "<>&`*_~|"})  # chat markup in a pattern shown back: dropped
+_SHOWN_BAD = str.maketrans({ch: None for ch in "<>&`|"})  # shown in `code`: what would end it or ping, dropped
 
 
 def shown(value: str) -> str:

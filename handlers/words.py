@@ -12,14 +12,18 @@ HELP = {
     "en": """*Commit Radar*: daily digests of a repository's commits, analysed.
 • `/digest` — yesterday's digest of this channel's repository (in its time zone)
 • `/digest 2026-01-11 [owner/name] [tz Asia/Shanghai]`, `/digest today|yesterday|latest [owner/name]`
-• `/digest subscribe owner/name [at 09:00] [tz Asia/Shanghai] [lang zh] [branch main] [quiet skip|line]`
+• `/digest week`, `/digest 2026-01-05..2026-01-11` — a roll-up of the last full week, or of up to 31 days
+• `/digest subscribe owner/name [at 09:00] [tz Asia/Shanghai] [lang zh] [branch main,release/*] [quiet skip|line|unless-watched] [skip-authors dependabot[bot]] [min high|medium|all] [paths python/sglang/srt/**] [weekly mon 09:00|off] [daily on|off]`
+• `/digest watch owner/name path|flag|keyword|author PATTERN [notify @team]` — the daily post opens with the commits that touch it; `/digest unwatch owner/name N`, `/digest watches [owner/name]`
 • `/digest unsubscribe owner/name`, `/digest list`, `/digest status`, `/digest help`
 • `/analyze d112f6a [owner/name]` — a deep analysis of one commit
 Any command takes `lang en|zh`.""",
     "zh": """*Commit Radar*：每日提交摘要与分析。
 • `/digest` — 本频道订阅仓库昨天的摘要（按订阅的时区）
 • `/digest 2026-01-11 [owner/name] [tz Asia/Shanghai]`、`/digest today|yesterday|latest [owner/name]`
-• `/digest subscribe owner/name [at 09:00] [tz Asia/Shanghai] [lang zh] [branch main] [quiet skip|line]`
+• `/digest week`、`/digest 2026-01-05..2026-01-11` — 上一个完整周或最多 31 天的汇总
+• `/digest subscribe owner/name [at 09:00] [tz Asia/Shanghai] [lang zh] [branch main,release/*] [quiet skip|line|unless-watched] [skip-authors dependabot[bot]] [min high|medium|all] [paths python/sglang/srt/**] [weekly mon 09:00|off] [daily on|off]`
+• `/digest watch owner/name path|flag|keyword|author 模式 [notify @团队]` — 每日摘要先列出涉及它的提交；`/digest unwatch owner/name N`、`/digest watches [owner/name]`
 • `/digest unsubscribe owner/name`、`/digest list`、`/digest status`、`/digest help`
 • `/analyze d112f6a [owner/name]` — 单个提交的深度分析
 所有命令都可加 `lang en|zh`。""",
@@ -28,12 +32,16 @@ Any command takes `lang en|zh`.""",
 WORDS = {
     "en": {
         "usage_analyze": "Usage: `/analyze SHA [owner/name] [lang en|zh]`, e.g. `/analyze d112f6a sgl-project/sglang`",
-        "usage_subscribe": "Usage: `/digest subscribe owner/name [at HH:MM] [tz ZONE] [lang en|zh] [branch B] "
-                           "[quiet skip|line]`",
+        "usage_subscribe": "Usage: `/digest subscribe owner/name [at HH:MM] [tz ZONE] [lang en|zh] [branch B[,C…]] "
+                           "[quiet skip|line|unless-watched] [skip-authors A,B] [min high|medium|all] [paths P,Q] "
+                           "[weekly DAY HH:MM|off] [daily on|off]`",
         "usage_unsubscribe": "Usage: `/digest unsubscribe owner/name`",
         "usage_list": "Usage: `/digest list`",
         "usage_status": "Usage: `/digest status`",
-        "usage_digest": "Usage: `/digest [YYYY-MM-DD|today|yesterday|latest] [owner/name] [lang en|zh]`",
+        "usage_digest": "Usage: `/digest [YYYY-MM-DD|today|yesterday|latest|week|A..B] [owner/name] [tz ZONE] "
+                        "[lang en|zh]`",
+        "usage_watch": "Usage: `/digest watch owner/name path|flag|keyword|author PATTERN [notify @someone]`, "
+                       "`/digest unwatch owner/name N`, `/digest watches [owner/name]`",
         "internal_error": "❌ internal error ({kind}); it is in the bot's log",
         "not_admin": "⛔ Only the bot's admins can change subscriptions here.",
         "rate_limited": "⏳ You have asked for {n:+analysis|analyses} in the last hour; please wait a little.",
@@ -44,6 +52,7 @@ WORDS = {
         "no_repo": "This channel has no subscription: name a repository (`/digest 2026-01-11 owner/name`) or "
                    "subscribe with `/digest subscribe owner/name`.",
         "subscribed": "✅ Subscribed to `{repo}`: daily at {at} {zone}, in {lang}. Next post: {next}.",
+        "subscribed_weekly": "✅ Subscribed to `{repo}`, weekly only, in {lang}. Next post: {next}.",
         "not_subscribed": "This channel is not subscribed to `{repo}`.",
         "env_subscription": "`{repo}` is subscribed from the environment (DIGEST_REPOS): edit DIGEST_REPOS and "
                             "restart the bot to remove it.",
@@ -91,12 +100,16 @@ WORDS = {
     },
     "zh": {
         "usage_analyze": "用法：`/analyze SHA [owner/name] [lang en|zh]`，例如 `/analyze d112f6a sgl-project/sglang`",
-        "usage_subscribe": "用法：`/digest subscribe owner/name [at HH:MM] [tz ZONE] [lang en|zh] [branch B] "
-                           "[quiet skip|line]`",
+        "usage_subscribe": "用法：`/digest subscribe owner/name [at HH:MM] [tz ZONE] [lang en|zh] [branch B[,C…]] "
+                           "[quiet skip|line|unless-watched] [skip-authors A,B] [min high|medium|all] [paths P,Q] "
+                           "[weekly DAY HH:MM|off] [daily on|off]`",
         "usage_unsubscribe": "用法：`/digest unsubscribe owner/name`",
         "usage_list": "用法：`/digest list`",
         "usage_status": "用法：`/digest status`",
-        "usage_digest": "用法：`/digest [YYYY-MM-DD|today|yesterday|latest] [owner/name] [lang en|zh]`",
+        "usage_digest": "用法：`/digest [YYYY-MM-DD|today|yesterday|latest|week|A..B] [owner/name] [tz ZONE] "
+                        "[lang en|zh]`",
+        "usage_watch": "用法：`/digest watch owner/name path|flag|keyword|author 模式 [notify @成员]`、"
+                       "`/digest unwatch owner/name N`、`/digest watches [owner/name]`",
         "internal_error": "❌ 内部错误（{kind}），详情见机器人日志",
         "not_admin": "⛔ 只有机器人管理员可以修改订阅。",
         "rate_limited": "⏳ 过去一小时内你已请求 {n} 次分析，请稍后再试。",
@@ -105,6 +118,7 @@ WORDS = {
         "which_repo": "哪个仓库？本频道订阅了多个：{choices}。请在命令中指明。",
         "no_repo": "本频道没有订阅：请指明仓库（`/digest 2026-01-11 owner/name`）或用 `/digest subscribe owner/name` 订阅。",
         "subscribed": "✅ 已订阅 `{repo}`：每天 {at}（{zone}），语言 {lang}。下次发送：{next}。",
+        "subscribed_weekly": "✅ 已订阅 `{repo}`（仅每周汇总），语言 {lang}。下次发送：{next}。",
         "not_subscribed": "本频道未订阅 `{repo}`。",
         "env_subscription": "`{repo}` 来自环境变量 DIGEST_REPOS：请修改 DIGEST_REPOS 并重启机器人。",
         "unsubscribed": "✅ 已取消订阅 `{repo}`。",

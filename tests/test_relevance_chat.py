@@ -94,3 +94,26 @@ def test_digest_week_in_slack_answers_with_the_roll_up_and_its_day_buttons(tmp_p
                                                              response_url=day_url))
         answered = slack.wait_for(lambda: slack.responses_to(day_url), timeout=30)
         assert "6 commits" in json.dumps(answered[-1].body, ensure_ascii=False) and len(llm.requests) == calls
+
+
+def test_subscribe_answers_list_and_status_name_every_filter_in_english_and_chinese(tmp_path):
+    repo = GitRepo(tmp_path / "upstream")
+    day_of_commits(repo, 2)
+    with SlackServer(channels=["C1", "C2"]) as slack:
+        bot = make_bot(settings_env(tmp_path, slack, repo), clock=lambda: NOW)
+        said = Recorder()
+        bot.ops.handle("slack", "C1", "U1", "/digest", f"subscribe {REPO} weekly mon 09:00 daily off min medium "
+                                                       "skip-authors dependabot[bot] paths python/**", said)
+        answer = said.notices[-1]
+        assert "weekly only" in answer and "2026-01-12 09:00 UTC" in answer, answer
+        for words in ("weekly roll-up mon 09:00 UTC", "medium importance and above", "`python/**`",
+                      "`dependabot[bot]`"):
+            assert words in answer
+        bot.ops.handle("slack", "C1", "U1", "/digest", f"watch {REPO} flag --enable-* notify <@U0ANN|ann>", said)
+        bot.ops.handle("slack", "C1", "U1", "/digest", "status", said)
+        assert "1. flag `--enable-*` → ann" in said.notices[-1] and "`python/**`" in said.notices[-1]
+        bot.ops.handle("slack", "C2", "U1", "/digest", f"subscribe {REPO} lang zh paths docs/", said)
+        bot.ops.handle("slack", "C2", "U1", "/digest", "list", said)
+        assert "只包含涉及 `docs/` 的提交" in said.notices[-1]
+        bot.ops.handle("slack", "C2", "U1", "/digest", "help", said)
+        assert "/digest watch owner/name" in said.notices[-1] and "/digest week" in said.notices[-1]
