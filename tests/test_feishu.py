@@ -20,6 +20,7 @@ from handlers.app import Bot
 from core.watches import Mention
 from handlers.commands import parse
 from handlers.feishu import Gate, command_of, strip_mentions
+from storage import posts
 from storage import subscriptions as subs
 from tests.bigday import big_day
 from tests.conftest import NOW, git_service, sample_history
@@ -453,3 +454,32 @@ def test_the_backfill_patches_app_cards_and_follows_up_on_webhook_posts(feishu, 
         assert len(followups) == 1, "one follow-up card for the webhook, which cannot edit"
         shown = card_text(followups[0].card)
         assert "The LLM answers again" in shown and placeholder not in shown and "test-model" in shown
+
+
+def test_a_watch_made_with_an_at_mention_notifies_that_person_in_the_daily_card(feishu, running, db):
+    """Issue 14 in Feishu: `@bot /digest watch … notify @Ann` over the real callback path stores Ann's open_id; the
+    daily card names her with <at id=…> only when her path is touched, and a commit's own <at id=all> stays text."""
+    bot, url = running
+    ann = {"key": "@_user_2", "id": {"union_id": "on_ann", "user_id": "", "open_id": "ou_7d8a6e6df7621556ce0d21"},
+           "name": "Ann", "tenant_key": "tenant_test"}
+    bot_mention = {"key": "@_user_1", "id": {"union_id": "on_bot", "user_id": "", "open_id": "ou_bot"},
+                   "name": "Commit Radar", "tenant_key": "tenant_test"}
+    for text in (f"@_user_1 /digest subscribe {REPO}", f"@_user_1 /digest watch {REPO} path docs/ notify @_user_2"):
+        event = user_says(feishu, text, mentions=[bot_mention, ann])
+        deliver(url, event)
+        asked = event["event"]["message"]["message_id"]
+        feishu.wait_for(lambda: [m for m in feishu.sent() if m.parent_id == asked and "⏳" not in card_text(m.card)],
+                        timeout=10)
+    said = card_text(feishu.sent()[-1].card)
+    assert "docs/" in said and "Ann" in said, said
+    # DIGEST_REPOS' own catch-up posted the day at start, before the watch: post it anew, as `bot.py post --force`
+    feishu.wait_for(lambda: posts.load(bot.service.db, posts.PostKey("feishu", "oc_1", REPO, DAY.isoformat())) and
+                    posts.load(bot.service.db, posts.PostKey("feishu", "oc_1", REPO, DAY.isoformat())).state == "posted",
+                    timeout=30)
+    outcome = bot.publisher.post("feishu", "oc_1", REPO, DAY, "UTC", "en", None, force=True)
+    assert outcome.status == "posted"
+    top = next(m for m in feishu.sent("oc_1") if m.parent_id in (None, "") and "Touches your watches" in
+               card_text(m.card))
+    body = card_text(top.card)
+    assert body.count("<at id=ou_7d8a6e6df7621556ce0d21></at>") == 1 and card_problem(top.card) is None
+    assert "<at id=all>" not in body
