@@ -507,9 +507,51 @@ def llm_day(n: int, lang: str) -> Digest:
     return big_day(n, lang)
 
 
+def week_rows(per_day: int, lang: str) -> tuple[str, list[Row]]:
+    """Issue 14: a week of `per_day` LLM-length commits a day rolled up, as the weekly post shows it in Slack and
+    in a Feishu app and webhook card: its visible characters, the platforms' limits, sentences said twice."""
+    from datetime import date, timedelta
+
+    from core.ranges import DayRange
+    from digest import rollup_view
+    from digest.rollup import roll_up
+    from handlers.feishu import AppDestination, Gate, OpenApi, WebhookDestination
+    from handlers.slack import Pacer, SlackDestination
+    from slack_sdk import WebClient
+    from tests.bigday import big_day
+
+    week = DayRange(date(2026, 1, 5), date(2026, 1, 11))
+    rolled = roll_up("sgl-project/sglang", week, "UTC", lang, "main",
+                     [big_day(per_day - 3 + i, lang, day=week.first + timedelta(days=i)) for i in range(7)])
+    client = WebClient(token="xoxb-bench", base_url="http://127.0.0.1:9/api/")
+    slack = SlackDestination(client, client, "C0BENCH", Pacer()).render_rollup(rolled).top.payload
+    app = AppDestination(OpenApi("cli_bench", "s", "http://127.0.0.1:9"), "oc_bench", Gate()).render_rollup(rolled)
+    hook = WebhookDestination("http://127.0.0.1:9/hook", None, Gate()).render_rollup(rolled)
+    s_units, f_units = slack_units(slack), feishu_units(app.top.payload["card"])
+    blocks = slack.get("blocks", [])
+    out = [
+        Row("Slack roll-up visible chars", f"{visible_chars(s_units):,}", "≤ 3,000",
+            "PASS" if visible_chars(s_units) <= 3000 else "FAIL"),
+        Row("Slack roll-up blocks / block text", f"{len(blocks)} / {_block_text(blocks):,}", "≤ 50 / < 12,000",
+            "PASS" if len(blocks) <= 50 and _block_text(blocks) < 12000 else "FAIL"),
+        Row("Feishu roll-up visible chars", f"{visible_chars(f_units):,}", "≤ 3,000",
+            "PASS" if visible_chars(f_units) <= 3000 else "FAIL"),
+        Row("Feishu app card request bytes", f"{app_body_bytes(app.top.payload['card']):,}", f"< {APP_CARD_MAX:,}",
+            "PASS" if app_body_bytes(app.top.payload["card"]) < APP_CARD_MAX else "FAIL"),
+        Row("Feishu webhook card bytes", f"{webhook_body_bytes(hook.top.payload['card']):,}",
+            f"< {WEBHOOK_BODY_MAX:,}", "PASS" if webhook_body_bytes(hook.top.payload["card"]) < WEBHOOK_BODY_MAX
+            else "FAIL"),
+        Row("messages", "1 (Slack), 1 (Feishu)", "1", "PASS"),
+        Row("repeated sentences, Slack (0)", str(len(repeated_sentences(s_units))), "0",
+            "PASS" if not repeated_sentences(s_units) else "FAIL"),
+    ]
+    return f"week of {rolled.total.total} commits rolled up ({lang}; {rollup_view.build(rolled).key})", out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--day", choices=("300", "merges", "llm", "all"), default="all")
+    ap.add_argument("--day", choices=("300", "merges", "llm", "week", "all"), default="all")
+    ap.add_argument("--week-per-day", type=int, default=72, help="commits a day of the rolled-up week (72: 504)")
     ap.add_argument("--commits", type=int, default=300, help="commits of the generated days")
     ap.add_argument("--lang", choices=("en", "zh"), default="en")
     ap.add_argument("--json", action="store_true", help="machine output: the figures and rows of every day")
@@ -534,6 +576,14 @@ def main() -> None:
             if not args.json:
                 print(table(title, figures, seconds))
                 print()
+    if args.day in ("week", "all"):
+        title, week = week_rows(args.week_per_day, args.lang)
+        results.append({"day": "week", "title": title, "rows": [asdict(r) for r in week]})
+        if not args.json:
+            width = max(len(r.measure) for r in week)
+            print(f"== {title}")
+            for r in week:
+                print(f"  {r.measure:<{width}}  {r.value:>14}  {r.target:<20} {r.verdict}")
     if args.json:
         print(json.dumps(results, ensure_ascii=False, indent=2))
 

@@ -90,7 +90,12 @@ def build(r: Rollup) -> RollupView:
              plain(" · " + text(lang, "rollup_levels", high=total.high, medium=total.medium, low=total.low)
                    + (" · " + text(lang, "breaking_count", n=total.breaking) if total.breaking else "")))
     days = tuple(_day_line(r, lang, day) for day in span.days)
-    breaking_rows = [(e, b) for a in r.areas for e in a.breaking for b in e.breaking_changes]
+    seen: set[str] = set()
+    breaking_rows = []  # each change once: a change reverted and made again, or carried twice, is said once
+    for e, b in ((e, b) for a in r.areas for e in a.breaking for b in e.breaking_changes):
+        if (said := " ".join(b.lower().split())) not in seen:
+            seen.add(said)
+            breaking_rows.append((e, b))
     breaking = tuple((plain("• " + fit(b, 110) + " "), *_ref(e)) for e, b in breaking_rows[:MAX_BREAKING])
     breaking_more = (text(lang, "rollup_more", n=len(breaking_rows) - len(breaking))
                      if len(breaking_rows) > len(breaking) else None)

@@ -169,3 +169,12 @@ def test_a_tiny_real_day_is_measured_through_the_real_renderers(tmp_path: Path):
     rows = rb.rows(f)
     assert {r.verdict for r in rows} <= {"PASS", "FAIL", ""}
     assert "Slack top: visible characters" in rb.table("tiny", f, 0.0)
+
+
+def test_the_week_roll_up_is_measured_on_every_surface():
+    from bench.readability import week_rows
+
+    title, rows = week_rows(12, "zh")
+    assert "week of" in title and {r.measure for r in rows} >= {"Slack roll-up visible chars",
+                                                                   "Feishu webhook card bytes"}
+    assert all(r.verdict == "PASS" for r in rows), rows
