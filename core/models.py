@@ -316,6 +316,7 @@ class CommitReport:
     notes: tuple[str, ...] = ()  # e.g. a failed `git fetch`: the clone was read as it is
     entry: Entry | None = None
     merged: tuple[Entry, ...] = ()
+    zone: str = "UTC"  # the zone its times are shown in (`/analyze … tz ZONE`, else the channel's)
 
 
 @dataclass(frozen=True)

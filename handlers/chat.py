@@ -10,7 +10,7 @@ from __future__ import annotations
 import fnmatch
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timezone
 from typing import Protocol
 
@@ -59,14 +59,14 @@ HELP = {
 • `/digest 2026-01-11 [owner/name] [tz Asia/Shanghai]`, `/digest today|yesterday|latest [owner/name]`
 • `/digest subscribe owner/name [at 09:00] [tz Asia/Shanghai] [lang zh] [branch main] [quiet skip|line]`
 • `/digest unsubscribe owner/name`, `/digest list`, `/digest status`, `/digest help`
-• `/analyze d112f6a [owner/name]` — a deep analysis of one commit
+• `/analyze d112f6a [owner/name] [tz Asia/Shanghai]` — a deep analysis of one commit
 Any command takes `lang en|zh`.""",
     "zh": """*Commit Radar*：每日提交摘要与分析。
 • `/digest` — 本频道订阅仓库昨天的摘要（按订阅的时区）
 • `/digest 2026-01-11 [owner/name] [tz Asia/Shanghai]`、`/digest today|yesterday|latest [owner/name]`
 • `/digest subscribe owner/name [at 09:00] [tz Asia/Shanghai] [lang zh] [branch main] [quiet skip|line]`
 • `/digest unsubscribe owner/name`、`/digest list`、`/digest status`、`/digest help`
-• `/analyze d112f6a [owner/name]` — 单个提交的深度分析
+• `/analyze d112f6a [owner/name] [tz Asia/Shanghai]` — 单个提交的深度分析
 所有命令都可加 `lang en|zh`。""",
 }
 
@@ -276,11 +276,12 @@ class ChatOps:
             return
         repo, sub = found
         lang = c.lang or (sub.lang if sub else lang)
+        zone = c.zone or (sub.zone if sub else self.settings.digest_tz)
         if not self._spend(platform, user, lang, reply):  # before the repository is looked up on GitHub
             return
         ref = self._checked_repo(repo, platform, channel)
         reply.progress(text(lang, "progress_analyze", sha=c.sha[:7], repo=repo))
-        reply.report(self.service.analyze(ref, c.sha, lang, spender=_spender(platform, user)))
+        reply.report(replace(self.service.analyze(ref, c.sha, lang, spender=_spender(platform, user)), zone=zone))
 
     def _subscribe(self, c: cmd.Subscribe, platform: str, channel: str, user: str, lang: str, reply: Reply) -> None:
         self._checked_repo(c.repo, platform, channel)
@@ -395,12 +396,12 @@ def _spender(platform: str, user: str) -> str:
 
 def _usage(topic: str) -> str:
     return {
-        "analyze": "Usage: `/analyze SHA [owner/name] [lang en|zh]`, e.g. `/analyze d112f6a sgl-project/sglang`",
+        "analyze": "Usage: `/analyze SHA [owner/name] [tz ZONE] [lang en|zh]`, e.g. `/analyze d112f6a sgl-project/sglang`",
         "subscribe": "Usage: `/digest subscribe owner/name [at HH:MM] [tz ZONE] [lang en|zh] [branch B] [quiet skip|line]`",
         "unsubscribe": "Usage: `/digest unsubscribe owner/name`",
         "list": "Usage: `/digest list`",
         "status": "Usage: `/digest status`",
-    }.get(topic, "Usage: `/digest [YYYY-MM-DD|today|yesterday|latest] [owner/name] [lang en|zh]`")
+    }.get(topic, "Usage: `/digest [YYYY-MM-DD|today|yesterday|latest] [owner/name] [tz ZONE] [lang en|zh]`")
 
 
 _WORDS = {

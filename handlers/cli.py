@@ -7,11 +7,13 @@ import logging
 import sqlite3
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TextIO
 
 from digest.config import Settings
 from core.errors import BadInput, CommitRadarError
 from core.models import Digest, Progress
+from core.window import parse_zone
 from digest.render import json as render_json
 from digest.render import markdown as render_markdown
 from digest.render import text as render_text
@@ -73,6 +75,8 @@ def parser(settings: Settings) -> argparse.ArgumentParser:
                                   description="A deep analysis (insights, risks, suggestions) of one commit.")
     analyze.add_argument("sha", help="commit SHA, 7 to 40 hex digits")
     analyze.add_argument("--repo", help="owner/name on GitHub (or in GIT_CLONES); optional with --git")
+    analyze.add_argument("--tz", default=settings.digest_tz,
+                         help=f"IANA time zone its times are shown in (default DIGEST_TZ, now {settings.digest_tz})")
     common(analyze)
 
     run = commands.add_parser(
@@ -197,7 +201,8 @@ def run(argv: list[str] | None, settings: Settings, make_service: Callable[[Sett
             stdout.write(renderer.render_digest(digest))
             warn_fallbacks(digest, say)
         else:
-            report = service.analyze(repo, args.sha, args.lang, progress=progress)
+            parse_zone(args.tz)  # a wrong zone is said before the analysis is paid for
+            report = replace(service.analyze(repo, args.sha, args.lang, progress=progress), zone=args.tz)
             stdout.write(renderer.render_report(report))
             for note in report.notes:
                 say(f"warning: {note}")

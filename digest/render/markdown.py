@@ -10,7 +10,7 @@ import re
 
 from digest.labels import CHANGE_TYPE, IMPORTANCE, IMPORTANCE_ICON, text
 from core.models import Analysis, Commit, CommitReport, Digest, Entry
-from digest.render.common import (breaking_told, by_importance, coverage_line, local_time, marked, merge_title,
+from digest.render.common import (breaking_told, by_importance, committed_line, coverage_line, local_time, marked, merge_title,
                                   merged_here, pr_url, provenance, stats_extras, strip_controls, window_line,
                                   with_marks)
 
@@ -159,6 +159,6 @@ def _section(level: str, n: int, lang: str) -> str:
 
 def render_report(report: CommitReport) -> str:
     c, lang = report.commit, report.analysis.lang
-    lines = [f"# {md(c.title)}", "", f"**{md(c.repo)}** · {c.committed_at.isoformat()}", "",
+    lines = [f"# {md(c.title)}", "", f"**{md(c.repo)}** · {md(committed_line(report))}", "",
              _link_line(c, report.web_url, lang), "", *_analysis(report.analysis, lang, report.analysis)]
     return "\n".join(lines).rstrip("\n") + "\n"

@@ -15,7 +15,7 @@ from typing import Any
 
 from digest.labels import CHANGE_TYPE, IMPORTANCE, IMPORTANCE_ICON, counted, text
 from core.models import Analysis, Commit, CommitReport, Digest, Entry
-from digest.render.common import (breaking_shown, breaking_summary, by_importance, commit_link, coverage_line,
+from digest.render.common import (breaking_shown, breaking_summary, by_importance, commit_link, committed_line, coverage_line,
                                   marked_entry, one_line, per_line, provenance, stats_extras, title_of, top_summary,
                                   window_line)
 from digest.textfit import fit
@@ -319,7 +319,7 @@ def report_blocks(report: CommitReport) -> list[dict[str, Any]]:
         return _merge_report_blocks(report, report.entry)
     a, c = report.analysis, report.commit
     entry = Entry(c, a, a if a.depth == "deep" else None)
-    blocks = [_header(text(a.lang, "deep_of", title=c.title))]
+    blocks = [_header(text(a.lang, "deep_of", title=c.title)), _context(esc(committed_line(report)))]
     blocks += commit_blocks(entry, a.lang, report.web_url, button=False)
     for note in report.notes:
         blocks.append(_context(f"⚠️ {esc(note)}"))
@@ -333,7 +333,7 @@ def report_blocks(report: CommitReport) -> list[dict[str, Any]]:
 def _merge_report_blocks(report: CommitReport, merge: Entry) -> list[dict[str, Any]]:
     lang, web = report.analysis.lang, report.web_url
     out = _Budget(max_blocks=MAX_BLOCKS - 1, max_chars=MESSAGE_BUDGET - 200)  # room for the count of the rest
-    out.add(_header(text(lang, "merge_of", label=title_of(merge, lang))))
+    out.add(_header(text(lang, "merge_of", label=title_of(merge, lang))), _context(esc(committed_line(report))))
     out.add(*commit_blocks(merge, lang, web, button=False, digest_entries=report.merged))
     out.add(_context(esc(text(lang, "merge_told"))))
     shown = 0
