@@ -290,6 +290,7 @@ class Digest:
     built_at: datetime
     web_url: str | None = None
     notes: tuple[str, ...] = ()
+    rules_why: str = ""  # no LLM was asked: "none" configured, or "off" (--no-llm); "" when read back from storage
 
     @property
     def day(self) -> date:

@@ -60,8 +60,8 @@ TEXT = {
         "diff_condensed": "; {n:+deletion or rename|deletions or renames} condensed to one line",
         "redacted": "{n:+secret|secrets} redacted before sending ({kinds}).",
         "fallback": "LLM unavailable ({error}); offline rules analysis shown, queued for a retry.",
-        "budget_spent": "Your daily budget of {limit} LLM tokens ran out while this was built: {n} analyses show the "
-                        "offline rules instead. Ask again after {reset}.",
+        "budget_spent": "Your daily budget of {limit} LLM tokens ran out while this was built: {n:+analysis shows|analyses show} "
+                        "the offline rules instead. Ask again after {reset}.",
         "no_commits": "No commits in {repo} on {day} ({zone}).",
         "merge": "merge",
         "coverage": "{llm}/{total:+commit|commits} analysed by {models}",
@@ -71,9 +71,11 @@ TEXT = {
         "coverage_tokens": " · {tokens_in} tokens in, {tokens_out} out",
         "outage": "LLM unavailable since {since}: {error}. The analyses marked as offline rules will be replaced "
                   "when it answers again.",
-        "recovered": "✅ The LLM answers again: {n} analyses of this digest were updated.",
+        "recovered": "✅ The LLM answers again: {n:+analysis of this digest was|analyses of this digest were} updated.",
         "late_commits": "{n:+commit|commits} added since this digest was posted.",
-        "coverage_rules": "{n:+commit|commits} analysed by offline rules (no LLM configured)",
+        "coverage_rules": "{n:+commit|commits} analysed by offline rules",
+        "coverage_rules_none": "{n:+commit|commits} analysed by offline rules (no LLM configured)",
+        "coverage_rules_off": "{n:+commit|commits} analysed by offline rules (--no-llm)",
         "window": "Window: {start} – {end} ({zone}), branch {branch}",
         "files_line": "files: {n}, +{additions} −{deletions}",
         "digest_title": "{repo} · {day}",
@@ -151,7 +153,9 @@ TEXT = {
         "outage": "LLM 自 {since} 起不可用：{error}。标为离线规则的分析将在其恢复后替换。",
         "recovered": "✅ LLM 已恢复：本摘要更新了 {n} 个分析。",
         "late_commits": "本摘要发布后新增 {n} 个提交。",
-        "coverage_rules": "{n} 个提交由离线规则分析（未配置 LLM）",
+        "coverage_rules": "{n} 个提交由离线规则分析",
+        "coverage_rules_none": "{n} 个提交由离线规则分析（未配置 LLM）",
+        "coverage_rules_off": "{n} 个提交由离线规则分析（--no-llm）",
         "window": "时间窗口：{start} – {end}（{zone}），分支 {branch}",
         "files_line": "{n} 个文件，+{additions} −{deletions}",
         "digest_title": "{repo} · {day}",
@@ -209,5 +213,10 @@ class _Counts(string.Formatter):
 _COUNTS = _Counts()
 
 
+def fill(template: str, **values: object) -> str:
+    """str.format, with `{n:+one|many}` counts."""
+    return _COUNTS.format(template, **values)
+
+
 def text(lang: str, key: str, **values: object) -> str:
-    return _COUNTS.format(TEXT[lang][key], **values)
+    return fill(TEXT[lang][key], **values)

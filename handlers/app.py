@@ -11,6 +11,7 @@ from datetime import datetime, time, timedelta, timezone
 from typing import Any
 
 from digest.config import Settings
+from digest.labels import counted
 from core.errors import BadInput
 from digest.service import DigestService
 from handlers.chat import ChatOps, ChatSettings
@@ -107,22 +108,25 @@ class Bot:
         db = self.service.db
         lines = []
         if self.service.llm is None:
-            lines.append("LLM: not configured (offline rules analysis)")
+            lines.append("LLM: turned off with --no-llm (offline rules analysis)" if self.service.llm_off
+                         else "LLM: not configured (offline rules analysis)")
         else:
             health = self.service.llm.health()
             pending = db.execute("SELECT count(*) FROM pending").fetchone()[0]
             state = health.state
             if state == "ok" and health.failures:  # suspect: new calls wait for those in flight
-                state = f"failing ({health.failures} failed call(s) in a row, new calls held)"
+                state = f"failing ({counted(health.failures, 'failed call', 'failed calls')} in a row, new calls held)"
             if state != "ok":
                 since = f" since {health.since:%Y-%m-%d %H:%M} UTC" if health.since else ""
                 state = f"{state}{since}: {health.last_error}"
             if health.models_down:
                 state += f"; models not found: {', '.join(health.models_down)}"
-            lines.append(f"LLM {self.service.llm.config.model}: {state}; {pending} analyses queued for a retry")
+            lines.append(f"LLM {self.service.llm.config.model}: {state}; {counted(pending, 'analysis', 'analyses')} "
+                         "queued for a retry")
             week = llm_store.tokens_by_day(db, self.clock() - timedelta(days=7))
             cap = f" (cap {self.service.token_cap} a day)" if self.service.token_cap else ""
-            lines.append(f"LLM cost, last 7 days: {week[0]} tokens in, {week[1]} out, {week[2]} calls{cap}")
+            lines.append(f"LLM cost, last 7 days: {week[0]} tokens in, {week[1]} out, "
+                         f"{counted(week[2], 'call', 'calls')}{cap}")
             if (outage := outages.current(db, self.service.llm.config.endpoint)) is not None:
                 lines.append(f"⚠️ LLM outage since {outage.started_at:%Y-%m-%d %H:%M} UTC: {outage.error}")
         lines.append("GitHub: " + ("token set (5000 requests/h)" if self.settings.github_token

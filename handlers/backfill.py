@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from core.errors import CommitRadarError
-from digest.labels import text
+from digest.labels import counted, text
 from handlers.chat import ChatOps
 from handlers.delivery import DestinationGone, SendFailed
 from storage import analyses as stored_analyses
@@ -35,7 +35,7 @@ class BackfillReport:
     def line(self) -> str:
         models = ", ".join(self.models) or "the LLM"
         return (f"retried {self.retried}, {self.analysed} analysed by {models}, {self.still_pending} still pending; "
-                f"{self.digests} digests rebuilt; {self.messages} messages updated")
+                f"{counted(self.digests, 'digest', 'digests')} rebuilt; {counted(self.messages, 'message', 'messages')} updated")
 
 
 def backfill(ops: ChatOps, *, now: bool = False, recent_days: int = RECENT_DAYS, passes: int = 3) -> BackfillReport:

@@ -15,7 +15,7 @@ from datetime import date, datetime, time, timezone
 from typing import Protocol
 
 from core.errors import BadInput, CommitRadarError
-from digest.labels import text, thousands
+from digest.labels import fill, text, thousands
 from core.models import CommitReport, Digest, Progress, RepoRef, parse_repo_name
 from digest.repos import resolve_repo
 from digest.service import DigestService
@@ -235,12 +235,12 @@ class ChatOps:
         """Count one command against DIGEST_USER_LIMIT; False (answered) when the user is over it."""
         if events.allow(self.service.db, platform, user, self.clock(), self.settings.costly_per_hour):
             return True
-        reply.notice(_extra(lang)["rate_limited"].format(n=self.settings.costly_per_hour))
+        reply.notice(fill(_extra(lang)["rate_limited"], n=self.settings.costly_per_hour))
         return False
 
     def _digest(self, c: cmd.DigestCommand, platform: str, channel: str, user: str, lang: str, reply: Reply) -> None:
         # the date itself first: in the zone named, else against any zone's today
-        parse_day(c.day or "yesterday", c.zone or "Pacific/Kiritimati", self.clock())
+        parse_day(c.day or "yesterday", c.zone or "Pacific/Kiritimati", self.clock(), zone_named=c.zone is not None)
         found = self._which(platform, channel, c.repo, lang, reply)
         if found is None:
             return
@@ -252,7 +252,7 @@ class ChatOps:
         zone = c.zone or (sub.zone if sub else self.settings.digest_tz)
         lang = c.lang or (sub.lang if sub else lang)
         branch = sub.branch if sub else None
-        day = parse_day(c.day or "yesterday", zone, self.clock())
+        day = parse_day(c.day or "yesterday", zone, self.clock(), zone_named=c.zone is not None)
         if isinstance(day, date) and (stored := self.service.finished_digest(ref, day, zone, lang, branch)):
             reply.digest(stored)
             return
@@ -338,7 +338,7 @@ class ChatOps:
         lines += self.health(lang)
         paused = {s.destination for s in subs.all_subscriptions(self.service.db) if s.paused and s.channel != channel}
         if paused:  # their names may be private to their channels
-            lines.append(words["others_paused"].format(n=len(paused)))
+            lines.append(fill(words["others_paused"], n=len(paused)))
         return "\n".join(lines)
 
     # -- helpers -------------------------------------------------------------------------------------------
@@ -407,7 +407,7 @@ def _usage(topic: str) -> str:
 _WORDS = {
     "en": {
         "not_admin": "⛔ Only the bot's admins can change subscriptions here.",
-        "rate_limited": "⏳ You have asked for {n} analyses in the last hour; please wait a little.",
+        "rate_limited": "⏳ You have asked for {n:+analysis|analyses} in the last hour; please wait a little.",
         "budget_spent": "⏳ You have used {used} of {limit} LLM tokens today; resets at {reset}. Digests already "
                         "built are still free to ask for.",
         "unknown_word": "I did not understand `{word}`.",
@@ -425,7 +425,7 @@ _WORDS = {
         "last_post": "last post",
         "never_posted": "none yet",
         "day_open": "{day} has not ended yet: its digest is posted the next morning.",
-        "others_paused": "{n} other destinations are paused (see /digest status there).",
+        "others_paused": "{n:+other destination is|other destinations are} paused (see /digest status there).",
     },
     "zh": {
         "not_admin": "⛔ 只有机器人管理员可以修改订阅。",

@@ -11,6 +11,7 @@ from dataclasses import replace
 from typing import TextIO
 
 from digest.config import Settings
+from digest.labels import counted
 from core.errors import BadInput, CommitRadarError
 from core.models import Digest, Progress
 from core.window import parse_zone
@@ -227,7 +228,9 @@ def run_bot(settings: Settings, service: DigestService, say: Callable[[str], Non
     import signal
     import threading
 
+    from handlers import startup
     from handlers.app import Bot
+    from storage import subscriptions as subs
 
     if not (settings.slack_enabled or settings.feishu_app_enabled or settings.feishu_webhook_url):
         raise BadInput("nothing to run: set SLACK_BOT_TOKEN, FEISHU_APP_ID and FEISHU_APP_SECRET, or "
@@ -237,7 +240,10 @@ def run_bot(settings: Settings, service: DigestService, say: Callable[[str], Non
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     server = bot.start()
-    say(f"commit radar running: http://{server.host}:{server.port}/healthz; Ctrl-C to stop")
+    llm = service.llm.config if service.llm is not None else None
+    say(startup.line(settings, subs.all_subscriptions(service.db), model=llm.model if llm else None,
+                     fallback=llm.fallback_model if llm else None, llm_off=service.llm_off, host=server.host,
+                     port=server.port))
     stop.wait()
     bot.stop()
     return 0
@@ -276,9 +282,12 @@ def post_now(settings: Settings, service: DigestService, args: argparse.Namespac
         outcome = bot.ops.post_digest(bot.destination(platform, channel), repo, day, zone, lang,
                                       sub.branch if sub else None, quiet=sub.quiet if sub else "line",
                                       force=args.force)
-        stdout.write(f"{platform}:{channel} {repo} {day.isoformat()}: {outcome.status}"
+        shown = "feishu:webhook" if platform == "webhook" else f"{platform}:{channel}"  # as --to names it
+        sent = counted(outcome.replies, *(("detail card", "detail cards") if platform == "webhook"  # no thread there
+                                          else ("thread reply", "thread replies")))
+        stdout.write(f"{shown} {repo} {day.isoformat()}: {outcome.status}"
                      + (f" ({outcome.detail})" if outcome.detail else "")
-                     + (f", {outcome.replies} thread replies" if outcome.replies else "") + "\n")
+                     + (f", {sent}" if outcome.replies else "") + "\n")
         failures += outcome.status in ("failed", "paused")
     return 1 if failures else 0
 
@@ -301,7 +310,7 @@ def warn_fallbacks(digest: Digest, say: Callable[[str], None]) -> None:
     for note in digest.notes:
         say(f"warning: {note}")
     if cov.fallbacks:
-        say(f"warning: {cov.fallbacks} commits use the offline rules because the LLM failed; they are queued "
-            "for a retry:")
+        say(f"warning: {counted(cov.fallbacks, 'commit uses', 'commits use')} the offline rules because the LLM "
+            f"failed; {'it is' if cov.fallbacks == 1 else 'they are'} queued for a retry:")
         for reason in cov.reasons:
             say(f"  {reason}")

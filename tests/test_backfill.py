@@ -75,7 +75,7 @@ def run_day(tmp_path, outage: Fault | None, rate: float = 0.0) -> None:
         assert "LLM unavailable" not in top and not any(PLACEHOLDER in r for r in replies)  # no placeholder left
         assert "18/18 commits analysed by test-model" in top
         if outage is not None:
-            assert "retried 18, 18 analysed by test-model, 0 still pending; 1 digests rebuilt" in line, line
+            assert "retried 18, 18 analysed by test-model, 0 still pending; 1 digest rebuilt" in line, line
             assert "18 after a retry" in top
             assert any("The LLM answers again" in r for r in replies)
             assert slack.updates  # the posted messages were edited in place, not posted again
@@ -170,8 +170,8 @@ def test_status_says_the_llm_is_failing_before_the_breaker_opens(tmp_path):
         bot.service.build_digest(bot.ops.repo_ref(REPO), DAY, "UTC", "en")
         say = Recorder()
         bot.ops.handle("slack", "C1", "U1", "/digest", "status", say)
-        assert "failing (1 failed call(s) in a row, new calls held) since" in say.notices[-1]
-        assert "HTTP 502" in say.notices[-1] and "1 analyses queued for a retry" in say.notices[-1]
+        assert "failing (1 failed call in a row, new calls held) since" in say.notices[-1]
+        assert "HTTP 502" in say.notices[-1] and "1 analysis queued for a retry" in say.notices[-1]
 
 
 def thread_of(slack: SlackServer, channel: str) -> tuple[str, list[str]]:

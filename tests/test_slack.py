@@ -158,7 +158,7 @@ def test_a_channel_without_the_bot_pauses_its_subscription_and_status_says_how_t
         bot.ops.handle("slack", "C9", "U1", "/digest", "status", reply)
         assert "invite it with /invite" in reply.notices[-1]
         bot.ops.handle("slack", "C1", "U1", "/digest", "status", reply)  # another channel sees no private name
-        assert "1 other destinations are paused" in reply.notices[-1] and REPO not in reply.notices[-1]
+        assert "1 other destination is paused" in reply.notices[-1] and REPO not in reply.notices[-1]
 
 
 class Recorder:

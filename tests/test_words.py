@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from digest.config import Settings
 from handlers import commands as cmd
 from tests.servers.slack import slash_command_body
 from tests.test_cli import run
@@ -41,3 +42,117 @@ def test_cli_analyze_shows_the_commit_time_in_the_zone_asked_for(repo, tmp_path)
     bad = run("analyze", shas["feature"][:8], "--git", str(repo.path), "--tz", "Mars/Base", "--db",
               str(tmp_path / "a.db"))
     assert bad.returncode == 2 and "unknown time zone 'Mars/Base'" in bad.stderr
+
+
+def test_the_coverage_line_says_why_the_rules_analysed_the_day(repo, tmp_path):
+    """An LLM configured and `--no-llm` given: the rules were asked for, not forced by a missing LLM."""
+    from tests.conftest import sample_history
+
+    sample_history(repo)
+    llm = {"LLM_BASE_URL": "http://127.0.0.1:9/v1", "LLM_MODEL": "test-model", "LLM_API_KEY": "k"}
+    off = run("digest", "--git", str(repo.path), "--date", "2026-01-11", "--no-llm", "--db", str(tmp_path / "a.db"),
+              env=llm)
+    assert off.returncode == 0, off.stderr
+    assert "analysed by offline rules (--no-llm)" in off.stdout and "no LLM configured" not in off.stdout
+    none = run("digest", "--git", str(repo.path), "--date", "2026-01-11", "--db", str(tmp_path / "b.db"))
+    assert "4 commits analysed by offline rules (no LLM configured)" in none.stdout
+
+
+def test_a_future_day_is_refused_naming_only_the_zone_the_user_gave(tmp_path):
+    from tests.test_slack import Recorder, day_of_commits, make_bot, settings_env
+    from tests.servers.slack import SlackServer
+    from tests.gitrepo import GitRepo
+
+    repo = GitRepo(tmp_path / "upstream")
+    day_of_commits(repo, 1)
+    with SlackServer(channels=["C1"]) as slack:
+        bot = make_bot(settings_env(tmp_path, slack, repo, DIGEST_USER_LIMIT="1"))
+        say = Recorder()
+        bot.ops.handle("slack", "C1", "U1", "/digest", f"2030-01-01 {REPO}", say)
+        assert "2030-01-01 is in the future" in say.notices[-1] and "Kiritimati" not in say.notices[-1]
+        bot.ops.handle("slack", "C1", "U1", "/digest", f"2030-01-01 {REPO} tz Asia/Shanghai", say)
+        assert "2030-01-01 is in the future in Asia/Shanghai" in say.notices[-1]
+        # counts with their noun: a limit of one command an hour
+        bot.ops.handle("slack", "C1", "U1", "/digest", f"2026-01-10 {REPO}", say)
+        bot.ops.handle("slack", "C1", "U1", "/digest", f"2026-01-09 {REPO}", say)
+        assert "You have asked for 1 analysis in the last hour" in say.notices[-1]
+
+
+def test_post_to_the_feishu_webhook_says_cards_not_thread_replies(repo, tmp_path):
+    import uuid
+
+    from tests.conftest import sample_history
+    from tests.servers.feishu import FeishuServer
+
+    sample_history(repo)
+    with FeishuServer(app_id=f"cli_{uuid.uuid4().hex[:12]}", app_secret="s", webhook_token="hooktoken",
+                      webhook_secret="hook-secret", chats=["oc_1"]) as feishu:
+        env = {"FEISHU_WEBHOOK_URL": f"{feishu.url}/open-apis/bot/v2/hook/hooktoken",
+               "FEISHU_WEBHOOK_SECRET": "hook-secret", "GIT_CLONES": f"{REPO}={repo.path}",
+               "DATABASE_PATH": str(tmp_path / "cli.db")}
+        out = run("post", REPO, "--date", "2026-01-11", "--to", "feishu:webhook", env=env)
+        assert out.returncode == 0, out.stderr
+        details = len(feishu.webhook_posts) - 1  # after the top card
+        assert details >= 1
+        said = f"{details} detail card" + ("s" if details > 1 else "")
+        assert out.stdout == f"feishu:webhook {REPO} 2026-01-11: posted, {said}\n"
+
+
+def started_line(env: dict[str, str], *args: str, timeout: float = 60.0) -> str:
+    """The first line `bot.py run` prints on stderr that says it runs (the process is stopped after it)."""
+    import select
+    import time
+
+    from tests.test_slack import bot_process
+
+    proc = bot_process(env, "run", *args)
+    try:
+        deadline, seen = time.monotonic() + timeout, ""
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([proc.stderr], [], [], 0.5)
+            if ready:
+                got = proc.stderr.readline()
+                seen += got
+                if "running" in got:
+                    return got.strip()
+                assert got or proc.poll() is None, seen
+        raise AssertionError(f"no start line in {timeout} s: {seen}")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_the_start_line_says_what_runs(tmp_path):
+    """Mode, subscriptions, the LLM or the rules and the address: what an operator checks after `bot.py run`."""
+    import re
+
+    from tests.gitrepo import GitRepo
+    from tests.servers.slack import SlackServer
+    from tests.test_slack import day_of_commits, settings_env
+
+    repo = GitRepo(tmp_path / "upstream")
+    day_of_commits(repo, 1)
+    llm = {"LLM_BASE_URL": "http://127.0.0.1:9/v1", "LLM_MODEL": "test-model", "LLM_API_KEY": "k"}
+    with SlackServer(channels=["C1"]) as slack:
+        http = started_line({**settings_env(tmp_path, slack, repo, DIGEST_REPOS=REPO), **llm})
+        assert re.fullmatch(r"commit radar running: Slack HTTP \(/slack/events\); 1 subscription "
+                            rf"\({REPO}\); LLM test-model; listening on 0\.0\.0\.0:\d+ \(/healthz\); Ctrl-C to stop",
+                            http), http
+        env = {**settings_env(tmp_path, slack, repo, DIGEST_REPOS=f"{REPO},acme/open", SLACK_APP_TOKEN=slack.app_token,
+                              DATABASE_PATH=str(tmp_path / "socket.db"), DIGEST_ALLOWED_REPOS=f"{REPO},acme/open"),
+               **llm, "FEISHU_WEBHOOK_URL": "http://127.0.0.1:9/open-apis/bot/v2/hook/hooktoken"}
+        socket = started_line(env, "--no-llm")
+        assert socket.startswith("commit radar running: Slack Socket Mode · Feishu webhook (posts only); 4 "
+                                 f"subscriptions (acme/open, {REPO}); offline rules (--no-llm); listening on "
+                                 "127.0.0.1:"), socket  # nothing comes in over HTTP: local only
+
+
+def test_the_start_line_names_the_feishu_event_mode():
+    from handlers import startup
+
+    app = {"FEISHU_APP_ID": "cli_x", "FEISHU_APP_SECRET": "s"}
+    assert startup.modes(Settings.from_env(app)) == ["Feishu ws (long connection)"]
+    assert startup.modes(Settings.from_env({**app, "FEISHU_ENCRYPT_KEY": "k"})) == [
+        "Feishu ws (long connection, card callbacks at /feishu/events)"]
+    assert startup.modes(Settings.from_env({**app, "FEISHU_EVENT_MODE": "http", "FEISHU_ENCRYPT_KEY": "k"})) == [
+        "Feishu http (/feishu/events)"]

@@ -69,7 +69,8 @@ def coverage_line(digest: Digest) -> str:
     """'16/18 commits analysed by m, 2 by rules while the LLM was unreachable' (plain text: renderers escape it)."""
     cov, lang = digest.coverage, digest.lang
     if cov.llm == 0 and cov.fallbacks == 0:
-        return text(lang, "coverage_rules", n=cov.commits)
+        return text(lang, {"none": "coverage_rules_none", "off": "coverage_rules_off"}.get(digest.rules_why,
+                                                                                      "coverage_rules"), n=cov.commits)
     line = text(lang, "coverage", llm=cov.llm, total=cov.commits, models=", ".join(cov.models) or "LLM")
     if cov.retried:
         line += text(lang, "coverage_retried", n=cov.retried)
