@@ -21,6 +21,7 @@ from digest.repos import resolve_repo
 from digest.service import DigestService
 from core.window import day_window, parse_day, parse_zone
 from handlers import commands as cmd
+from handlers.deep import DeepOnce, Thread
 from handlers.delivery import Destination, Outcome, Poster
 from storage import events, posts
 from storage import subscriptions as subs
@@ -86,6 +87,10 @@ class ChatOps:
     health: Callable[[str], list[str]] = lambda lang: []
     clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
     private: Callable[[RepoRef], bool] = lambda repo: False
+    deep_once: DeepOnce = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.deep_once = DeepOnce(lambda: self.service.db, lambda: self.clock())
 
     # -- entry points ----------------------------------------------------------------------------------
 
@@ -110,24 +115,23 @@ class ChatOps:
             reply.notice(f"❌ internal error ({type(err).__name__}); it is in the bot's log")
 
     def deep(self, platform: str, dedupe_key: str, repo: str, sha: str, lang: str, reply: Reply, *,
-             user: str) -> None:
-        """The Deep analysis button: once per (channel, message, action, value), even if clicked twice; a click
-        whose work failed (or was refused by the user's limits) may be clicked again. A new analysis counts
-        against the user's limits like /analyze; one already made is free."""
+             user: str, thread: Thread | None = None) -> None:
+        """The Deep analysis button. On a channel message (`thread`): posted once in its digest's thread, a later
+        click linked to it (handlers/deep.py). Elsewhere: once per (channel, message, action, value), even if
+        clicked twice. A click whose work failed (or was refused by the user's limits) may be clicked again. A new
+        analysis counts against the user's limits like /analyze; one already made is free."""
         db = self.service.db
-        if not events.first_time(db, platform, dedupe_key, self.clock()):
+        if thread is None and not events.first_time(db, platform, dedupe_key, self.clock()):
             log.info("duplicate deep-analysis action %s ignored", dedupe_key)
             return
         try:
-            ref = self.repo_ref(repo)  # a merge told through its commits is answered with them, no LLM call
-            report = self.service.told_merge(ref, sha, lang) or self.service.stored_report(ref, sha, lang)
-            if report is None:
-                if not self._spend(platform, user, lang, reply):
-                    events.forget(db, platform, dedupe_key)
-                    return
-                reply.progress(text(lang, "progress_analyze", sha=sha[:7], repo=repo))
-                report = self.service.analyze(ref, sha, lang, spender=_spender(platform, user))
-            reply.report(report)
+            if thread is not None:
+                self.deep_once.answer(platform, thread, repo, sha, lang,
+                                      lambda: self._deep_report(platform, repo, sha, lang, reply, user))
+            elif (report := self._deep_report(platform, repo, sha, lang, reply, user)) is not None:
+                reply.report(report)
+            else:
+                events.forget(db, platform, dedupe_key)
         except CommitRadarError as err:
             events.forget(db, platform, dedupe_key)
             reply.notice(f"❌ {err}")
@@ -135,6 +139,19 @@ class ChatOps:
             events.forget(db, platform, dedupe_key)
             log.exception("deep analysis of %s %s failed", repo, sha)
             reply.notice(f"❌ internal error ({type(err).__name__}); it is in the bot's log")
+
+    def _deep_report(self, platform: str, repo: str, sha: str, lang: str, reply: Reply, user: str
+                     ) -> CommitReport | None:
+        """The deep analysis of a commit: stored, told through a merge's commits, or made now (None: the user's
+        limits refused it, and they were told)."""
+        ref = self.repo_ref(repo)  # a merge told through its commits is answered with them, no LLM call
+        report = self.service.told_merge(ref, sha, lang) or self.service.stored_report(ref, sha, lang)
+        if report is None:
+            if not self._spend(platform, user, lang, reply):
+                return None
+            reply.progress(text(lang, "progress_analyze", sha=sha[:7], repo=repo))
+            report = self.service.analyze(ref, sha, lang, spender=_spender(platform, user))
+        return report
 
     def post_to_channel(self, platform: str, channel: str, dedupe_key: str, repo: str, day: date, zone: str,
                         lang: str, branch: str | None, reply: Reply, *, user: str) -> Outcome | None:

@@ -378,9 +378,11 @@ class CardReply:
     what does not fit one card follows in its thread. Every reply has a uuid, so a retry never answers twice."""
 
     def __init__(self, api: OpenApi, anchor: str, lang: str, *, in_thread: bool = False,
-                 progress_every: float = 2.0) -> None:
+                 progress_every: float = 2.0, chat: str = "", click: str = "") -> None:
         self.api = api
         self.anchor = anchor
+        self.channel, self.message = chat, anchor  # a click's thread (handlers/deep.py)
+        self.click = click  # a click on a card: its answers differ from another click's on the same card
         self.lang = lang
         self.in_thread = in_thread
         self.progress_every = progress_every
@@ -390,7 +392,8 @@ class CardReply:
         self._lock = threading.Lock()
 
     def _uuid(self, n: int) -> str:
-        return uuidlib.uuid5(uuidlib.NAMESPACE_URL, f"feishu-answer|{self.anchor}|{n}").hex
+        anchor = f"{self.anchor}|{self.click}" if self.click else self.anchor
+        return uuidlib.uuid5(uuidlib.NAMESPACE_URL, f"feishu-answer|{anchor}|{n}").hex
 
     def _reply(self, card: dict[str, Any], to: str | None = None, in_thread: bool | None = None) -> str:
         with self._lock:
@@ -428,6 +431,17 @@ class CardReply:
 
     def report(self, report: CommitReport) -> None:
         self._show(render.report_card(report))
+
+    def post(self, report: CommitReport) -> str | None:
+        return self._show(render.report_card(report))
+
+    def point_to(self, message_id: str, sha: str, lang: str) -> None:
+        """A reply to the thread's card that holds the deep analysis: Feishu shows which one it answers."""
+        try:
+            self._reply(render.notice_card(render.text(lang, "deep_in_thread", sha=sha[:7]).rstrip(":："), lang),
+                        to=message_id, in_thread=True)
+        except FeishuError as err:
+            log.warning("cannot answer in Feishu: %s", err)
 
     def notice(self, message: str) -> None:
         self._show(render.notice_card(message, self.lang))
@@ -508,9 +522,12 @@ class Events:
         repo, sha, lang = str(value.get("repo", "")), str(value.get("sha", "")), str(value.get("lang", "en"))
         lang = lang if lang in ("en", "zh") else "en"
         key = f"deep|{message_id}|{repo}|{sha}"
-        reply = CardReply(self.api, message_id, lang, in_thread=True, progress_every=self.progress_every)
+        reply = CardReply(self.api, message_id, lang, in_thread=True, progress_every=self.progress_every,
+                          chat=event.context.open_chat_id or "", click=(data.header.event_id or "") if data.header else "")
         user = (event.operator.open_id or "") if event.operator else ""
-        self.pool.submit(self._run, lambda: self.ops.deep("feishu", key, repo, sha, lang, reply, user=user))
+        thread = reply if reply.channel and message_id else None
+        self.pool.submit(self._run, lambda: self.ops.deep("feishu", key, repo, sha, lang, reply, user=user,
+                                                          thread=thread))
         toast = CallBackToast()
         toast.type, toast.content = "info", "⏳ " + ("正在分析 " if lang == "zh" else "Analysing ") + sha[:7] + "…"
         resp.toast = toast

@@ -140,6 +140,16 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX command_log_by_time ON command_log (at);
     CREATE INDEX http_cache_by_time ON http_cache (stored_at);
     """,
+    # 8: a deep analysis asked for from a posted digest is posted once in its thread (issue 13): where it went, so
+    # that a later click links to it; claimed before sending, like a post
+    """
+    CREATE TABLE deep_posts (
+        platform TEXT NOT NULL, channel TEXT NOT NULL, thread TEXT NOT NULL, sha TEXT NOT NULL,
+        repo TEXT NOT NULL, state TEXT NOT NULL, owner TEXT NOT NULL, claimed_at TEXT NOT NULL,
+        message_id TEXT, posted_at TEXT,
+        PRIMARY KEY (platform, channel, thread, sha)
+    );
+    """,
 )
 
 
