@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 
 from storage import deep_posts, posts
 from tests.servers.slack import block_action_payload
+from tests.test_feishu import feishu, running  # noqa: F401 (fixtures)
 from tests.test_slack import DAY, REPO, post_signed, running_bot
 
 
@@ -93,3 +94,27 @@ def test_two_bot_processes_clicked_at_once_post_the_deep_analysis_once(tmp_path)
         said = [json.dumps(slack.responses_to(u)[-1].body) for u in urls]
         assert any("already in this thread" in s or "being posted" in s for s in said), said
         assert posts.thread_of(bot.service.db, "slack", "C1", reply.ts) == top.ts
+
+
+def test_feishu_deep_analysis_is_posted_once_and_a_later_click_replies_to_it(feishu, running, db):
+    from tests.servers.feishu import card_action_event
+    from tests.test_feishu import VT, _walk, card_text, deliver, posted_once
+
+    bot, url = running
+    top = feishu.message(posted_once(feishu, bot).message_id)
+    value = next(el for el in _walk(top.card) if el.get("tag") == "button")["behaviors"][0]["value"]
+
+    def deep_cards() -> list:
+        return [m for m in feishu.sent() if "Deep analysis of" in card_text(m.card)]
+
+    deliver(url, card_action_event(value, "ou_bob", top.message_id, "oc_1", VT, app_id=feishu.app_id))
+    first = feishu.wait_for(deep_cards, timeout=20)
+    assert first[0].parent_id == top.message_id and first[0].reply_in_thread
+    # another person, later, the same commit: a reply to the card already in the thread, no second analysis
+    deliver(url, card_action_event(value, "ou_carol", top.message_id, "oc_1", VT, app_id=feishu.app_id))
+    pointer = feishu.wait_for(lambda: [m for m in feishu.sent() if m.parent_id == first[0].message_id], timeout=10)
+    assert f"The deep analysis of {value['sha'][:7]} is already in this thread" in card_text(pointer[0].card)
+    time.sleep(0.3)
+    assert len(deep_cards()) == 1
+    row = deep_posts.load(db, deep_posts.DeepKey("feishu", "oc_1", top.message_id, value["sha"]))
+    assert row is not None and row.message_id == first[0].message_id
