@@ -35,7 +35,8 @@ class BackfillReport:
     def line(self) -> str:
         models = ", ".join(self.models) or "the LLM"
         return (f"retried {self.retried}, {self.analysed} analysed by {models}, {self.still_pending} still pending; "
-                f"{counted(self.digests, 'digest', 'digests')} rebuilt; {counted(self.messages, 'message', 'messages')} updated")
+                f"{counted(self.digests, 'digest', 'digests')} rebuilt; "
+                f"{counted(self.messages, 'message', 'messages')} updated")
 
 
 def backfill(ops: ChatOps, *, now: bool = False, recent_days: int = RECENT_DAYS, passes: int = 3) -> BackfillReport:

@@ -126,9 +126,10 @@ class ChatOps:
             return
         try:
             if thread is not None:
+                channel = thread.channel
                 self.deep_once.answer(platform, thread, repo, sha, lang,
-                                      lambda: self._deep_report(platform, repo, sha, lang, reply, user))
-            elif (report := self._deep_report(platform, repo, sha, lang, reply, user)) is not None:
+                                      lambda: self._deep_report(platform, repo, sha, lang, reply, user, channel))
+            elif (report := self._deep_report(platform, repo, sha, lang, reply, user, None)) is not None:
                 reply.report(report)
             else:
                 events.forget(db, platform, dedupe_key)
@@ -140,10 +141,10 @@ class ChatOps:
             log.exception("deep analysis of %s %s failed", repo, sha)
             reply.notice(f"❌ internal error ({type(err).__name__}); it is in the bot's log")
 
-    def _deep_report(self, platform: str, repo: str, sha: str, lang: str, reply: Reply, user: str
-                     ) -> CommitReport | None:
+    def _deep_report(self, platform: str, repo: str, sha: str, lang: str, reply: Reply, user: str,
+                     channel: str | None) -> CommitReport | None:
         """The deep analysis of a commit: stored, told through a merge's commits, or made now (None: the user's
-        limits refused it, and they were told)."""
+        limits refused it, and they were told); its times in the zone of the channel's subscription."""
         ref = self.repo_ref(repo)  # a merge told through its commits is answered with them, no LLM call
         report = self.service.told_merge(ref, sha, lang) or self.service.stored_report(ref, sha, lang)
         if report is None:
@@ -151,7 +152,8 @@ class ChatOps:
                 return None
             reply.progress(text(lang, "progress_analyze", sha=sha[:7], repo=repo))
             report = self.service.analyze(ref, sha, lang, spender=_spender(platform, user))
-        return report
+        sub = subs.get(self.service.db, platform, channel, ref.name) if channel else None
+        return replace(report, zone=sub.zone if sub else self.settings.digest_tz)
 
     def post_to_channel(self, platform: str, channel: str, dedupe_key: str, repo: str, day: date, zone: str,
                         lang: str, branch: str | None, reply: Reply, *, user: str) -> Outcome | None:
@@ -413,7 +415,8 @@ def _spender(platform: str, user: str) -> str:
 
 def _usage(topic: str) -> str:
     return {
-        "analyze": "Usage: `/analyze SHA [owner/name] [tz ZONE] [lang en|zh]`, e.g. `/analyze d112f6a sgl-project/sglang`",
+        "analyze": "Usage: `/analyze SHA [owner/name] [tz ZONE] [lang en|zh]`, e.g. `/analyze d112f6a "
+                   "sgl-project/sglang`",
         "subscribe": "Usage: `/digest subscribe owner/name [at HH:MM] [tz ZONE] [lang en|zh] [branch B] [quiet skip|line]`",
         "unsubscribe": "Usage: `/digest unsubscribe owner/name`",
         "list": "Usage: `/digest list`",

@@ -239,8 +239,8 @@ class ThreadReply:
             log.warning("no permalink for %s in %s: %s", message_id, self.channel, type(err).__name__)
             self.fallback.notice(line.rstrip(":"))
             return
-        self.fallback.send(render.notice_blocks(f"{render.esc(line)} {render.link(url, render.text(lang, 'deep_open'))}"),
-                           render.esc(line))
+        linked = f"{render.esc(line)} {render.link(url, render.text(lang, 'deep_open'))}"
+        self.fallback.send(render.notice_blocks(linked), render.esc(line))
 
     def notice(self, message: str) -> None:
         self.fallback.notice(message)

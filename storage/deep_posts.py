@@ -49,8 +49,9 @@ def claim(db: sqlite_utils.Database, key: DeepKey, repo: str, owner: str, now: d
     gone = held.owner if held is not None and held.state == "claimed" and dead(held.owner) else None
     where, args = key.where
     with db.conn:
-        if db.execute("INSERT OR IGNORE INTO deep_posts (platform, channel, thread, sha, repo, state, owner, claimed_at)"
-                      " VALUES (?, ?, ?, ?, ?, 'claimed', ?, ?)", [*args, repo, owner, now.isoformat()]).rowcount:
+        if db.execute("INSERT OR IGNORE INTO deep_posts (platform, channel, thread, sha, repo, state, owner,"
+                      " claimed_at) VALUES (?, ?, ?, ?, ?, 'claimed', ?, ?)", [*args, repo, owner, now.isoformat()]
+                      ).rowcount:
             return True
         return db.execute(f"UPDATE deep_posts SET owner = ?, claimed_at = ? WHERE {where} AND state = 'claimed'"
                           f" AND (claimed_at < ? OR owner = ?)",

@@ -156,3 +156,13 @@ def test_the_start_line_names_the_feishu_event_mode():
         "Feishu ws (long connection, card callbacks at /feishu/events)"]
     assert startup.modes(Settings.from_env({**app, "FEISHU_EVENT_MODE": "http", "FEISHU_ENCRYPT_KEY": "k"})) == [
         "Feishu http (/feishu/events)"]
+
+
+def test_counts_in_the_string_table_take_their_noun():
+    from digest.labels import text
+
+    assert text("en", "breaking_told", n=1, shas="abc1234") == "1 breaking change it carries is listed under abc1234"
+    assert text("en", "recovered", n=1) == "✅ The LLM answers again: 1 analysis of this digest was updated."
+    assert text("en", "coverage_rules", n=1) == "1 commit analysed by offline rules"
+    assert ": 2 generated files or lockfiles" == text("en", "diff_generated", n=2)
+    assert text("zh", "recovered", n=1) == "✅ LLM 已恢复：本摘要更新了 1 个分析。"

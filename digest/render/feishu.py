@@ -18,9 +18,10 @@ from typing import Any
 
 from digest.labels import CHANGE_TYPE, IMPORTANCE, IMPORTANCE_ICON, text
 from core.models import Analysis, Commit, CommitReport, Digest, Entry
-from digest.render.common import (breaking_shown, breaking_summary, by_importance, commit_link, committed_line, coverage_line,
+from digest.render.common import (breaking_shown, breaking_summary, by_importance, commit_link, coverage_line,
                                   marked_entry, one_line, per_line, provenance, strip_controls, title_of, top_summary,
                                   window_line)
+from digest.render.common import committed_line
 from digest.textfit import fit
 
 APP_BODY_BUDGET = 28 * 1024  # bytes of the send request body, of Feishu's 30 KB per card message
@@ -388,7 +389,8 @@ def report_card(report: CommitReport) -> dict[str, Any]:
         return _merge_report_card(report, report.entry)
     a, c = report.analysis, report.commit
     entry = Entry(c, a, a if a.depth == "deep" else None)
-    elements = [md(esc(committed_line(report)), "notation"), md(commit_markdown(entry, a.lang, report.web_url, limit=12000))]
+    elements = [md(esc(committed_line(report)), "notation"),
+                md(commit_markdown(entry, a.lang, report.web_url, limit=12000))]
     elements += [md(f"⚠️ {esc(note)}", "notation") for note in report.notes]
     out = _Fill(text(a.lang, "deep_of", title=c.title), TEMPLATE[a.importance], False, APP_BODY_BUDGET, [])
     for element in elements:

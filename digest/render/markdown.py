@@ -10,9 +10,10 @@ import re
 
 from digest.labels import CHANGE_TYPE, IMPORTANCE, IMPORTANCE_ICON, text
 from core.models import Analysis, Commit, CommitReport, Digest, Entry
-from digest.render.common import (breaking_told, by_importance, committed_line, coverage_line, local_time, marked, merge_title,
+from digest.render.common import (breaking_told, by_importance, coverage_line, local_time, marked, merge_title,
                                   merged_here, pr_url, provenance, stats_extras, strip_controls, window_line,
                                   with_marks)
+from digest.render.common import committed_line
 
 _CODE_SPAN = re.compile(r"(`[^`\n]+`)")
 _SPECIAL = re.compile(r"([\\*_\[\]<>|~])")

@@ -15,9 +15,10 @@ from typing import Any
 
 from digest.labels import CHANGE_TYPE, IMPORTANCE, IMPORTANCE_ICON, counted, text
 from core.models import Analysis, Commit, CommitReport, Digest, Entry
-from digest.render.common import (breaking_shown, breaking_summary, by_importance, commit_link, committed_line, coverage_line,
+from digest.render.common import (breaking_shown, breaking_summary, by_importance, commit_link, coverage_line,
                                   marked_entry, one_line, per_line, provenance, stats_extras, title_of, top_summary,
                                   window_line)
+from digest.render.common import committed_line
 from digest.textfit import fit
 
 MAX_BLOCKS = 48  # of Slack's 50, room for a progress or notice block
