@@ -12,7 +12,7 @@ from pathlib import Path
 from dotenv import load_dotenv
 
 from digest.analysis.llm import LLMAnalyser, LLMConfig
-from digest.config import Settings
+from handlers.config import Settings
 from core.errors import BadInput
 from core.models import RepoRef
 from digest.service import DigestService

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import requests  # noqa: E402
 
-from digest.config import Settings  # noqa: E402
+from handlers.config import Settings  # noqa: E402
 from digest.render import feishu as render  # noqa: E402
 from handlers.app import Bot  # noqa: E402
 from storage.db import open_db  # noqa: E402

@@ -281,6 +281,17 @@ class Coverage:
 
 
 @dataclass(frozen=True)
+class Narrowing:
+    """What a subscription's filters did to a day: `kept` of `total` commits (merges told through their commits
+    not counted), by which filters (`paths`, `skip-authors`)."""
+
+    total: int
+    kept: int
+    by: tuple[str, ...]
+    paths: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Digest:
     repo: str
     window: Window
@@ -290,6 +301,7 @@ class Digest:
     built_at: datetime
     web_url: str | None = None
     notes: tuple[str, ...] = ()
+    narrowed: "Narrowing | None" = None  # the subscription's filters left out some commits (issue 14)
     rules_why: str = ""  # no LLM was asked: "none" configured, or "off" (--no-llm); "" when read back from storage
 
     @property

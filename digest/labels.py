@@ -220,7 +220,7 @@ _COUNTS = _Counts()
 
 
 def fill(template: str, **values: object) -> str:
-    """str.format, with `{n:+one|many}` counts."""
+    """A template of any string table filled in, with its `{n:+one|many}` counts."""
     return _COUNTS.format(template, **values)
 
 

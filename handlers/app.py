@@ -1,5 +1,6 @@
-"""The long-lived bot, assembled from settings: ChatOps, the schedule, Slack (Socket Mode or HTTP), Feishu, the
-HTTP server. `bot.py run` and `bot.py post` call these; nothing runs at import."""
+"""The long-lived bot, assembled from settings in order: the destinations (Slack, Feishu), the Publisher, the
+schedule, the chat commands, the HTTP server. `bot.py run`, `post` and `backfill` call these; nothing runs at
+import."""
 
 from __future__ import annotations
 
@@ -7,26 +8,26 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta, timezone
+from datetime import datetime, time, timezone
 from typing import Any
 
-from digest.config import Settings
-from digest.labels import counted
 from core.errors import BadInput
+from core.models import RepoRef
+from handlers.config import Settings
+from digest.repos import resolve_repo
 from digest.service import DigestService
-from handlers.chat import ChatOps, ChatSettings
-from handlers.delivery import Destination, Poster
+from handlers.chat import ChatOps
+from handlers.checks import ChatSettings, Checks
+from handlers.post_button import PostButton
+from handlers.publisher import Destinations, Publisher
 from handlers.schedule import Schedule
+from handlers.status import health_lines
 from handlers.web import Health, Route, Server
-from storage import llm as llm_store
-from storage import outages
 from storage import subscriptions as subs
 from storage.db import unwritable
 from storage.subscriptions import Subscription
 
 log = logging.getLogger(__name__)
-
-DestinationFactory = Callable[[str], Destination]
 
 
 def chat_settings(settings: Settings) -> ChatSettings:
@@ -71,67 +72,45 @@ class Bot:
     settings: Settings
     service: DigestService
     clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
-    factories: dict[str, DestinationFactory] = field(default_factory=dict)
-    ops: ChatOps = field(init=False)
+    destinations: Destinations = field(init=False)
+    publisher: Publisher = field(init=False)
     schedule: Schedule = field(init=False)
+    checks: Checks = field(init=False)
+    ops: ChatOps = field(init=False)
+    post_button: PostButton = field(init=False)
     stopping: threading.Event = field(default_factory=threading.Event)
     closers: list[Callable[[], None]] = field(default_factory=list)
     feishu: Any = field(init=False, default=None)
 
     def __post_init__(self) -> None:
-        poster = Poster(db=lambda: self.service.db, clock=self.clock)
-        self.ops = ChatOps(self.service, poster, chat_settings(self.settings), self.destination, clock=self.clock,
-                           private=lambda ref: self.service.source_for(ref).is_private(), health=self.health_lines)
-        self.schedule = Schedule(self.ops, clock=self.clock, keep=self.settings.retention)
-        self.ops.next_runs = self.schedule.next_runs
-        self.ops.on_subscriptions_changed = self.schedule.sync
+        """Each part built once its parts are: nothing is patched in afterwards."""
+        self.destinations = Destinations()
         if self.settings.slack_enabled:
             from handlers import slack
 
             pacer = slack.Pacer(self.settings.slack_post_interval)
-            self.factories["slack"] = slack.destination_factory(self.settings.slack_bot_token or "",
-                                                                self.settings.slack_api_url, pacer)
-
+            self.destinations.factories["slack"] = slack.destination_factory(self.settings.slack_bot_token or "",
+                                                                             self.settings.slack_api_url, pacer)
         if self.settings.feishu_app_enabled or self.settings.feishu_webhook_url:
             from handlers import feishu
 
             self.feishu = feishu.Feishu(self.settings, clock=self.clock)
-            self.factories.update(self.feishu.factories())
+            self.destinations.factories.update(self.feishu.factories())
+        self.publisher = Publisher(self.service, self.destinations, self.repo_ref, clock=self.clock)
+        self.schedule = Schedule(self.service, self.publisher, clock=self.clock, keep=self.settings.retention)
+        chat = chat_settings(self.settings)
+        self.checks = Checks(self.service, chat, self.repo_ref, clock=self.clock,
+                             private=lambda ref: self.service.source_for(ref).is_private())
+        self.ops = ChatOps(self.service, self.checks, chat, next_runs=self.schedule.next_runs,
+                           on_subscriptions_changed=self.schedule.sync, health=self.health_lines, clock=self.clock)
+        self.post_button = PostButton(self.service, self.publisher, self.checks, clock=self.clock)
 
-    def destination(self, platform: str, channel: str) -> Destination:
-        factory = self.factories.get(platform)
-        if factory is None:
-            raise BadInput(f"{platform} is not configured: set its variables (see .env.example)")
-        return factory(channel)
+    def repo_ref(self, name: str) -> RepoRef:
+        """Where a repository named in chat or on the command line is read from: a GIT_CLONES clone, else GitHub."""
+        return resolve_repo(name, None, self.settings.git_clones, self.settings.github_api_url)
 
-    def health_lines(self, lang: str) -> list[str]:
-        db = self.service.db
-        lines = []
-        if self.service.llm is None:
-            lines.append("LLM: turned off with --no-llm (offline rules analysis)" if self.service.llm_off
-                         else "LLM: not configured (offline rules analysis)")
-        else:
-            health = self.service.llm.health()
-            pending = db.execute("SELECT count(*) FROM pending").fetchone()[0]
-            state = health.state
-            if state == "ok" and health.failures:  # suspect: new calls wait for those in flight
-                state = f"failing ({counted(health.failures, 'failed call', 'failed calls')} in a row, new calls held)"
-            if state != "ok":
-                since = f" since {health.since:%Y-%m-%d %H:%M} UTC" if health.since else ""
-                state = f"{state}{since}: {health.last_error}"
-            if health.models_down:
-                state += f"; models not found: {', '.join(health.models_down)}"
-            lines.append(f"LLM {self.service.llm.config.model}: {state}; {counted(pending, 'analysis', 'analyses')} "
-                         "queued for a retry")
-            week = llm_store.tokens_by_day(db, self.clock() - timedelta(days=7))
-            cap = f" (cap {self.service.token_cap} a day)" if self.service.token_cap else ""
-            lines.append(f"LLM cost, last 7 days: {week[0]} tokens in, {week[1]} out, "
-                         f"{counted(week[2], 'call', 'calls')}{cap}")
-            if (outage := outages.current(db, self.service.llm.config.endpoint)) is not None:
-                lines.append(f"⚠️ LLM outage since {outage.started_at:%Y-%m-%d %H:%M} UTC: {outage.error}")
-        lines.append("GitHub: " + ("token set (5000 requests/h)" if self.settings.github_token
-                                   else "no GITHUB_TOKEN (60 requests/h)"))
-        return lines
+    def health_lines(self, lang: str, zone: str) -> list[str]:
+        return health_lines(self.service, bool(self.settings.github_token), self.clock(), lang, zone)
 
     def health(self) -> Health:
         """Healthy, or why not: what /healthz answers (the details stay in /digest status, per channel)."""
@@ -169,7 +148,7 @@ class Bot:
 
         app = slack.build_app(self.settings.slack_bot_token or "", self.settings.slack_signing_secret,
                               self.settings.slack_api_url)
-        slack.register(app, self.ops)
+        slack.register(app, self.ops, self.post_button)
         if self.settings.slack_app_token:  # Socket Mode: Slack sends nothing over HTTP, so no route is mounted
             from slack_bolt.adapter.socket_mode import SocketModeHandler
 

@@ -10,8 +10,9 @@ from datetime import date, datetime, timedelta
 
 from core.errors import CommitRadarError
 from digest.labels import counted, text
-from handlers.chat import ChatOps
+from digest.service import DigestService
 from handlers.delivery import DestinationGone, SendFailed
+from handlers.publisher import Publisher
 from storage import analyses as stored_analyses
 from storage import digests as stored_digests
 from storage import posts
@@ -39,14 +40,15 @@ class BackfillReport:
                 f"{counted(self.messages, 'message', 'messages')} updated")
 
 
-def backfill(ops: ChatOps, *, now: bool = False, recent_days: int = RECENT_DAYS, passes: int = 3) -> BackfillReport:
+def backfill(service: DigestService, publisher: Publisher, *, now: bool = False, recent_days: int = RECENT_DAYS,
+             passes: int = 3) -> BackfillReport:
     """`now`: a person asked, so every queued retry is due whatever its backoff; then passes go on while they make
     progress (just after an outage the breaker lets one probe through before the other calls)."""
-    report = _pass(ops, now=now, recent_days=recent_days)
+    report = _pass(service, publisher, now=now, recent_days=recent_days)
     for _ in range(passes - 1):
         if not now or not report.still_pending or not report.analysed:
             break
-        again = _pass(ops, now=True, recent_days=recent_days)
+        again = _pass(service, publisher, now=True, recent_days=recent_days)
         report = BackfillReport(retried=report.retried, analysed=report.analysed + again.analysed,
                                 still_pending=again.still_pending, digests=max(report.digests, again.digests),
                                 messages=report.messages + again.messages, models=report.models or again.models,
@@ -56,8 +58,8 @@ def backfill(ops: ChatOps, *, now: bool = False, recent_days: int = RECENT_DAYS,
     return report
 
 
-def _pass(ops: ChatOps, *, now: bool, recent_days: int) -> BackfillReport:
-    service, clock = ops.service, ops.clock
+def _pass(service: DigestService, publisher: Publisher, *, now: bool, recent_days: int) -> BackfillReport:
+    clock = publisher.clock
     db = service.db
     if service.llm is None:
         return BackfillReport()
@@ -74,7 +76,7 @@ def _pass(ops: ChatOps, *, now: bool, recent_days: int) -> BackfillReport:
     for row in due:  # deep analyses asked for with /analyze or a button, shown in no digest
         if (row["repo"], row["sha"]) not in in_digests and row["depth"] == "deep":
             try:
-                service.analyze(ops.repo_ref(row["repo"]), row["sha"], row["lang"])
+                service.analyze(publisher.repo_ref(row["repo"]), row["sha"], row["lang"])
             except CommitRadarError as err:
                 log.warning("backfill: cannot analyse %s %s: %s", row["repo"], row["sha"][:7], err)
     since = (clock().date() - timedelta(days=recent_days)).isoformat()
@@ -86,7 +88,7 @@ def _pass(ops: ChatOps, *, now: bool, recent_days: int) -> BackfillReport:
     refreshed: set[posts.PostKey] = set()  # a post named by two keys (its branch, and none) is refreshed once
     for (repo, day, zone, lang, branch) in sorted(keys, key=lambda k: k[1]):
         try:
-            digest = service.build_digest(ops.repo_ref(repo), date.fromisoformat(day), zone, lang, branch=branch)
+            digest = service.build_digest(publisher.repo_ref(repo), date.fromisoformat(day), zone, lang, branch=branch)
         except CommitRadarError as err:
             failures.append(f"{repo} {day}: {err}")
             log.warning("backfill: cannot rebuild %s %s: %s", repo, day, err)
@@ -103,8 +105,7 @@ def _pass(ops: ChatOps, *, now: bool, recent_days: int) -> BackfillReport:
             refreshed.add(key)
             notice = text(digest.lang, "recovered", n=len(changed)) if changed else None
             try:
-                messages += ops.poster.refresh(ops.destination(key.platform, key.channel), key, digest, changed,
-                                               notice=notice)
+                messages += publisher.refresh(key, digest, changed, notice=notice)
             except (DestinationGone, SendFailed, CommitRadarError) as err:
                 failures.append(f"{key.platform}:{key.channel} {repo} {day}: {err}")
                 log.warning("backfill: cannot update %s:%s %s %s: %s", key.platform, key.channel, repo, day, err)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TextIO
 
-from digest.config import Settings
+from handlers.config import Settings
 from digest.labels import counted
 from core.errors import BadInput, CommitRadarError
 from core.models import Digest, Progress
@@ -277,11 +277,10 @@ def post_now(settings: Settings, service: DigestService, args: argparse.Namespac
         lang = args.lang or (sub.lang if sub else settings.digest_lang)
         day = service.resolve_day(args.date, zone)
         if day == "latest":  # the most recent day with commits, in this destination's zone and branch
-            day = service.latest_day(bot.ops.repo_ref(repo), zone, sub.branch if sub else None)
+            day = service.latest_day(bot.repo_ref(repo), zone, sub.branch if sub else None)
         assert not isinstance(day, str)
-        outcome = bot.ops.post_digest(bot.destination(platform, channel), repo, day, zone, lang,
-                                      sub.branch if sub else None, quiet=sub.quiet if sub else "line",
-                                      force=args.force)
+        outcome = bot.publisher.post(platform, channel, repo, day, zone, lang, sub.branch if sub else None,
+                                     quiet=sub.quiet if sub else "line", force=args.force)
         shown = "feishu:webhook" if platform == "webhook" else f"{platform}:{channel}"  # as --to names it
         sent = counted(outcome.replies, *(("detail card", "detail cards") if platform == "webhook"  # no thread there
                                           else ("thread reply", "thread replies")))
@@ -298,7 +297,7 @@ def backfill_now(settings: Settings, service: DigestService, say: Callable[[str]
 
     if service.llm is None:
         raise BadInput("no LLM is configured (LLM_BASE_URL and LLM_MODEL): there is nothing to retry")
-    report = backfill(Bot(settings, service).ops, now=True)
+    report = backfill(service, Bot(settings, service).publisher, now=True)
     stdout.write(report.line() + "\n")
     for failure in report.failures:
         say(f"warning: {failure}")

@@ -3,7 +3,8 @@
 A destination (a Slack channel, a Feishu chat, a Feishu webhook) implements the narrow `Destination` protocol:
 render a digest into a top-level message and thread replies, send one, find one sent before by its tag, update
 one. Everything else is here: the claim before building, the heartbeat, saving each message id right after
-sending, resuming a thread where a killed process stopped, and pausing a destination that is gone.
+sending, resuming a thread where a killed process stopped, and pausing a destination that is gone. Refreshes of a
+posted digest (edits, follow-ups) are handlers/refresh.py's; handlers/publisher.py is what callers use.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from typing import Any, Protocol
 import sqlite_utils
 
 from core.errors import BadInput
-from digest.labels import text
 from core.models import Digest
 from storage import posts
 from storage import subscriptions as subs
@@ -105,6 +105,15 @@ class Outcome:
     replies: int = 0
 
 
+def new_owner(process: str) -> str:
+    """A claim's owner: this host, this process, a random part (two threads of one process never share one)."""
+    return f"{process}:{uuid.uuid4().hex[:10]}"
+
+
+def this_process() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 def owner_dead(owner: str) -> bool:
     """A claim's owner is dead when it is a process of this host that no longer runs (killed, crashed)."""
     host, _, rest = owner.partition(":")
@@ -131,23 +140,21 @@ def _zombie(pid: int) -> bool:
 
 @dataclass
 class Poster:
-    """Claims, builds, sends. One per process; each post or refresh gets its own owner id (this host, this process,
-    a random part), so two threads of one process cannot both win a claim."""
+    """First posts: claims, builds, sends, resumes. One per process; each post gets its own owner id (this host,
+    this process, a random part), so two threads of one process cannot both win a claim. Refreshes of a posted
+    digest are handlers.refresh's."""
 
     db: Callable[[], sqlite_utils.Database]
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc))
-    process: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    process: str = field(default_factory=this_process)
     heartbeat_every: float = HEARTBEAT_EVERY
-
-    def _owner(self) -> str:
-        return f"{self.process}:{uuid.uuid4().hex[:10]}"
 
     def post(self, dest: Destination, repo: str, day: date, build: Callable[[], Digest], *, quiet: str = "line",
              late: bool = False, force: bool = False, digest_key: tuple[str, str, str | None] | None = None) -> Outcome:
         """Post the digest of `day` to `dest` once. `build` runs only after the claim is won. `digest_key` (zone,
         lang, branch) is saved with the claim so that a failed post is retried with the same settings."""
         key = PostKey(dest.platform, dest.channel, repo, day.isoformat())
-        db, owner = self.db(), self._owner()
+        db, owner = self.db(), new_owner(self.process)
         existing = posts.load(db, key)
         generation = posts.next_generation(db, key) if force else (existing.generation if existing else 0)
         top = posts.claim(db, key, 0, owner, self.clock(), generation=generation, late=late, dead=owner_dead)
@@ -157,7 +164,7 @@ class Poster:
                            message_id=row.message_id if row else None)
         if digest_key is not None:
             posts.describe(db, key, *digest_key)
-        with self._heartbeat(key, owner) as lost:
+        with heartbeat(self.db, key, owner, self.clock, self.heartbeat_every) as lost:
             try:
                 digest = build()
             except BadInput:  # asking again will not help: no claim is left behind
@@ -190,7 +197,7 @@ class Poster:
         top_id = top.message_id
         if top_id is None:
             tag = Tag(key, 0, top.generation)
-            _check(lost)
+            check(lost)
             top_id = (dest.find(tag, None) if dest.can_find and top.attempts > 1 else None) \
                 or dest.send(rendered.top, tag=tag, thread=None)
             posts.sent(db, key, 0, owner, top_id, shas=rendered.top.shas, done=False, now=self.clock(),
@@ -206,7 +213,7 @@ class Poster:
                                now=self.clock())
                 continue
             tag = Tag(key, number, top.generation)
-            _check(lost)
+            check(lost)
             reply_id = (dest.find(tag, top_id) if dest.can_find and row.attempts > 1 else None) \
                 or dest.send(part, tag=tag, thread=top_id)
             posts.sent(db, key, number, owner, reply_id, thread_id=top_id, shas=part.shas, now=self.clock())
@@ -214,96 +221,30 @@ class Poster:
         posts.finish(db, key, owner, self.clock())
         return Outcome("posted", message_id=top_id, replies=sent)
 
-    def refresh(self, dest: Destination, key: PostKey, digest: Digest, changed: set[str], *,
-                notice: str | None = None) -> int:
-        """Bring a posted digest up to date: edit the top message and the replies that show a changed commit, in
-        place (each reply keeps its commits; what no longer fits follows), append commits that were not there;
-        where nothing can be edited, send the changed commits as a follow-up. Returns the messages touched."""
-        db, owner = self.db(), self._owner()
-        rows = posts.parts(db, key)
-        if not rows or rows[0].state != "posted" or rows[0].message_id is None:
-            return 0
-        top, replies = rows[0], [r for r in rows[1:] if r.message_id]
-        order = [e.commit.sha for e in digest.entries]
-        known = {sha for r in replies for sha in r.shas}
-        new = tuple(sha for sha in order if sha not in known)
-        if not new and not changed & set(order):
-            return 0
-        if posts.claim(db, key, REFRESH_LOCK, owner, self.clock(), dead=owner_dead) is None:
-            return 0  # another thread or process is refreshing this post
-        try:
-            with self._heartbeat(key, owner) as lost:
-                return self._refresh(dest, key, digest, changed, notice, top, replies, order, new, owner, lost)
-        finally:
-            posts.drop(db, key, REFRESH_LOCK, owner)
+@contextmanager
+def heartbeat(db: Callable[[], sqlite_utils.Database], key: PostKey, owner: str, clock: Callable[[], datetime],
+              every: float = HEARTBEAT_EVERY) -> Iterator[threading.Event]:
+    """Keep a claim fresh while building and sending, from a thread with its own connection. The event is set when
+    another owner took the claim over (this one was silent too long): stop sending then."""
+    stop, lost = threading.Event(), threading.Event()
 
-    def _refresh(self, dest: Destination, key: PostKey, digest: Digest, changed: set[str], notice: str | None,
-                 top: posts.PartRow, replies: list[posts.PartRow], order: list[str], new: tuple[str, ...],
-                 owner: str, lost: threading.Event) -> int:
-        db = self.db()
-        late_note = text(digest.lang, "late_commits", n=len(new)) if new else None
-        touched = 0
-        extra: list[Part] = []
-        if dest.can_edit:
-            dest.update(top.message_id or "", dest.render(digest, late=top.late).top)
-            touched += 1
-            for i, row in enumerate(replies, start=1):
-                shown = tuple(sha for sha in order if sha in set(row.shas))
-                if not set(shown) & changed:
-                    continue
-                first, *overflow = dest.render_commits(digest, shown, note=text(digest.lang, "details_part", i=i,
-                                                                              n=len(replies)))
-                _check(lost)
-                dest.update(row.message_id or "", first)
-                posts.set_shas(db, key, row.part, first.shas)  # what no longer fits follows as new replies
-                extra += overflow
-                touched += 1
-            if new:
-                extra += dest.render_commits(digest, new, note=late_note)
-            if notice and changed:
-                extra += dest.render_commits(digest, (), note=notice)
-        else:
-            shas = tuple(sha for sha in order if sha in changed or sha in new)
-            extra += dest.render_commits(digest, shas, note=late_note or notice) if shas else ()
-        number = max([top.part, *(r.part for r in replies), *posts.part_numbers(db, key)])
-        for part in extra:
-            number += 1
-            row = posts.claim(db, key, number, owner, self.clock(), generation=top.generation, dead=owner_dead)
-            if row is None or row.message_id:
-                continue
-            thread = top.message_id if dest.can_edit else None
-            _check(lost)
-            sent_id = dest.send(part, tag=Tag(key, number, top.generation), thread=thread)
-            posts.sent(db, key, number, owner, sent_id, thread_id=thread, shas=part.shas, now=self.clock())
-            touched += 1
-        return touched
+    def beat() -> None:
+        while not stop.wait(every):
+            try:
+                if not posts.heartbeat(db(), key, owner, clock()):
+                    lost.set()
+            except Exception:  # a locked database for a moment: the next beat tries again
+                log.warning("heartbeat of %s %s failed", key.repo, key.day, exc_info=True)
 
-    @contextmanager
-    def _heartbeat(self, key: PostKey, owner: str) -> Iterator[threading.Event]:
-        """Keep the claim fresh while building and sending, from a thread with its own connection. The event is
-        set when another owner took the claim over (this one was silent too long): stop sending then."""
-        stop, lost = threading.Event(), threading.Event()
-
-        def beat() -> None:
-            while not stop.wait(self.heartbeat_every):
-                try:
-                    if not posts.heartbeat(self.db(), key, owner, self.clock()):
-                        lost.set()
-                except Exception:  # a locked database for a moment: the next beat tries again
-                    log.warning("heartbeat of %s %s failed", key.repo, key.day, exc_info=True)
-
-        thread = threading.Thread(target=beat, name="claim-heartbeat", daemon=True)
-        thread.start()
-        try:
-            yield lost
-        finally:
-            stop.set()
-            thread.join()
+    thread = threading.Thread(target=beat, name="claim-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield lost
+    finally:
+        stop.set()
+        thread.join()
 
 
-REFRESH_LOCK = -1  # a pseudo-part claimed while a posted digest is brought up to date
-
-
-def _check(lost: threading.Event) -> None:
+def check(lost: threading.Event) -> None:
     if lost.is_set():
         raise SendFailed("another process took this post over (this one was silent too long); it goes on from there")

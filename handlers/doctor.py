@@ -20,7 +20,7 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
-from digest.config import Settings
+from handlers.config import Settings
 from core.errors import BadInput, CommitRadarError, LLMUnavailable
 from storage import subscriptions as subs
 
@@ -277,6 +277,17 @@ def check_feishu_events(settings: Settings) -> list[Check]:
     return [Check("Feishu events", True, "long connection (ws) offered")]
 
 
+def check_lark_oapi() -> list[Check]:
+    """The installed version only, from its metadata: the private parts are looked for at start, since importing
+    lark-oapi to find them takes seconds."""
+    from handlers.feishu.lark_internals import TESTED, Verdict, installed_version
+
+    verdict = Verdict(installed_version())
+    if verdict.tested:
+        return [Check("lark-oapi", True, f"{TESTED}, the version the Feishu events were tested with")]
+    return [Check("lark-oapi", False, verdict.problem or "", verdict.fix)]
+
+
 def check_feishu_webhook(settings: Settings) -> list[Check]:
     """Only the URL's form: a real check would post a card to the group."""
     parts = urlsplit(settings.feishu_webhook_url or "")
@@ -373,6 +384,7 @@ def plan(settings: Settings, db_path: str) -> list[Probe]:
         probes += [Probe(f"Feishu chat {c}", lambda c=c: check_feishu_chat(api, c), "check FEISHU_BASE_URL")
                    for c in found.feishu_chats]
         probes.append(Probe("Feishu events", lambda: check_feishu_events(settings), "check FEISHU_BASE_URL"))
+        probes.append(Probe("lark-oapi", check_lark_oapi, ""))
     if settings.feishu_webhook_url:
         probes.append(Probe("Feishu webhook", lambda: check_feishu_webhook(settings), ""))
     if settings.llm_enabled:

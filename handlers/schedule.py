@@ -15,7 +15,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 from core.window import day_of, parse_zone
 from handlers.backfill import backfill
 from handlers import memory
-from handlers.chat import ChatOps
+from digest.service import DigestService
+from handlers.publisher import Publisher
 from storage import posts, retention
 from storage import subscriptions as subs
 from storage.subscriptions import Subscription
@@ -55,10 +56,12 @@ def owed_days(sub: Subscription, now: datetime, posted: set[str], days: int = CA
 
 
 class Schedule:
-    def __init__(self, ops: ChatOps, *, clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    def __init__(self, service: DigestService, publisher: Publisher, *,
+                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
                  retry_every: timedelta = timedelta(minutes=5), workers: int = 4,
                  keep: retention.Retention = retention.Retention()) -> None:
-        self.ops = ops
+        self.service = service
+        self.publisher = publisher
         self.keep = keep
         self.clock = clock
         self.retry_every = retry_every
@@ -68,7 +71,7 @@ class Schedule:
 
     @property
     def db(self):  # noqa: ANN201
-        return self.ops.service.db
+        return self.service.db
 
     def start(self) -> None:
         self.sync()
@@ -108,7 +111,7 @@ class Schedule:
             return
         now = self.clock()
         day = day_of(now, sub.zone) - timedelta(days=1)
-        outcome = self.ops.post_subscription(sub, day, late=now - due_at(sub, day) > ON_TIME)
+        outcome = self.publisher.post_subscription(sub, day, late=now - due_at(sub, day) > ON_TIME)
         log.info("daily %s %s %s: %s %s", sub.destination, repo, day, outcome.status, outcome.detail)
 
     def catch_up(self) -> None:
@@ -119,13 +122,13 @@ class Schedule:
                 continue
             for day in owed_days(sub, now, posts.posted_days(self.db, sub.platform, sub.channel, sub.repo)):
                 late = now - due_at(sub, day) > ON_TIME
-                outcome = self.ops.post_subscription(sub, day, late=late)
+                outcome = self.publisher.post_subscription(sub, day, late=late)
                 log.info("catch-up %s %s %s: %s", sub.destination, sub.repo, day, outcome.status)
-        backfill(self.ops)  # after a crash: what was queued before it
+        backfill(self.service, self.publisher)  # after a crash: what was queued before it
 
     def backfill(self) -> None:
         """Queued LLM retries whose backoff is over; posted messages brought up to date."""
-        backfill(self.ops)
+        backfill(self.service, self.publisher)
 
     def prune(self) -> None:
         """The retention job: old diffs, seen events, the command log and cached answers dropped."""
@@ -137,12 +140,7 @@ class Schedule:
             sub = subs.get(self.db, key.platform, key.channel, key.repo)
             if sub is not None and sub.paused:
                 continue
-            if sub is not None:
-                outcome = self.ops.post_subscription(sub, date.fromisoformat(key.day), late=row.late)
-            elif row.zone and row.lang:  # posted on demand ("Post to channel", bot.py post): its own settings
-                outcome = self.ops.post_digest(self.ops.destination(key.platform, key.channel), key.repo,
-                                               date.fromisoformat(key.day), row.zone, row.lang, row.branch,
-                                               late=row.late)
-            else:
+            outcome = self.publisher.retry(key, row, sub)
+            if outcome is None:
                 continue
             log.info("retry %s:%s %s %s: %s", key.platform, key.channel, key.repo, key.day, outcome.status)

@@ -1,6 +1,6 @@
-"""Slack in and out: Bolt listeners that ack at once and hand the work to ChatOps; a channel as a Destination;
-answers through `response_url`. No decisions here: parsing, checks and posting rules live in handlers/chat.py
-and handlers/delivery.py."""
+"""Slack in and out: Bolt listeners that ack at once and hand the work to ChatOps (commands, Deep analysis) or the
+PostButton (Post to channel); a channel as a Destination; answers through `response_url`. No decisions here:
+parsing, checks and posting rules live in handlers/chat.py, handlers/publisher.py and handlers/delivery.py."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from core.models import CommitReport, Digest
 from digest.render import slack as render
 from handlers.chat import ChatOps
 from handlers.delivery import DestinationGone, Part, Rendered, SendFailed, Tag
+from handlers.post_button import PostButton, PostClick
 from handlers.web import Response, Route, refuse
 
 log = logging.getLogger(__name__)
@@ -246,8 +247,9 @@ class ThreadReply:
         self.fallback.notice(message)
 
 
-def register(app: App, ops: ChatOps, *, progress_every: float = 3.0) -> None:
-    """Wire Slack's commands and buttons to ChatOps: ack first (inside Slack's 3 s), work lazily on the pool."""
+def register(app: App, ops: ChatOps, post_button: PostButton, *, progress_every: float = 3.0) -> None:
+    """Wire Slack's commands and the Deep analysis button to ChatOps, the Post to channel button to the
+    Publisher's: ack first (inside Slack's 3 s), work lazily on the pool."""
     client = app.client
     post_client = web_client(client.token or "", client.base_url, post_only=True)
 
@@ -292,9 +294,9 @@ def register(app: App, ops: ChatOps, *, progress_every: float = 3.0) -> None:
         channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id", "")
         key = f"post|{channel}|{(body.get('container') or {}).get('message_ts')}|{action.get('value')}"
         reply = reply_for(body)
-        outcome = ops.post_to_channel("slack", channel, key, str(value["repo"]), date.fromisoformat(value["day"]),
-                                      str(value["zone"]), str(value["lang"]), value.get("branch"), reply,
-                                      user=(body.get("user") or {}).get("id", ""))
+        click = PostClick("slack", channel, (body.get("user") or {}).get("id", ""), key, str(value["repo"]),
+                          date.fromisoformat(value["day"]), str(value["zone"]), str(value["lang"]), value.get("branch"))
+        outcome = post_button.click(click, reply)
         if outcome is not None and outcome.status == "posted":  # our words and a channel id: trusted mrkdwn
             reply.send(render.notice_blocks(render.text(str(value["lang"]), "posted_to_channel",
                                                          channel=render.esc(channel))), "posted")

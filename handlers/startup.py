@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from digest.config import Settings
+from handlers.config import Settings
 from digest.labels import counted
 from storage.subscriptions import Subscription
 

@@ -140,7 +140,22 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX command_log_by_time ON command_log (at);
     CREATE INDEX http_cache_by_time ON http_cache (stored_at);
     """,
-    # 8: a deep analysis asked for from a posted digest is posted once in its thread (issue 13): where it went, so
+    # 8: relevance (issue 14): watches per subscription, and its filters and roll-ups (JSON lists; NULL: none)
+    """
+    CREATE TABLE watches (
+        platform TEXT NOT NULL, channel TEXT NOT NULL, repo TEXT NOT NULL, number INTEGER NOT NULL,
+        kind TEXT NOT NULL, pattern TEXT NOT NULL,
+        mention_platform TEXT, mention_kind TEXT, mention_id TEXT, mention_label TEXT,
+        created_by TEXT, created_at TEXT NOT NULL,
+        PRIMARY KEY (platform, channel, repo, number)
+    );
+    ALTER TABLE subscriptions ADD COLUMN skip_authors TEXT;
+    ALTER TABLE subscriptions ADD COLUMN min_level TEXT;
+    ALTER TABLE subscriptions ADD COLUMN paths TEXT;
+    ALTER TABLE subscriptions ADD COLUMN weekly TEXT;
+    ALTER TABLE subscriptions ADD COLUMN daily INTEGER NOT NULL DEFAULT 1;
+    """,
+    # 9: a deep analysis asked for from a posted digest is posted once in its thread (issue 13): where it went, so
     # that a later click links to it; claimed before sending, like a post
     """
     CREATE TABLE deep_posts (

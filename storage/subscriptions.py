@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, time
 
@@ -23,6 +24,12 @@ class Subscription:
     created_at: datetime | None = None
     paused: str | None = None  # why posting is paused (the bot was removed, the channel archived...)
     paused_at: str | None = None
+    # relevance (issue 14): what the channel is told, and when
+    skip_authors: tuple[str, ...] = ()  # commits by these authors are left out (dependabot[bot], …)
+    min_level: str | None = None  # high | medium: what the channel post lists (the rest stays in the thread)
+    paths: tuple[str, ...] = ()  # only commits touching these paths (globs) are digested
+    weekly: str | None = None  # "mon 09:00": a roll-up of the last full week, posted then
+    daily: bool = True  # False: weekly only
 
     @property
     def destination(self) -> str:
@@ -34,7 +41,9 @@ def _sub(r: dict) -> Subscription:
     return Subscription(platform=r["platform"], channel=r["channel"], repo=r["repo"], at=time(int(hh), int(mm)),
                         zone=r["zone"], lang=r["lang"], branch=r["branch"], quiet=r["quiet"], source=r["source"],
                         created_by=r["created_by"], created_at=datetime.fromisoformat(r["created_at"]),
-                        paused=r["paused"], paused_at=r["paused_at"])
+                        paused=r["paused"], paused_at=r["paused_at"],
+                        skip_authors=tuple(json.loads(r["skip_authors"] or "[]")), min_level=r["min_level"],
+                        paths=tuple(json.loads(r["paths"] or "[]")), weekly=r["weekly"], daily=bool(r["daily"]))
 
 
 def save(db: sqlite_utils.Database, sub: Subscription, now: datetime) -> Subscription:
@@ -46,6 +55,9 @@ def save(db: sqlite_utils.Database, sub: Subscription, now: datetime) -> Subscri
             "platform": sub.platform, "channel": sub.channel, "repo": sub.repo, "at": sub.at.strftime("%H:%M"),
             "zone": sub.zone, "lang": sub.lang, "branch": sub.branch, "quiet": sub.quiet, "source": sub.source,
             "created_by": sub.created_by, "created_at": created.isoformat(), "paused": None, "paused_at": None,
+            "skip_authors": json.dumps(list(sub.skip_authors)) if sub.skip_authors else None,
+            "min_level": sub.min_level, "paths": json.dumps(list(sub.paths)) if sub.paths else None,
+            "weekly": sub.weekly, "daily": int(sub.daily),
         }, pk=("platform", "channel", "repo"))
     found = get(db, sub.platform, sub.channel, sub.repo)
     assert found is not None
@@ -72,7 +84,9 @@ def of_repo(db: sqlite_utils.Database, repo: str) -> list[Subscription]:
 
 
 def delete(db: sqlite_utils.Database, platform: str, channel: str, repo: str) -> bool:
+    """The subscription and its watches (one transaction)."""
     with db.conn:
+        db.execute("DELETE FROM watches WHERE platform = ? AND channel = ? AND repo = ?", [platform, channel, repo])
         return db.execute("DELETE FROM subscriptions WHERE platform = ? AND channel = ? AND repo = ?",
                           [platform, channel, repo]).rowcount > 0
 

@@ -28,6 +28,13 @@ def everything(slack: SlackServer) -> tuple[str, list[str]]:
     return slack.all_text(top[0]), [slack.all_text(m) for m in slack.replies(top[0].ts)]
 
 
+def backfill_now(bot):  # noqa: ANN001, ANN201
+    """What `bot.py backfill` runs: every queued retry now, posted messages updated through the Publisher."""
+    from handlers.backfill import backfill
+
+    return backfill(bot.service, bot.publisher, now=True)
+
+
 def status(env: dict[str, str]) -> str:
     """What `/digest status` answers in the channel, from a bot on the same database."""
     from tests.test_slack import Recorder, make_bot
@@ -105,7 +112,7 @@ def test_the_daily_token_cap_stops_new_calls_and_queues_the_rest_for_tomorrow(tm
         env = settings_env(tmp_path, slack, repo, **llm_env(llm), LLM_CONCURRENCY="1", LLM_DAILY_TOKEN_CAP="1")
         bot = make_bot(env)
         from datetime import date
-        digest = bot.service.build_digest(bot.ops.repo_ref(REPO), date(2026, 1, 11), "UTC", "en")
+        digest = bot.service.build_digest(bot.repo_ref(REPO), date(2026, 1, 11), "UTC", "en")
         assert len(llm.chat_requests) == 1  # the first call used the day's tokens; the queued ones were not made
         capped = [e for e in digest.entries if "daily token cap of 1 reached" in e.analysis.note]
         assert len(capped) >= 4 and len(capped) + len(llm.chat_requests) == 6
@@ -122,7 +129,6 @@ def test_the_backfill_moves_a_commit_now_high_gives_it_a_deep_analysis_and_appen
     place in the thread. Two commits pushed late into the same day follow in one reply that says so."""
     from datetime import datetime, timezone
 
-    from handlers.backfill import backfill
     from tests.test_slack import DAY, make_bot
 
     repo = GitRepo(tmp_path / "upstream")
@@ -133,7 +139,7 @@ def test_the_backfill_moves_a_commit_now_high_gives_it_a_deep_analysis_and_appen
         env = settings_env(tmp_path, slack, repo, **llm_env(llm), LLM_CONCURRENCY="2")
         llm.outage(Fault("status", status=403))
         bot = make_bot(env)
-        assert bot.ops.post_digest(bot.destination("slack", "C1"), REPO, DAY, "UTC", "en", None).status == "posted"
+        assert bot.publisher.post("slack", "C1", REPO, DAY, "UTC", "en", None).status == "posted"
         top, replies = everything(slack)
         high_part = top.split("High importance")[1].split("Medium importance")[0] if "High importance" in top else ""
         assert "tweak the cache helper" not in high_part  # the rules do not call it high
@@ -142,7 +148,7 @@ def test_the_backfill_moves_a_commit_now_high_gives_it_a_deep_analysis_and_appen
         llm.outage(None)
         late = [repo.commit(f"fix: late change {i}", {f"python/sglang/srt/late_{i}.py": f"x = {i}\n"},
                             datetime(2026, 1, 11, 22, 10 * i, tzinfo=timezone.utc)) for i in range(2)]
-        report = backfill(make_bot(env).ops, now=True)  # as `bot.py backfill`: a new process, a fresh breaker
+        report = backfill_now(make_bot(env))  # as `bot.py backfill`: a new process, a fresh breaker
         assert report.still_pending == 0 and report.analysed == 7, report
 
         top, replies = everything(slack)
@@ -167,7 +173,7 @@ def test_status_says_the_llm_is_failing_before_the_breaker_opens(tmp_path):
         env = settings_env(tmp_path, slack, repo, **llm_env(llm), LLM_CONCURRENCY="1")
         bot = make_bot(env)
         llm.fault(*[Fault("status", status=502)] * 3)  # one call failed after the SDK's 2 retries: suspect, not paused
-        bot.service.build_digest(bot.ops.repo_ref(REPO), DAY, "UTC", "en")
+        bot.service.build_digest(bot.repo_ref(REPO), DAY, "UTC", "en")
         say = Recorder()
         bot.ops.handle("slack", "C1", "U1", "/digest", "status", say)
         assert "failing (1 failed call in a row, new calls held) since" in say.notices[-1]
@@ -218,7 +224,6 @@ def test_a_post_resumed_after_a_kill_is_brought_up_to_date_like_the_others(tmp_p
 def test_posts_left_without_a_branch_by_older_code_are_brought_up_to_date_once(tmp_path):
     """A database written before the fix above holds resumed posts whose branch is NULL (the default branch):
     the backfill names it and updates them, once each, like the others."""
-    from handlers.backfill import backfill
     from tests.test_slack import DAY, make_bot
 
     repo = GitRepo(tmp_path / "upstream")
@@ -228,11 +233,11 @@ def test_posts_left_without_a_branch_by_older_code_are_brought_up_to_date_once(t
         llm.outage(Fault("status", status=403))
         bot = make_bot(env)
         for channel in ("CA", "CB"):
-            assert bot.ops.post_digest(bot.destination("slack", channel), REPO, DAY, "UTC", "en", None).status == "posted"
+            assert bot.publisher.post("slack", channel, REPO, DAY, "UTC", "en", None).status == "posted"
         with bot.service.db.conn:  # as the code before the fix left a resumed post
             bot.service.db.execute("UPDATE posts SET branch = NULL WHERE channel = 'CB'")
         llm.outage(None)
-        report = backfill(make_bot(env).ops, now=True)
+        report = backfill_now(make_bot(env))
         assert report.still_pending == 0, report
         for channel in ("CA", "CB"):
             _, replies = thread_of(slack, channel)

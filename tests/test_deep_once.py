@@ -35,7 +35,7 @@ def deep_replies(slack, top_ts: str) -> list:
 
 def test_deep_analysis_is_posted_once_in_the_digest_thread_and_later_clicks_link_to_it(tmp_path):
     with running_bot(tmp_path, LLM_CONCURRENCY="4") as (bot, slack, llm, url, shas):
-        assert bot.ops.post_digest(bot.destination("slack", "C1"), REPO, DAY, "UTC", "en", None).status == "posted"
+        assert bot.publisher.post("slack", "C1", REPO, DAY, "UTC", "en", None).status == "posted"
         top = slack.messages("C1", top_level=True)[0]
         reply, button = next((m, b) for m in slack.replies(top.ts) for b in deep_buttons(m))
         sha = json.loads(button["value"])["sha"]
@@ -76,7 +76,7 @@ def test_two_bot_processes_clicked_at_once_post_the_deep_analysis_once(tmp_path)
     with SlackServer(channels=["C1"]) as slack:
         env = settings_env(tmp_path, slack, repo)
         bot = make_bot(env)
-        assert bot.ops.post_digest(bot.destination("slack", "C1"), REPO, DAY, "UTC", "en", None).status == "posted"
+        assert bot.publisher.post("slack", "C1", REPO, DAY, "UTC", "en", None).status == "posted"
         top = slack.messages("C1", top_level=True)[0]
         reply, button = next((m, b) for m in slack.replies(top.ts) for b in deep_buttons(m))
         sha = json.loads(button["value"])["sha"]

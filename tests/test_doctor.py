@@ -23,6 +23,7 @@ from tests.servers.github import GitHubServer
 from tests.servers.openai import OpenAIServer
 from tests.servers.slack import SlackServer
 from tests.test_cli import run
+from tests.test_lark_internals import PINNED, shadowed
 
 REPO = "sgl-project/sglang"
 MANIFEST_SCOPES = ("chat:write", "commands", "channels:history", "groups:history")  # manifest.yml, as granted
@@ -110,12 +111,13 @@ def test_every_part_passes_and_doctor_exits_0_with_a_line_each(world):
     found = lines(out)
     assert list(found) == [f"database {world.db}", "Slack token", "Slack scopes", "Slack channel C1",
                            "Slack channel C2", "Slack Socket Mode", "Feishu app", "Feishu chat oc_1", "Feishu events",
-                           "Feishu webhook", "LLM test-model", "GitHub", f"clone {REPO}"]
+                           "lark-oapi", "Feishu webhook", "LLM test-model", "GitHub", f"clone {REPO}"]
     assert all(line.startswith("✓") for line in found.values()), out.stdout
     assert "output mode json_schema" in found["LLM test-model"]
     assert "token valid; 5000 of 5000 requests left" in found["GitHub"]
     assert "main present" in found[f"clone {REPO}"]
-    assert out.stdout.strip().endswith("13 checks, all passed")
+    assert found["lark-oapi"] == f"✓ lark-oapi: {PINNED}, the version the Feishu events were tested with"
+    assert out.stdout.strip().endswith("14 checks, all passed")
     assert out.stderr == ""
     assert_no_secret(world, out)
     assert hooktoken_hidden(world, out)
@@ -203,6 +205,15 @@ def test_http_modes_a_chat_without_the_bot_a_bad_webhook_and_no_github_for_clone
     assert found["Feishu webhook"].startswith("✗") and "Custom Bot" in found["Feishu webhook"]
     assert "GitHub" not in found  # no token, and every repository is read from its clone
     assert world.github.calls("/rate_limit") == []
+
+
+def test_another_lark_oapi_than_the_pinned_one_is_named_with_the_fix(world):
+    out, _ = doctor(world, PYTHONPATH=shadowed(world.tmp, "1.8.0"))
+    assert out.returncode == 1
+    line = lines(out)["lark-oapi"]
+    assert line.startswith(f"✗ lark-oapi: lark-oapi 1.8.0 is installed, but the Feishu events were tested with "
+                           f"{PINNED} → pip install lark-oapi=={PINNED} (as requirements.txt pins it), or re-check "), line
+    assert out.stdout.strip().endswith("1 of 13 checks failed")  # the lark-oapi line alone
 
 
 def test_endpoints_that_hang_time_out_together_and_doctor_still_finishes_in_seconds(world):

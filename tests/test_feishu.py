@@ -14,9 +14,11 @@ from pathlib import Path
 import pytest
 import requests
 
-from digest.config import Settings
+from handlers.config import Settings
 from digest.render import feishu as render
 from handlers.app import Bot
+from core.watches import Mention
+from handlers.commands import parse
 from handlers.feishu import Gate, command_of, strip_mentions
 from storage import subscriptions as subs
 from tests.bigday import big_day
@@ -136,6 +138,17 @@ def test_mentions_are_stripped_and_commands_found():
     assert command_of("hello there") is None
 
 
+def test_a_person_mentioned_after_notify_becomes_the_watch_s_mention_and_the_bot_is_removed():
+    people = {"@_user_1": ("ou_bot", "Commit Radar"), "@_user_2": ("ou_7d8a6e6df7621556ce0d21922b676706", "Ann <x>|")}
+    said = strip_mentions("@_user_1 /digest watch a/b path srt/ notify @_user_2", ["@_user_1", "@_user_2"], people)
+    assert said == "/digest watch a/b path srt/ notify <at:ou_7d8a6e6df7621556ce0d21922b676706|Ann x>"
+    c = parse(*command_of(said))
+    assert c.mention == Mention("feishu", "user", "ou_7d8a6e6df7621556ce0d21922b676706", "Ann x")
+    # the bot's own mention after notify is no person; a mention before notify is the bot being addressed
+    assert strip_mentions("@_user_2 /digest watch a/b path srt/ notify", ["@_user_2"], people) == \
+        "/digest watch a/b path srt/ notify"
+
+
 def test_sends_due_at_the_hour_or_half_hour_wait_a_few_seconds():
     slept: list[float] = []
     for moment, held in ((datetime(2026, 1, 12, 9, 0, 1, tzinfo=timezone.utc), 4.0),
@@ -152,14 +165,13 @@ def test_sends_due_at_the_hour_or_half_hour_wait_a_few_seconds():
 def test_webhook_posts_signed_cards_once_per_day(feishu, repo, db):
     sample_history(repo)
     bot = make_bot(feishu, repo, db, webhook=True, app=False)
-    dest = bot.destination("webhook", "webhook")
-    first = bot.ops.post_digest(dest, REPO, DAY, "UTC", "zh", None)
+    first = bot.publisher.post("webhook", "webhook", REPO, DAY, "UTC", "zh", None)
     assert first.status == "posted"
     posts = feishu.webhook_posts
     assert len(posts) == 1 + first.replies and posts[0].card["header"]["title"]["content"].endswith("2026-01-11")
     assert all("sign" in p.body for p in posts)  # the server checked each signature
     assert "破坏性变更" in card_text(posts[0].card)
-    assert bot.ops.post_digest(dest, REPO, DAY, "UTC", "zh", None).status == "already"
+    assert bot.publisher.post("webhook", "webhook", REPO, DAY, "UTC", "zh", None).status == "already"
     assert len(feishu.webhook_posts) == len(posts)
 
 
@@ -167,9 +179,9 @@ def test_webhook_frequency_limit_is_retried_and_a_bad_secret_reported(feishu, re
     sample_history(repo)
     bot = make_bot(feishu, repo, db, webhook=True, app=False)
     feishu.fail("webhook", "frequency", times=2)
-    assert bot.ops.post_digest(bot.destination("webhook", "webhook"), REPO, DAY, "UTC", "en", None).status == "posted"
+    assert bot.publisher.post("webhook", "webhook", REPO, DAY, "UTC", "en", None).status == "posted"
     feishu.fail("webhook", "sign", times=1)
-    outcome = bot.ops.post_digest(bot.destination("webhook", "webhook"), REPO, date(2026, 1, 10), "UTC", "en", None)
+    outcome = bot.publisher.post("webhook", "webhook", REPO, date(2026, 1, 10), "UTC", "en", None)
     assert outcome.status == "failed" and "FEISHU_WEBHOOK_SECRET" in outcome.detail
     assert "hooktoken" not in outcome.detail
 
@@ -180,7 +192,7 @@ def test_app_post_is_exactly_once_even_when_the_answer_is_lost(feishu, repo, db)
     feishu.fail("send", "send_then_drop")  # Feishu posts it, the answer never arrives
     feishu.fail("reply", "frequency", times=2)
     feishu.invalidate_tokens()
-    outcome = bot.ops.post_digest(bot.destination("feishu", "oc_1"), REPO, DAY, "UTC", "en", None)
+    outcome = bot.publisher.post("feishu", "oc_1", REPO, DAY, "UTC", "en", None)
     assert outcome.status == "posted"
     sent = feishu.sent("oc_1")
     tops = [m for m in sent if m.parent_id is None]
@@ -199,7 +211,7 @@ def test_a_removed_bot_pauses_the_subscription_and_status_says_so(feishu, repo, 
     sync_env_subscriptions(db, bot.settings, NOW)
     feishu.set_chat("oc_1", "bot_removed")
     sub = subs.get(db, "feishu", "oc_1", REPO)
-    outcome = bot.ops.post_subscription(sub, DAY)
+    outcome = bot.publisher.post_subscription(sub, DAY)
     assert outcome.status == "paused" and "add the bot" in outcome.detail
     assert subs.get(db, "feishu", "oc_1", REPO).paused
 
@@ -312,7 +324,7 @@ def posted_once(feishu, bot):
     key = posts.PostKey("feishu", "oc_1", REPO, DAY.isoformat())
     feishu.wait_for(lambda: (row := posts.load(bot.service.db, key)) is not None and row.state == "posted",
                     timeout=60)
-    return bot.ops.post_digest(bot.destination("feishu", "oc_1"), REPO, DAY, "UTC", "en", None)
+    return bot.publisher.post("feishu", "oc_1", REPO, DAY, "UTC", "en", None)
 
 
 # --------------------------------------------------------------------------- the long connection
@@ -391,8 +403,8 @@ def test_the_backfill_patches_app_cards_and_follows_up_on_webhook_posts(feishu, 
     with OpenAIServer(responder=answer) as llm:
         llm.outage(Fault("status", status=403))
         bot = make_bot(feishu, repo, db, webhook=True, llm=analyser(llm))
-        for dest in (bot.destination("feishu", "oc_1"), bot.destination("webhook", "webhook")):
-            assert bot.ops.post_digest(dest, REPO, DAY, "UTC", "en", None).status == "posted"
+        for platform, channel in (("feishu", "oc_1"), ("webhook", "webhook")):
+            assert bot.publisher.post(platform, channel, REPO, DAY, "UTC", "en", None).status == "posted"
         app_cards = feishu.sent("oc_1")
         webhook_before = len(feishu.webhook_posts)
         placeholder = "queued for a retry"
@@ -400,7 +412,8 @@ def test_the_backfill_patches_app_cards_and_follows_up_on_webhook_posts(feishu, 
         assert any(placeholder in card_text(m.card) for m in app_cards)
 
         llm.outage(None)
-        report = backfill(make_bot(feishu, repo, db, webhook=True, llm=analyser(llm)).ops, now=True)
+        again = make_bot(feishu, repo, db, webhook=True, llm=analyser(llm))
+        report = backfill(again.service, again.publisher, now=True)
         assert report.still_pending == 0 and report.analysed >= 3, report
 
         top = feishu.message(app_cards[0].message_id)

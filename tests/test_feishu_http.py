@@ -141,6 +141,7 @@ def test_ws_mode_with_only_a_verification_token_mounts_no_forgeable_route(tmp_pa
             assert resp.status_code == 404
             time.sleep(0.5)
             assert running.subscriptions() == [] and not answered(feishu, forged)
+            assert not running.log_lines("lark-oapi")  # the pinned version: no word about it
         finally:
             stop(running)
 

@@ -6,7 +6,7 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from digest.config import Settings
+from handlers.config import Settings
 from core.errors import BadDate, BadInput, BadRepo, BadSha
 from core.models import parse_repo_name
 from digest.service import parse_sha

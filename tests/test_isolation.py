@@ -113,17 +113,17 @@ def test_a_stored_digest_keeps_its_notes_and_web_url_for_a_second_destination(tm
         env = settings_env(tmp_path, slack, repo, **llm_env(llm))
         llm.outage(Fault("status", status=403))
         first = make_bot(env)
-        assert first.ops.post_digest(first.destination("slack", "C1"), REPO, DAY, "UTC", "en", None).status == "posted"
+        assert first.publisher.post("slack", "C1", REPO, DAY, "UTC", "en", None).status == "posted"
         assert "LLM unavailable since" in slack.all_text(slack.messages("C1", top_level=True)[0])
 
         second = make_bot(env)  # a new service: nothing of the first is in memory
         calls = len(llm.chat_requests)
-        posted = second.ops.post_digest(second.destination("slack", "C2"), REPO, DAY, "UTC", "en", None)
+        posted = second.publisher.post("slack", "C2", REPO, DAY, "UTC", "en", None)
         assert posted.status == "posted"
         assert len(llm.chat_requests) == calls  # read back from storage, not rebuilt
         shown = slack.all_text(slack.messages("C2", top_level=True)[0])
         assert "LLM unavailable since" in shown and "403" in shown
-        stored = second.service.find_digest(second.ops.repo_ref(REPO), DAY, "UTC", "en")
+        stored = second.service.find_digest(second.repo_ref(REPO), DAY, "UTC", "en")
         assert stored is not None and stored.web_url == f"https://github.com/{REPO}"
         assert [n for n in stored.notes if "LLM unavailable since" in n and "403" in n]
 

@@ -140,7 +140,7 @@ def test_a_user_over_the_daily_token_budget_is_refused_with_what_they_used(tmp_p
         bot.ops.handle("slack", "C1", "U2", "/analyze", f"{shas[1][:8]} {REPO}", say)  # another person's budget
         assert len(say.reports) == 2 and len(llm.requests) > calls
         # the schedule is charged to no one; the day it built is free to ask for, even with the budget spent
-        assert bot.ops.post_digest(bot.destination("slack", "C1"), REPO, DAY, "UTC", "en", None).status == "posted"
+        assert bot.publisher.post("slack", "C1", REPO, DAY, "UTC", "en", None).status == "posted"
         bot.ops.handle("slack", "C1", "U1", "/digest", f"2026-01-11 {REPO}", say)
         assert say.digests and say.digests[-1].coverage.llm == 6
 
@@ -160,9 +160,9 @@ def test_a_budget_spent_during_a_digest_leaves_the_rest_to_the_rules_and_the_nex
                 "instead. Ask again after 00:00 UTC.") in digest.notes
         assert not list(bot.service.db.query("SELECT * FROM pending"))  # nothing queued on U1's behalf
         # the scheduled post does not reuse the starved digest: it asks the LLM for the rest, charged to no one
-        assert bot.ops.post_digest(bot.destination("slack", "C1"), REPO, DAY, "UTC", "en", None).status == "posted"
+        assert bot.publisher.post("slack", "C1", REPO, DAY, "UTC", "en", None).status == "posted"
         assert len(llm.requests) == 6
-        assert bot.service.finished_digest(bot.ops.repo_ref(REPO), DAY, "UTC", "en").coverage.llm == 6
+        assert bot.service.finished_digest(bot.repo_ref(REPO), DAY, "UTC", "en").coverage.llm == 6
         assert bot.service.db.execute("SELECT count(*) FROM llm_usage WHERE spender IS NULL").fetchone()[0] == 5
 
 
@@ -204,7 +204,7 @@ def test_a_scheduled_post_that_joins_a_build_starved_by_someones_budget_posts_ev
             with ThreadPoolExecutor(2) as pool:
                 asked = pool.submit(bot.ops.handle, "slack", "C1", "U1", "/digest", f"2026-01-11 {REPO}", say)
                 time.sleep(1.0)  # U1's build is running, its one admitted call held
-                posted = pool.submit(bot.ops.post_digest, bot.destination("slack", "C1"), REPO, DAY, "UTC", "en",
+                posted = pool.submit(bot.publisher.post, "slack", "C1", REPO, DAY, "UTC", "en",
                                      None)
                 time.sleep(1.0)
                 llm.release()
@@ -215,7 +215,7 @@ def test_a_scheduled_post_that_joins_a_build_starved_by_someones_budget_posts_ev
         assert say.digests[-1].coverage.rules == 5  # U1's own answer: what their budget allowed
         shown = "\n".join(slack.all_text(m) for m in slack.messages("C1"))
         assert "daily budget" not in shown and "offline rules" not in shown
-        assert bot.service.finished_digest(bot.ops.repo_ref(REPO), DAY, "UTC", "en").coverage.llm == 6
+        assert bot.service.finished_digest(bot.repo_ref(REPO), DAY, "UTC", "en").coverage.llm == 6
 
 
 def test_asking_github_about_a_repository_not_allowed_here_counts_against_the_hourly_limit(tmp_path):

@@ -48,7 +48,7 @@ def test_every_command_is_in_the_readme():
 def test_every_variable_is_documented_and_read():
     example = (ROOT / ".env.example").read_text(encoding="utf-8")
     names = set(re.findall(r"^([A-Z][A-Z0-9_]+)=", example, re.M))
-    config = (ROOT / "digest" / "config.py").read_text(encoding="utf-8")
+    config = (ROOT / "handlers" / "config.py").read_text(encoding="utf-8")
     assert names and all(name in README for name in names)
     assert all(f'"{name}"' in config for name in names), "every variable in .env.example is read"
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from bot import make_service
-from digest.config import Settings
+from handlers.config import Settings
 from digest.render import slack as render_slack
 from handlers.app import Bot
 from storage import posts
@@ -84,7 +84,7 @@ def test_a_300_commit_day_posts_every_commit_once_inside_slack_limits(tmp_path):
     shas = day_of_commits(repo, 300)
     with SlackServer(channels=["C1"]) as slack:
         bot = make_bot(settings_env(tmp_path, slack, repo))
-        outcome = bot.ops.post_digest(bot.destination("slack", "C1"), REPO, DAY, "UTC", "en", None)
+        outcome = bot.publisher.post("slack", "C1", REPO, DAY, "UTC", "en", None)
         assert outcome.status == "posted", outcome
         refused = [r.answer for r in slack.calls("chat.postMessage") if not (r.answer or {}).get("ok")]
         assert refused == []
@@ -102,7 +102,7 @@ def test_a_300_commit_day_posts_every_commit_once_inside_slack_limits(tmp_path):
         assert "&lt;!channel&gt;" in everything and "<https://evil.example|" not in everything
         assert "修复 调度器 🚀" in everything
         # posting again is a no-op: once per destination and day
-        again = bot.ops.post_digest(bot.destination("slack", "C1"), REPO, DAY, "UTC", "en", None)
+        again = bot.publisher.post("slack", "C1", REPO, DAY, "UTC", "en", None)
         assert again.status == "already" and len(slack.messages("C1")) == 1 + len(replies)
 
 
@@ -113,7 +113,7 @@ def test_rate_limits_and_a_post_whose_answer_was_lost_still_post_once(tmp_path):
         bot = make_bot(settings_env(tmp_path, slack, repo))
         slack.fail("chat.postMessage", "ratelimited", times=2, retry_after=1)
         slack.fail("chat.postMessage", "post_then_drop", times=1)  # posted, but the answer never came
-        outcome = bot.ops.post_digest(bot.destination("slack", "C1"), REPO, DAY, "UTC", "en", None)
+        outcome = bot.publisher.post("slack", "C1", REPO, DAY, "UTC", "en", None)
         assert outcome.status == "posted"
         top = slack.messages("C1", top_level=True)
         assert len(top) == 1 and top[0].metadata["event_type"] == "commit_radar_post"
@@ -130,10 +130,10 @@ def test_a_lost_post_whose_look_up_fails_is_retried_later_and_never_posted_twice
         bot = make_bot(settings_env(tmp_path, slack, repo))
         slack.fail("chat.postMessage", "post_then_drop", times=1)
         slack.fail("conversations.history", "error", error="internal_error", times=1)
-        first = bot.ops.post_digest(bot.destination("slack", "C1"), REPO, DAY, "UTC", "en", None)
+        first = bot.publisher.post("slack", "C1", REPO, DAY, "UTC", "en", None)
         assert first.status == "failed" and "cannot tell whether the message was posted" in first.detail
         assert len(slack.messages("C1", top_level=True)) == 1
-        again = bot.ops.post_digest(bot.destination("slack", "C1"), REPO, DAY, "UTC", "en", None)  # the retry job
+        again = bot.publisher.post("slack", "C1", REPO, DAY, "UTC", "en", None)  # the retry job
         assert again.status == "posted"
         top = slack.messages("C1", top_level=True)
         assert len(top) == 1  # exactly one message in the channel, found and completed by the retry
@@ -151,7 +151,7 @@ def test_a_channel_without_the_bot_pauses_its_subscription_and_status_says_how_t
 
         sync_env_subscriptions(bot.service.db, bot.settings, bot.clock())
         sub = subs.get(bot.service.db, "slack", "C9", REPO)
-        outcome = bot.ops.post_subscription(sub, DAY)
+        outcome = bot.publisher.post_subscription(sub, DAY)
         assert outcome.status == "paused" and "invite" in outcome.detail
         assert subs.get(bot.service.db, "slack", "C9", REPO).paused
         reply = Recorder()
@@ -315,7 +315,7 @@ def test_deep_analysis_of_a_grouped_merge_answers_with_its_commits_and_no_llm_ca
         bot = make_bot(env)
         server = bot.start()
         try:
-            assert bot.ops.post_digest(bot.destination("slack", "C1"), REPO, DAY, "UTC", "en", None).status == "posted"
+            assert bot.publisher.post("slack", "C1", REPO, DAY, "UTC", "en", None).status == "posted"
             top = slack.messages("C1", top_level=True)[0]
             button = next(b["accessory"] for b in top.blocks
                           if b.get("accessory", {}).get("action_id", "").startswith("deep_analysis")
@@ -511,7 +511,7 @@ def test_a_day_of_many_breaking_changes_keeps_the_top_message_short_and_shows_th
     repo.bulk(before + day)
     with SlackServer(channels=["C1"]) as slack:
         bot = make_bot(settings_env(tmp_path, slack, repo))
-        assert bot.ops.post_digest(bot.destination("slack", "C1"), REPO, DAY, "UTC", "en", None).status == "posted"
+        assert bot.publisher.post("slack", "C1", REPO, DAY, "UTC", "en", None).status == "posted"
         top = slack.messages("C1", top_level=True)[0]
         text_ = slack.all_text(top)
         listed = text_.split("Breaking changes", 1)[1].split("High importance", 1)[0]

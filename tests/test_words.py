@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from digest.config import Settings
+from handlers.config import Settings
 from handlers import commands as cmd
 from tests.servers.slack import slash_command_body
 from tests.test_cli import run
@@ -100,25 +100,29 @@ def test_post_to_the_feishu_webhook_says_cards_not_thread_replies(repo, tmp_path
 
 def started_line(env: dict[str, str], *args: str, timeout: float = 60.0) -> str:
     """The first line `bot.py run` prints on stderr that says it runs (the process is stopped after it)."""
-    import select
-    import time
+    import queue
+    import threading
 
     from tests.test_slack import bot_process
 
     proc = bot_process(env, "run", *args)
+    lines: queue.Queue[str] = queue.Queue()
+
+    def pump() -> None:
+        for line in proc.stderr:
+            lines.put(line)
+        lines.put("")  # the end: the process stopped
+
+    threading.Thread(target=pump, daemon=True).start()
+    seen = ""
     try:
-        deadline, seen = time.monotonic() + timeout, ""
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([proc.stderr], [], [], 0.5)
-            if ready:
-                got = proc.stderr.readline()
-                seen += got
-                if "running" in got:
-                    return got.strip()
-                assert got or proc.poll() is None, seen
-        raise AssertionError(f"no start line in {timeout} s: {seen}")
-    finally:
-        proc.terminate()
+        while line := lines.get(timeout=timeout):
+            seen += line
+            if "running" in line:
+                return line.strip()
+        raise AssertionError(f"bot.py run stopped before saying it runs: {seen}")
+    finally:  # the line is what is tested here; stopping is test_web's (SIGKILL: nothing left behind to wait for)
+        proc.kill()
         proc.wait(timeout=30)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,6 +11,8 @@ from urllib.parse import urlsplit
 from core.errors import BadInput
 from core.models import parse_repo_name
 from core.window import parse_zone
+from handlers.commands import Subscribe, WatchCommand
+from handlers.commands import parse as parse_command
 from storage.retention import Retention
 
 FEISHU_HTTP_NEEDS_KEY = ("FEISHU_EVENT_MODE=http needs FEISHU_ENCRYPT_KEY (the app's Encrypt Key, in Events & "
@@ -34,6 +37,8 @@ class Settings:
     digest_lang: str = "en"
     # the chat bot
     digest_repos: tuple[str, ...] = ()
+    # what DIGEST_REPOS says beside each name (issue 14): its subscription's words and watches, as chat takes them
+    repo_options: tuple["EnvRepo", ...] = ()
     digest_time: str = "09:00"
     allowed_repos: tuple[str, ...] = ()
     costly_per_hour: int = 20
@@ -135,7 +140,8 @@ class Settings:
             llm_daily_token_cap=int(number("LLM_DAILY_TOKEN_CAP", 0, 0, 1e12)) or None,
             digest_tz=zone,
             digest_lang=lang,
-            digest_repos=tuple(parse_repo_name(r) for r in _items(get("DIGEST_REPOS"))),
+            digest_repos=tuple(r.repo for r in env_repos(get("DIGEST_REPOS"))),
+            repo_options=env_repos(get("DIGEST_REPOS")),
             digest_time=_hhmm(get("DIGEST_TIME") or "09:00"),
             allowed_repos=tuple(_items(get("DIGEST_ALLOWED_REPOS"))),
             costly_per_hour=int(number("DIGEST_USER_LIMIT", 20, 1, 10000)),
@@ -180,6 +186,41 @@ def parse_clones(text: str) -> dict[str, Path]:
         except RuntimeError:  # ~nosuchuser
             raise BadInput(f"GIT_CLONES: cannot expand the path {path.strip()!r}") from None
     return clones
+
+
+_WATCH_WORD = re.compile(r"(?i)(?:^|\s)watch\s")  # where a DIGEST_REPOS item's next watch phrase starts
+
+
+@dataclass(frozen=True)
+class EnvRepo:
+    """One repository of DIGEST_REPOS and what it says about it: `subscribe` words and `watch` phrases."""
+
+    repo: str
+    subscribe: Subscribe
+    watches: tuple[WatchCommand, ...] = ()
+
+
+def env_repos(text: str | None) -> tuple[EnvRepo, ...]:
+    """DIGEST_REPOS: `a/b, c/d` (names only), or items separated by `;`, each the words of `/digest subscribe`
+    followed by any number of `watch KIND PATTERN [notify MENTION]` phrases:
+    `sgl-project/sglang min high skip-authors dependabot[bot] watch path python/sglang/srt/ notify <!subteam^S1>`."""
+    if not text:
+        return ()
+    items = [i.strip() for i in text.split(";")] if ";" in text or any(
+        len(i.split()) > 1 for i in text.split(",")) else [i.strip() for i in text.split(",")]
+    out: dict[str, EnvRepo] = {}
+    for item in filter(None, items):
+        parts = _WATCH_WORD.split(item)
+        try:
+            sub = parse_command("/digest", "subscribe " + parts[0])
+            watches = tuple(parse_command("/digest", f"watch {sub.repo} {w}") for w in parts[1:])  # type: ignore[union-attr]
+        except BadInput as err:
+            raise BadInput(f"DIGEST_REPOS: {err} (in {item[:80]!r})") from None
+        assert isinstance(sub, Subscribe) and all(isinstance(w, WatchCommand) for w in watches)
+        if sub.repo in out:
+            raise BadInput(f"DIGEST_REPOS names {sub.repo} twice")
+        out[sub.repo] = EnvRepo(sub.repo, sub, watches)  # type: ignore[arg-type]
+    return tuple(out.values())
 
 
 def _items(text: str | None) -> list[str]:

@@ -1,0 +1,39 @@
+"""A subscription's filters applied to a day's digest (issue 14): pure, no LLM call, nothing re-analysed.
+
+- `skip_authors`: commits by these authors (case-insensitive) are left out; bots such as dependabot[bot].
+- `paths`: only commits touching one of these paths (directories, files or globs, as watches read them) are kept.
+
+A grouped merge stays while one of the commits it brings in stays (it is told through them) and goes with them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+from core.models import Digest, Entry, Narrowing
+from digest.watches import path_matcher
+
+
+def _touches(entry: Entry, matchers: list[Callable[[str], bool]]) -> bool:
+    return any(m(side) for f in entry.commit.files for side in (f.path, f.previous_path) if side for m in matchers)
+
+
+def narrow(digest: Digest, *, skip_authors: tuple[str, ...] = (), paths: tuple[str, ...] = ()) -> Digest:
+    """The digest of the commits the subscription wants; `narrowed` says how many of how many, and why."""
+    if not skip_authors and not paths:
+        return digest
+    skipped = {a.casefold() for a in skip_authors}
+    matchers = [path_matcher(p) for p in paths]
+
+    def wanted(e: Entry) -> bool:
+        if e.commit.author.casefold() in skipped:
+            return False
+        return not matchers or _touches(e, matchers)
+
+    own = [e for e in digest.entries if not (e.grouped and not e.analysed)]
+    kept_shas = {e.commit.sha for e in own if wanted(e)}
+    kept = tuple(e for e in digest.entries
+                 if e.commit.sha in kept_shas or (e.grouped and not e.analysed and kept_shas & set(e.merged)))
+    by = tuple(name for name, on in (("paths", bool(paths)), ("skip-authors", bool(skip_authors))) if on)
+    return replace(digest, entries=kept, narrowed=Narrowing(total=len(own), kept=len(kept_shas), by=by, paths=paths))

@@ -1,0 +1,57 @@
+"""/digest subscribe, unsubscribe and list: a channel's subscriptions, changed and told in the reader's language."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlite_utils
+
+from handlers import commands as cmd
+from handlers.checks import ChatSettings
+from handlers.words import say
+from storage import subscriptions as subs
+from storage.subscriptions import Subscription
+
+
+def subscribe(db: sqlite_utils.Database, c: cmd.Subscribe, platform: str, channel: str, user: str,
+              settings: ChatSettings, now: datetime) -> Subscription:
+    """Saved with what the command names; what it leaves out is kept from an existing subscription, else the
+    defaults (DIGEST_TIME, DIGEST_TZ, DIGEST_LANG)."""
+    existing = subs.get(db, platform, channel, c.repo)
+    return subs.save(db, Subscription(
+        platform=platform, channel=channel, repo=c.repo,
+        at=c.at or (existing.at if existing else settings.digest_time),
+        zone=c.zone or (existing.zone if existing else settings.digest_tz),
+        lang=c.lang or (existing.lang if existing else settings.digest_lang),
+        branch=c.branch or (existing.branch if existing else None),
+        quiet=c.quiet or (existing.quiet if existing else "line"),
+        source="chat", created_by=user), now)
+
+
+def unsubscribe(db: sqlite_utils.Database, repo: str, platform: str, channel: str, lang: str) -> tuple[bool, str]:
+    """(whether one was removed, the answer); one from the environment stays (DIGEST_REPOS re-creates it)."""
+    existing = subs.get(db, platform, channel, repo)
+    if existing is None:
+        return False, say(lang, "not_subscribed", repo=repo)
+    if existing.source == "env":
+        return False, say(lang, "env_subscription", repo=repo)
+    subs.delete(db, platform, channel, repo)
+    return True, say(lang, "unsubscribed", repo=repo)
+
+
+def listing(db: sqlite_utils.Database, platform: str, channel: str, lang: str) -> str:
+    here = subs.in_channel(db, platform, channel)
+    if not here:
+        return say(lang, "no_repo")
+    lines = [say(lang, "list_title")]
+    for s in here:
+        env = " (env)" if s.source == "env" else ""
+        lines.append(f"• `{s.repo}` {s.at:%H:%M} {s.zone} · {s.lang}{' · ' + s.branch if s.branch else ''}"
+                     f" · quiet {s.quiet}{env}" + (f" · ⏸ {s.paused}" if s.paused else ""))
+    return "\n".join(lines)
+
+
+def channel_lang(db: sqlite_utils.Database, platform: str, channel: str, default: str) -> str:
+    """The language of a channel's only subscription, else the default."""
+    here = subs.in_channel(db, platform, channel)
+    return here[0].lang if len(here) == 1 else default
