@@ -9,6 +9,7 @@ import uuid as uuidlib
 from typing import Any
 
 from core.models import CommitReport, Digest
+from digest.labels import text
 from digest.render import feishu as render
 from handlers.feishu.openapi import FeishuError, OpenApi
 
@@ -80,7 +81,7 @@ class CardReply:
     def point_to(self, message_id: str, sha: str, lang: str) -> None:
         """A reply to the thread's card that holds the deep analysis: Feishu shows which one it answers."""
         try:
-            self._reply(render.notice_card(render.text(lang, "deep_in_thread", sha=sha[:7]).rstrip(":："), lang),
+            self._reply(render.notice_card(text(lang, "deep_in_thread", sha=sha[:7]).rstrip(":："), lang),
                         to=message_id, in_thread=True)
         except FeishuError as err:
             log.warning("cannot answer in Feishu: %s", err)
