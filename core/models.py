@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.errors import BadRepo
+from core.watches import Watch
 from core.window import Window
 
 ChangeType = Literal["feature", "fix", "perf", "refactor", "docs", "test", "ci", "build", "chore", "revert", "security"]
@@ -281,6 +282,15 @@ class Coverage:
 
 
 @dataclass(frozen=True)
+class Relevance:
+    """What one subscription wants told first (issue 14): its watches, and the least importance its channel post
+    lists (None: high commits, breaking changes of any importance)."""
+
+    watches: tuple[Watch, ...] = ()
+    min_level: str | None = None  # high | medium | all
+
+
+@dataclass(frozen=True)
 class Narrowing:
     """What a subscription's filters did to a day: `kept` of `total` commits (merges told through their commits
     not counted), by which filters (`paths`, `skip-authors`)."""
@@ -302,6 +312,7 @@ class Digest:
     web_url: str | None = None
     notes: tuple[str, ...] = ()
     narrowed: "Narrowing | None" = None  # the subscription's filters left out some commits (issue 14)
+    relevance: Relevance | None = None  # the subscription's watches and `min`, for its own post
     rules_why: str = ""  # no LLM was asked: "none" configured, or "off" (--no-llm); "" when read back from storage
 
     @property

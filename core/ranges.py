@@ -64,3 +64,10 @@ def last_week(zone: str, now: datetime) -> DayRange:
     today = local_today(now, zone)
     monday = today - timedelta(days=today.weekday() + 7)
     return DayRange(monday, monday + timedelta(days=6))
+
+
+def week_of_key(key: str) -> DayRange:
+    """`2026-W02` -> its Monday to Sunday (the ISO week a weekly post is claimed by)."""
+    year, _, week = key.partition("-W")
+    monday = date.fromisocalendar(int(year), int(week), 1)
+    return DayRange(monday, monday + timedelta(days=6))

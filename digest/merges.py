@@ -184,11 +184,21 @@ def merge_name(commit: Commit) -> tuple[int | None, str | None]:
     return commit.pr_number, None
 
 
-def merge_label(commit: Commit, count: int, lang: str) -> str:
-    """`Merge #643 (dataflow-up-32-engine-collapse): 5 commits`."""
+def merge_ref(commit: Commit) -> str:
+    """How a merge is referred to in one word: `#643`, else its branch, else its short SHA."""
     number, branch = merge_name(commit)
-    name = (f"#{number}" if number else "") + (f" ({branch})" if branch and number else branch or "")
-    return text(lang, "merge_label_one" if count == 1 else "merge_label", name=name or commit.short_sha, n=count)
+    return f"#{number}" if number else branch or commit.short_sha
+
+
+def merge_full_name(commit: Commit) -> str:
+    """`#643 (dataflow-up-32-engine-collapse)`, `fix` or `5d786a1`."""
+    number, branch = merge_name(commit)
+    return merge_ref(commit) + (f" ({branch})" if branch and number else "")
+
+
+def merge_label(commit: Commit, count: int, lang: str) -> str:
+    """`Merge #643 (dataflow-up-32-engine-collapse): 5 commits`: the one name of a grouped merge everywhere."""
+    return text(lang, "merge_label_one" if count == 1 else "merge_label", name=merge_full_name(commit), n=count)
 
 
 # -- the entries -----------------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ class DayTotal:
 @dataclass(frozen=True)
 class Area:
     name: str
-    high: tuple[Entry, ...]  # newest first, as the days list them
+    high: tuple[Entry, ...]  # the larger changes first
     breaking: tuple[Entry, ...]  # entries with breaking changes, high or not
 
 
@@ -56,6 +56,11 @@ def _told(e: Entry) -> bool:
     return not (e.grouped and not e.analysed)
 
 
+def _size(e: Entry) -> int:
+    """The larger changes first: a week's reader sees the ones that matter most within each area."""
+    return -(e.commit.additions + e.commit.deletions)
+
+
 def _paths(e: Entry) -> list[str]:
     return [f.path for f in e.commit.files]
 
@@ -73,9 +78,13 @@ def area_depth(entries: list[Entry]) -> int:
 
 
 def area_of(e: Entry, depth: int) -> str:
-    parts = Counter("/".join(p.split("/")[:depth]) if p.count("/") >= depth else p.rsplit("/", 1)[0] if "/" in p
-                    else "/" for p in _paths(e))
-    return parts.most_common(1)[0][0] if parts else NO_AREA
+    """The area where most of a commit's changed lines are (a file counts at least one line)."""
+    lines: Counter[str] = Counter()
+    for f in e.commit.files:
+        p = f.path
+        area = "/".join(p.split("/")[:depth]) if p.count("/") >= depth else p.rsplit("/", 1)[0] if "/" in p else "/"
+        lines[area] += f.additions + f.deletions + 1
+    return lines.most_common(1)[0][0] if lines else NO_AREA
 
 
 def roll_up(repo: str, span: DayRange, zone: str, lang: str, branch: str, digests: list[Digest]) -> Rollup:
@@ -96,6 +105,6 @@ def roll_up(repo: str, span: DayRange, zone: str, lang: str, branch: str, digest
     return Rollup(
         repo=repo, span=span, zone=zone, lang=lang, branch=branch,
         days=tuple(DayTotal(d.day, d.stats) for d in ordered),
-        areas=tuple(Area(name, tuple(h), tuple(b)) for name, h, b in listed),
+        areas=tuple(Area(name, tuple(sorted(h, key=_size)), tuple(b)) for name, h, b in listed),
         web_url=next((d.web_url for d in ordered if d.web_url), None),
     )

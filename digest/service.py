@@ -22,6 +22,7 @@ from typing import Any
 import sqlite_utils
 
 from digest import merge_facts, merges
+from digest.watches import Glob
 from digest.analysis import rules
 from digest.analysis.llm import LLMAnalyser, LLMResult
 from digest.analysis.prompts import PROMPT_VERSION
@@ -232,6 +233,21 @@ class DigestService:
         name = _branch_name(self.source_for(repo).branch(None))
         self._default_branches[key] = (now, name)
         return name
+
+    def branches_matching(self, repo: RepoRef, patterns: list[str]) -> list[str]:
+        """The branches a subscription names (`main,release/*`): names as given, globs against the repository's
+        branches (`*` within one part of a name, `**` across); each once, in the order named."""
+        out: list[str] = []
+        listed: list[str] | None = None
+        for pattern in patterns:
+            if not any(ch in pattern for ch in "*?"):
+                found = [pattern]
+            else:
+                listed = listed if listed is not None else self.source_for(repo).branches()
+                glob = Glob(pattern)
+                found = [name for name in listed if glob.fullmatch(name)]
+            out += [name for name in found if name not in out]
+        return out
 
     def find_digest(self, repo: RepoRef, day: date, zone: str, lang: str, branch: str | None = None) -> Digest | None:
         """A digest built before for that branch (None: the default branch), as it was stored (commits and

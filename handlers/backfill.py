@@ -88,7 +88,8 @@ def _pass(service: DigestService, publisher: Publisher, *, now: bool, recent_day
     refreshed: set[posts.PostKey] = set()  # a post named by two keys (its branch, and none) is refreshed once
     for (repo, day, zone, lang, branch) in sorted(keys, key=lambda k: k[1]):
         try:
-            digest = service.build_digest(publisher.repo_ref(repo), date.fromisoformat(day), zone, lang, branch=branch)
+            when = date.fromisoformat(day.partition("@")[0])  # `2026-01-11@release/1.0`: one of several branches
+            digest = service.build_digest(publisher.repo_ref(repo), when, zone, lang, branch=branch)
         except CommitRadarError as err:
             failures.append(f"{repo} {day}: {err}")
             log.warning("backfill: cannot rebuild %s %s: %s", repo, day, err)

@@ -15,14 +15,19 @@ from typing import Protocol
 
 from core.errors import BadInput, CommitRadarError
 from core.models import CommitReport, Digest, Progress
+from core.ranges import is_range, parse_range
 from core.window import parse_day
 from digest.labels import text
+from digest.range_build import digests_of
+from digest.relevance import narrow
+from digest.rollup import Rollup, roll_up
 from digest.service import DigestService
 from handlers import commands as cmd
 from handlers import status
 from handlers import subscriptions as subscribing
-from handlers.deep import DeepOnce, Thread
+from handlers import watching
 from handlers.checks import ChatSettings, Checks, spender
+from handlers.deep import DeepOnce, Thread
 from handlers.words import HELP, say, usage
 from storage import events
 from storage import subscriptions as subs
@@ -39,6 +44,8 @@ class Reply(Protocol):
     def digest(self, digest: Digest) -> None: ...
 
     def report(self, report: CommitReport) -> None: ...
+
+    def rollup(self, rolled: Rollup) -> None: ...
 
     def notice(self, message: str) -> None: ...
 
@@ -141,6 +148,12 @@ class ChatOps:
             self._subscribe(c, platform, channel, user, lang, reply)
         elif isinstance(c, cmd.Unsubscribe):
             self._unsubscribe(c, platform, channel, lang, reply)
+        elif isinstance(c, cmd.WatchCommand):
+            reply.notice(watching.watch(self.service.db, c, platform, channel, user, lang, self.clock()))
+        elif isinstance(c, cmd.Unwatch):
+            reply.notice(watching.unwatch(self.service.db, c, platform, channel, lang))
+        elif isinstance(c, cmd.ListWatches):
+            reply.notice(watching.listing(self.service.db, c, platform, channel, lang))
         elif isinstance(c, cmd.ListSubscriptions):
             reply.notice(subscribing.listing(self.service.db, platform, channel, lang))
         elif isinstance(c, cmd.Status):
@@ -156,7 +169,39 @@ class ChatOps:
         reply.notice(say(lang, "which_repo", choices=choices) if here else say(lang, "no_repo"))
         return None
 
+    def _range(self, c: cmd.DigestCommand, platform: str, channel: str, user: str, lang: str, reply: Reply) -> None:
+        """`/digest A..B` or `/digest week`: the days' digests, stored ones read back, the rest built (with the
+        LLM limits of any build), rolled up for the channel's subscription."""
+        found = self._which(platform, channel, c.repo, lang, reply)
+        if found is None:
+            return
+        repo, sub = found
+        counted = self.checks.asks_github(repo, platform, channel)
+        if counted and not self.checks.count(platform, user, lang, reply):
+            return
+        ref = self.checks.checked_repo(repo, platform, channel)
+        zone = c.zone or (sub.zone if sub else self.settings.digest_tz)
+        lang = c.lang or (sub.lang if sub else lang)
+        branch = sub.branch if sub else None
+        span = parse_range(c.day or "week", zone, self.clock())
+        missing = [d for d in span.days if self.service.finished_digest(ref, d, zone, lang, branch) is None]
+        if missing and not (self.checks.within_budget(platform, user, lang, reply) if counted
+                            else self.checks.spend(platform, user, lang, reply)):
+            return
+
+        def building(n: int, of: int, day: date) -> None:
+            reply.progress(text(lang, "progress_range", repo=repo, n=n, of=of, day=day.isoformat()))
+
+        digests = digests_of(self.service, ref, span, zone, lang, branch=branch, progress=building,
+                             spender=spender(platform, user))
+        if sub is not None:  # the channel's own filters, as its posts have them
+            digests = [narrow(d, skip_authors=sub.skip_authors, paths=sub.paths) for d in digests]
+        reply.rollup(roll_up(repo, span, zone, lang, self.service.branch_name(ref, branch), digests))
+
     def _digest(self, c: cmd.DigestCommand, platform: str, channel: str, user: str, lang: str, reply: Reply) -> None:
+        if c.day and is_range(c.day):
+            self._range(c, platform, channel, user, lang, reply)
+            return
         # the date itself first: in the zone named, else against any zone's today
         parse_day(c.day or "yesterday", c.zone or "Pacific/Kiritimati", self.clock(), zone_named=c.zone is not None)
         found = self._which(platform, channel, c.repo, lang, reply)

@@ -8,18 +8,24 @@ import sqlite3
 import sys
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import date, time
 from typing import TextIO
 
-from handlers.config import Settings
-from digest.labels import counted
 from core.errors import BadInput, CommitRadarError
-from core.models import Digest, Progress
+from core.models import Digest, Progress, RepoRef
+from core.ranges import is_range, parse_range
+from digest import rollup_view
+from digest.labels import counted
+from digest.range_build import digests_of
 from core.window import parse_zone
 from digest.render import json as render_json
 from digest.render import markdown as render_markdown
+from digest.render import rollup as render_rollup
 from digest.render import text as render_text
 from digest.repos import resolve_repo
+from digest.rollup import roll_up
 from digest.service import DigestService
+from handlers.config import Settings
 from storage import retention
 
 log = logging.getLogger(__name__)
@@ -30,6 +36,7 @@ EPILOG = """\
 examples:
   python bot.py digest sgl-project/sglang --date 2026-01-11 --tz Asia/Shanghai --lang zh
   python bot.py digest --git /path/to/clone --date yesterday --format markdown > report.md
+  python bot.py digest sgl-project/sglang --date 2026-01-05..2026-01-11
   python bot.py analyze d112f6a --repo sgl-project/sglang
 
 exit codes: 0 done (an analysis that fell back to offline rules is a warning), 2 bad input (date, repository,
@@ -65,7 +72,9 @@ def parser(settings: Settings) -> argparse.ArgumentParser:
                     "high-importance commits get a deep analysis.")
     digest.add_argument("repo", nargs="?", help="owner/name on GitHub (or in GIT_CLONES); optional with --git")
     digest.add_argument("--date", default="yesterday",
-                        help="YYYY-MM-DD, today, yesterday (default) or latest (the most recent day with commits)")
+                        help="YYYY-MM-DD, today, yesterday (default) or latest (the most recent day with commits); "
+                             "a range A..B (at most 31 days) or week (the last full week, Monday first) rolls "
+                             "the days up")
     digest.add_argument("--tz", default=settings.digest_tz,
                         help=f"IANA time zone of the day (default DIGEST_TZ, now {settings.digest_tz})")
     digest.add_argument("--branch", help="branch to read (default: the repository's default branch, or HEAD of a clone)")
@@ -95,7 +104,8 @@ def parser(settings: Settings) -> argparse.ArgumentParser:
                     "FEISHU_CHAT_ID, FEISHU_WEBHOOK_URL), or to --to. Once per destination and day unless --force.")
     post.add_argument("repo", help="owner/name")
     post.add_argument("--date", default="yesterday",
-                      help="YYYY-MM-DD, today, yesterday (default) or latest (the most recent day with commits)")
+                      help="YYYY-MM-DD, today, yesterday (default) or latest (the most recent day with commits); "
+                           "week (the last full week) or A..B posts the roll-up, once")
     post.add_argument("--to", action="append", metavar="DEST",
                       help="slack:CHANNEL_ID, feishu:CHAT_ID or feishu:webhook (repeatable)")
     post.add_argument("--force", action="store_true", help="post again, anew, even if that day was posted")
@@ -197,7 +207,9 @@ def run(argv: list[str] | None, settings: Settings, make_service: Callable[[Sett
         repo = resolve_repo(repo_name, args.git, settings.git_clones, settings.github_api_url)
         progress = ProgressBar(stderr) if args.format == "text" else None
         renderer = RENDERERS[args.format]
-        if args.command == "digest":
+        if args.command == "digest" and is_range(args.date):
+            stdout.write(roll_up_now(service, repo, args, say))
+        elif args.command == "digest":
             digest = service.build_digest(repo, args.date, args.tz, args.lang, branch=args.branch, progress=progress)
             stdout.write(renderer.render_digest(digest))
             warn_fallbacks(digest, say)
@@ -222,6 +234,25 @@ def run(argv: list[str] | None, settings: Settings, make_service: Callable[[Sett
     except OSError as err:  # a file or pipe of ours: the OS' words, without the exception's details
         say(f"error: {err.strerror or type(err).__name__}")
         return 1
+
+
+def roll_up_now(service: DigestService, repo: RepoRef, args: argparse.Namespace, say: Callable[[str], None]) -> str:
+    """`--date A..B` or `--date week`: the days' digests (stored ones read back, the rest built) rolled up."""
+    span = parse_range(args.date, args.tz, service.clock())
+
+    def building(n: int, of: int, day: date) -> None:
+        say(f"building {n} of {counted(of, 'day', 'days')}: {day.isoformat()}")
+
+    digests = digests_of(service, repo, span, args.tz, args.lang, branch=args.branch, progress=building)
+    for digest in digests:
+        warn_fallbacks(digest, say)
+    rolled = roll_up(repo.name, span, args.tz, args.lang, service.branch_name(repo, args.branch), digests)
+    if args.format == "json":
+        return render_rollup.json_text(rolled)
+    view = rollup_view.build(rolled)
+    # the chat's "/digest DAY" hint is no command here: `--date DAY` is
+    return (render_rollup.markdown(view, hint=False) if args.format == "markdown"
+            else render_rollup.plain_text(view, hint=False))
 
 
 def run_bot(settings: Settings, service: DigestService, say: Callable[[str], None]) -> int:
@@ -275,6 +306,15 @@ def post_now(settings: Settings, service: DigestService, args: argparse.Namespac
     for platform, channel, sub in targets:
         zone = args.tz or (sub.zone if sub else settings.digest_tz)
         lang = args.lang or (sub.lang if sub else settings.digest_lang)
+        if is_range(args.date):  # a roll-up, claimed by its ISO week (or its range) like a day's post by its day
+            span = parse_range(args.date, zone, service.clock())
+            sub = replace(sub, zone=zone, lang=lang) if sub else subs.Subscription(
+                platform, channel, repo, at=time(9), zone=zone, lang=lang)
+            outcome = bot.publisher.post_week(sub, span)
+            stdout.write(f"{platform}:{channel} {repo} {span.key}: {outcome.status}"
+                         + (f" ({outcome.detail})" if outcome.detail else "") + "\n")
+            failures += outcome.status in ("failed", "paused")
+            continue
         day = service.resolve_day(args.date, zone)
         if day == "latest":  # the most recent day with commits, in this destination's zone and branch
             day = service.latest_day(bot.repo_ref(repo), zone, sub.branch if sub else None)

@@ -313,8 +313,10 @@ def _subscribe(words: list[str]) -> Subscribe:
                          f"unless-watched (post only when a watch matched or a breaking change landed), not "
                          f"{quiet[:40]!r}", "subscribe")
     branch = opts.get("branch")
-    if branch is not None and (branch.startswith("-") or ".." in branch or len(branch) > 200):
-        raise BadCommand(f"not a branch name: {branch[:60]!r}", "subscribe")
+    if branch is not None and (len(branch) > 200 or any(
+            not b or b.startswith("-") or ".." in b or "@" in b for b in branch.split(","))):
+        raise BadCommand(f"not a branch name: {branch[:60]!r}; name one or several separated by commas, "
+                         f"e.g. main,release/*", "subscribe")
     level = opts.get("min", "").lower() or None
     if level not in (None, "high", "medium", "all"):
         raise BadCommand("min is high, medium or all: what the channel post lists (the rest stays in the thread)",

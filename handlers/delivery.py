@@ -24,6 +24,7 @@ import sqlite_utils
 
 from core.errors import BadInput
 from core.models import Digest
+from digest.relevance import worth_posting
 from storage import posts
 from storage import subscriptions as subs
 from storage.posts import PostKey
@@ -80,6 +81,8 @@ class Destination(Protocol):
     can_edit: bool  # whether posted messages can be updated in place (a webhook's cannot: follow-ups instead)
 
     def render(self, digest: Digest, *, late: bool) -> Rendered: ...
+
+    def render_rollup(self, rolled: Any, *, late: bool = False) -> Rendered: ...  # a digest.rollup.Rollup
 
     def render_commits(self, digest: Digest, shas: tuple[str, ...], *, note: str | None = None) -> tuple[Part, ...]:
         """Messages showing exactly these commits of the digest (a reply re-rendered, or a follow-up)."""
@@ -149,11 +152,13 @@ class Poster:
     process: str = field(default_factory=this_process)
     heartbeat_every: float = HEARTBEAT_EVERY
 
-    def post(self, dest: Destination, repo: str, day: date, build: Callable[[], Digest], *, quiet: str = "line",
-             late: bool = False, force: bool = False, digest_key: tuple[str, str, str | None] | None = None) -> Outcome:
+    def post(self, dest: Destination, repo: str, day: date | str, build: Callable[[], Digest], *, quiet: str = "line",
+             late: bool = False, force: bool = False, digest_key: tuple[str, str, str | None] | None = None,
+             render: Callable[..., Rendered] | None = None) -> Outcome:
         """Post the digest of `day` to `dest` once. `build` runs only after the claim is won. `digest_key` (zone,
-        lang, branch) is saved with the claim so that a failed post is retried with the same settings."""
-        key = PostKey(dest.platform, dest.channel, repo, day.isoformat())
+        lang, branch) is saved with the claim so that a failed post is retried with the same settings. A weekly
+        roll-up is posted the same way: `day` is its week (`2026-W02`), `build` makes it and `render` renders it."""
+        key = PostKey(dest.platform, dest.channel, repo, day if isinstance(day, str) else day.isoformat())
         db, owner = self.db(), new_owner(self.process)
         existing = posts.load(db, key)
         generation = posts.next_generation(db, key) if force else (existing.generation if existing else 0)
@@ -173,11 +178,13 @@ class Poster:
             except BaseException as err:  # GitHub or git failed: the retry job tries again
                 posts.failed(db, key, 0, owner, f"the digest could not be built: {err}")
                 raise
-            if not digest.entries and quiet == "skip" and top.message_id is None:
+            quiet_day = render is None and not digest.entries and quiet in ("skip", "unless-watched")
+            unwatched = render is None and quiet == "unless-watched" and not worth_posting(digest)
+            if (quiet_day or unwatched) and top.message_id is None:
                 posts.release(db, key, owner)
                 return Outcome("quiet")
             try:
-                return self._send_all(dest, key, top, digest, late or top.late, owner, lost)
+                return self._send_all(dest, key, top, digest, late or top.late, owner, lost, render)
             except DestinationGone as gone:
                 posts.failed(db, key, 0, owner, str(gone))
                 subs.pause(db, dest.platform, dest.channel, str(gone), self.clock())
@@ -190,10 +197,11 @@ class Poster:
                 return Outcome("failed", str(err))
 
     def _send_all(self, dest: Destination, key: PostKey, top: posts.PartRow, digest: Digest, late: bool,
-                  owner: str, lost: threading.Event) -> Outcome:
+                  owner: str, lost: threading.Event, render: Callable[..., Rendered] | None = None) -> Outcome:
         db = self.db()
-        rendered = dest.render(digest, late=late)
-        digest_key = (digest.window.zone, digest.lang, digest.branch)
+        rendered = (render or dest.render)(digest, late=late)
+        zone = digest.window.zone if render is None else digest.zone  # type: ignore[attr-defined]  # a Rollup
+        digest_key = (zone, digest.lang, digest.branch)
         top_id = top.message_id
         if top_id is None:
             tag = Tag(key, 0, top.generation)

@@ -14,7 +14,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from core.window import day_of, parse_zone
 from handlers.backfill import backfill
-from handlers import memory
+from handlers import memory, weekly
 from digest.service import DigestService
 from handlers.publisher import Publisher
 from storage import posts, retention
@@ -29,6 +29,15 @@ ON_TIME = timedelta(minutes=30)  # a post this long after its time is marked lat
 
 def job_id(sub: Subscription) -> str:
     return f"{sub.destination}|{sub.repo}"
+
+
+def weekly_job_id(sub: Subscription) -> str:
+    return f"{sub.destination}|{sub.repo}|weekly"
+
+
+def weekly_trigger(sub: Subscription) -> CronTrigger:
+    weekday, at = weekly.parse_weekly(sub.weekly or "mon 09:00")
+    return CronTrigger(day_of_week=weekday, hour=at.hour, minute=at.minute, timezone=parse_zone(sub.zone))
 
 
 def due_at(sub: Subscription, day: date) -> datetime:
@@ -90,19 +99,40 @@ class Schedule:
             self.scheduler.shutdown(wait=False)
 
     def sync(self) -> None:
-        """One cron job per active subscription; called at start and whenever a subscription changes."""
-        wanted = {job_id(s): s for s in subs.all_subscriptions(self.db) if not s.paused}
+        """A cron job per active subscription's daily post, another for its weekly roll-up; called at start and
+        whenever a subscription changes."""
+        active = [s for s in subs.all_subscriptions(self.db) if not s.paused]
+        wanted = {job_id(s): s for s in active if s.daily}
+        weekly = {weekly_job_id(s): s for s in active if s.weekly}
         for job in self.scheduler.get_jobs():
-            if "|" in job.id and job.id not in wanted:
+            if "|" in job.id and job.id not in wanted and job.id not in weekly:
                 job.remove()
         for jid, sub in wanted.items():
             trigger = CronTrigger(hour=sub.at.hour, minute=sub.at.minute, timezone=parse_zone(sub.zone))
             self.scheduler.add_job(self.run_daily, trigger, args=[sub.platform, sub.channel, sub.repo], id=jid,
                                    replace_existing=True)
+        for jid, sub in weekly.items():
+            self.scheduler.add_job(self.run_weekly, weekly_trigger(sub), args=[sub.platform, sub.channel, sub.repo],
+                                   id=jid, replace_existing=True)
 
     def next_runs(self) -> dict[str, datetime | None]:
         now = self.clock()
-        return {job_id(s): next_fire(s, now) for s in subs.all_subscriptions(self.db) if not s.paused}
+        runs = {job_id(s): next_fire(s, now) for s in subs.all_subscriptions(self.db) if not s.paused and s.daily}
+        for s in subs.all_subscriptions(self.db):
+            if not s.paused and s.weekly:
+                fire = weekly_trigger(s).get_next_fire_time(None, now)
+                runs[weekly_job_id(s)] = fire.astimezone(timezone.utc) if fire else None
+        return runs
+
+    def run_weekly(self, platform: str, channel: str, repo: str) -> None:
+        """The weekly job: the last full week in the subscription's zone, posted once (claimed by its ISO week)."""
+        sub = subs.get(self.db, platform, channel, repo)
+        if sub is None or sub.paused or not sub.weekly:
+            return
+        now = self.clock()
+        week = weekly.last_due(sub.weekly, sub.zone, now)
+        outcome = self.publisher.post_week(sub, week, late=now - weekly.due_at(sub.weekly, sub.zone, week) > ON_TIME)
+        log.info("weekly %s %s %s: %s %s", sub.destination, repo, week.key, outcome.status, outcome.detail)
 
     def run_daily(self, platform: str, channel: str, repo: str) -> None:
         """The cron job: yesterday's digest in the subscription's zone (read again: it may have changed)."""
@@ -120,10 +150,14 @@ class Schedule:
         for sub in subs.all_subscriptions(self.db):
             if sub.paused:
                 continue
-            for day in owed_days(sub, now, posts.posted_days(self.db, sub.platform, sub.channel, sub.repo)):
+            posted = posts.posted_days(self.db, sub.platform, sub.channel, sub.repo)
+            for day in owed_days(sub, now, posted) if sub.daily else []:
                 late = now - due_at(sub, day) > ON_TIME
                 outcome = self.publisher.post_subscription(sub, day, late=late)
                 log.info("catch-up %s %s %s: %s", sub.destination, sub.repo, day, outcome.status)
+            for week in weekly.owed_weeks(sub.weekly, sub.zone, now, posted, sub.created_at) if sub.weekly else []:
+                outcome = self.publisher.post_week(sub, week, late=True)
+                log.info("catch-up %s %s %s: %s", sub.destination, sub.repo, week.key, outcome.status)
         backfill(self.service, self.publisher)  # after a crash: what was queued before it
 
     def backfill(self) -> None:

@@ -24,7 +24,10 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.webhook import WebhookClient
 
 from core.models import CommitReport, Digest
+from digest import rollup_view
+from digest.render import rollup as render_rollup
 from digest.render import slack as render
+from digest.rollup import Rollup
 from handlers.chat import ChatOps
 from handlers.delivery import DestinationGone, Part, Rendered, SendFailed, Tag
 from handlers.post_button import PostButton, PostClick
@@ -89,6 +92,11 @@ class SlackDestination:
         replies = tuple(Part({"text": render.details_fallback(digest, shas), "blocks": blocks}, shas)
                         for blocks, shas in render.detail_messages(digest))
         return Rendered(top, replies)
+
+    def render_rollup(self, rolled: Rollup, *, late: bool = False) -> Rendered:
+        view = rollup_view.build(rolled)
+        return Rendered(Part({"text": render_rollup.slack_fallback(view), "blocks": render_rollup.slack_blocks(
+            view, zone=rolled.zone, branch=rolled.branch)}))
 
     def render_commits(self, digest: Digest, shas: tuple[str, ...], *, note: str | None = None) -> tuple[Part, ...]:
         wanted = set(shas)
@@ -197,6 +205,11 @@ class ResponseReply:
     def report(self, report: CommitReport) -> None:
         self.send(render.report_blocks(report), render.esc(report.commit.title))
 
+    def rollup(self, rolled: Rollup) -> None:
+        view = rollup_view.build(rolled)
+        self.send(render_rollup.slack_blocks(view, zone=rolled.zone, branch=rolled.branch),
+                  render_rollup.slack_fallback(view))
+
     def notice(self, message: str) -> None:
         self.send(render.notice_blocks(render.esc_text(message)), render.esc(message.split("\n")[0]))
 
@@ -217,6 +230,9 @@ class ThreadReply:
 
     def digest(self, digest: Digest) -> None:
         self.fallback.digest(digest)
+
+    def rollup(self, rolled: Rollup) -> None:
+        self.fallback.rollup(rolled)
 
     def report(self, report: CommitReport) -> None:
         self.post(report)
@@ -298,12 +314,22 @@ def register(app: App, ops: ChatOps, post_button: PostButton, *, progress_every:
                           date.fromisoformat(value["day"]), str(value["zone"]), str(value["lang"]), value.get("branch"))
         outcome = post_button.click(click, reply)
         if outcome is not None and outcome.status == "posted":  # our words and a channel id: trusted mrkdwn
-            reply.send(render.notice_blocks(render.text(str(value["lang"]), "posted_to_channel",
-                                                         channel=render.esc(channel))), "posted")
+            reply.send(render.notice_blocks(render.posted_to(str(value["lang"]), channel)), "posted")
+
+    def run_day(body: dict[str, Any]) -> None:
+        """A day's button of a roll-up: that day's digest for the person who clicked, as `/digest DAY` answers it
+        (the value is ours but comes back through the client: every word is parsed and checked again)."""
+        value = _value(body["actions"][0])
+        words = [str(value.get(k, "")) for k in ("day", "repo")] + [
+            f"{k} {value[v]}" for k, v in (("tz", "zone"), ("lang", "lang")) if value.get(v)]
+        channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id", "")
+        ops.handle("slack", channel, (body.get("user") or {}).get("id", ""), "/digest", " ".join(words),
+                   reply_for(body, replace=False))
 
     import re
 
     app.action(re.compile(f"^{render.DEEP_ACTION}"))(ack=ack_action, lazy=[run_deep])
+    app.action(re.compile(f"^{render_rollup.DAY_ACTION}:"))(ack=ack_action, lazy=[run_day])
     app.action(render.POST_ACTION)(ack=ack_action, lazy=[run_post])
 
     @app.error

@@ -7,6 +7,7 @@ from datetime import datetime
 import sqlite_utils
 
 from handlers import commands as cmd
+from handlers import watching
 from handlers.checks import ChatSettings
 from handlers.words import say
 from storage import subscriptions as subs
@@ -25,6 +26,13 @@ def subscribe(db: sqlite_utils.Database, c: cmd.Subscribe, platform: str, channe
         lang=c.lang or (existing.lang if existing else settings.digest_lang),
         branch=c.branch or (existing.branch if existing else None),
         quiet=c.quiet or (existing.quiet if existing else "line"),
+        skip_authors=c.skip_authors if c.skip_authors is not None else (existing.skip_authors if existing else ()),
+        min_level=(None if c.min_level == "high" else c.min_level) if c.min_level is not None
+        else (existing.min_level if existing else None),
+        paths=c.paths if c.paths is not None else (existing.paths if existing else ()),
+        weekly=(None if c.weekly == "off" else c.weekly) if c.weekly is not None
+        else (existing.weekly if existing else None),
+        daily=c.daily if c.daily is not None else (existing.daily if existing else True),
         source="chat", created_by=user), now)
 
 
@@ -46,9 +54,26 @@ def listing(db: sqlite_utils.Database, platform: str, channel: str, lang: str) -
     lines = [say(lang, "list_title")]
     for s in here:
         env = " (env)" if s.source == "env" else ""
-        lines.append(f"• `{s.repo}` {s.at:%H:%M} {s.zone} · {s.lang}{' · ' + s.branch if s.branch else ''}"
+        when = f"{s.at:%H:%M} {s.zone}" if s.daily else say(lang, "list_no_daily")
+        lines.append(f"• `{s.repo}` {when} · {s.lang}{' · ' + s.branch if s.branch else ''}"
                      f" · quiet {s.quiet}{env}" + (f" · ⏸ {s.paused}" if s.paused else ""))
+        lines += [f"    {x}" for x in filters(s, lang)]
+        lines += [f"    {x}" for x in watching.lines(db, s, lang)]
     return "\n".join(lines)
+
+
+def filters(s: Subscription, lang: str) -> list[str]:
+    """A subscription's filters and roll-up, one line each, in the chat's words."""
+    out = []
+    if s.weekly:
+        out.append(say(lang, "list_weekly", when=s.weekly, zone=s.zone))
+    if s.min_level:
+        out.append(say(lang, "list_min", level=s.min_level))
+    if s.paths:
+        out.append(say(lang, "list_paths", paths=", ".join(f"`{watching.shown(p)}`" for p in s.paths)))
+    if s.skip_authors:
+        out.append(say(lang, "list_skip", authors=", ".join(f"`{watching.shown(a)}`" for a in s.skip_authors)))
+    return out
 
 
 def channel_lang(db: sqlite_utils.Database, platform: str, channel: str, default: str) -> str:

@@ -23,7 +23,11 @@ class PostKey:
     platform: str
     channel: str
     repo: str
-    day: str  # YYYY-MM-DD
+    day: str  # YYYY-MM-DD; a weekly roll-up's ISO week, 2026-W02 (WEEK_KEY tells them apart)
+
+    @property
+    def weekly(self) -> bool:
+        return "-W" in self.day
 
     @property
     def where(self) -> tuple[str, list[str]]:
@@ -147,7 +151,13 @@ def next_generation(db: sqlite_utils.Database, key: PostKey) -> int:
     return (row[0] if row and row[0] is not None else -1) + 1
 
 
+DAILY = "instr(day, '-W') = 0"  # a day's post, not a weekly roll-up's (the backfill edits only days)
+
+
 def posted_days(db: sqlite_utils.Database, platform: str, channel: str, repo: str) -> set[str]:
+    """Days and weeks posted. A day of a subscription to several branches is claimed per branch
+    (`2026-01-11@release/1.0`), never as the bare day: the catch-up asks for it again and the claims answer
+    "already" for each branch done."""
     return {r["day"] for r in db.query("SELECT day FROM posts WHERE platform = ? AND channel = ? AND repo = ?"
                                        " AND part = 0 AND state = 'posted'", [platform, channel, repo])}
 
@@ -155,7 +165,7 @@ def posted_days(db: sqlite_utils.Database, platform: str, channel: str, repo: st
 def last_post(db: sqlite_utils.Database, platform: str, channel: str, repo: str) -> tuple[str, PartRow] | None:
     """(day, top row) of the latest post of this subscription."""
     rows = list(db.query("SELECT * FROM posts WHERE platform = ? AND channel = ? AND repo = ? AND part = 0"
-                         " ORDER BY day DESC LIMIT 1", [platform, channel, repo]))
+                         f" AND {DAILY} ORDER BY day DESC LIMIT 1", [platform, channel, repo]))
     return (rows[0]["day"], _row(rows[0])) if rows else None
 
 
@@ -209,7 +219,7 @@ def posted_digests(db: sqlite_utils.Database, since_day: str | None = None, repo
     """Posted digests with the (zone, lang, branch) they showed: the backfill brings them up to date. `shown`
     keeps only the posts of that (zone, lang, branch)."""
     zone, lang, branch = shown or (None, None, None)
-    rows = db.query("SELECT * FROM posts WHERE part = 0 AND state = 'posted' AND zone IS NOT NULL"
+    rows = db.query(f"SELECT * FROM posts WHERE part = 0 AND state = 'posted' AND zone IS NOT NULL AND {DAILY}"
                     " AND (? IS NULL OR day >= ?) AND (? IS NULL OR repo = ?) AND (? IS NULL OR day = ?)"
                     " AND (? IS NULL OR (zone = ? AND lang = ? AND coalesce(branch, '') = coalesce(?, '')))",
                     [since_day, since_day, repo, repo, day, day, zone, zone, lang, branch])

@@ -110,7 +110,8 @@ def test_a_300_commit_day_fits_in_cards_every_commit_once_nothing_cut(lang):
         assert ("300 commits" if lang == "en" else "共 300 个提交") in body
         buttons = [el for c in cards for el in _walk(c) if el.get("tag") == "button"]
         kinds = {b["behaviors"][0]["type"] for b in buttons}
-        assert kinds == ({"callback"} if app else {"open_url"})  # webhook buttons can only open GitHub
+        assert kinds <= ({"callback"} if app else {"open_url"})  # a webhook card cannot call back: its titles link
+        assert (kinds == {"callback"}) == app
 
 
 def _walk(node):
@@ -121,6 +122,33 @@ def _walk(node):
     elif isinstance(node, list):
         for v in node:
             yield from _walk(v)
+
+
+def test_a_100_commit_day_reaches_a_webhook_group_in_4_cards_the_same_as_slack(feishu, repo, db):
+    """Issue 13: no threads in a webhook group, so the top card and the details in collapsible panels, compact:
+    at most 4 messages for a 100-commit day, each under the 20 KB the webhook takes, every commit once, in the
+    order and words of the Slack thread."""
+    import re
+
+    from digest.render import slack as render_slack
+    from tests.bigday import typical_day
+    from tests.test_view import visible
+
+    digest = typical_day(100)
+    bot = make_bot(feishu, repo, db, webhook=True, app=False)
+    dest = bot.destination("webhook", "webhook")
+    rendered = dest.render(digest, late=False)
+    for part in (rendered.top, *rendered.replies):
+        dest.post(part.payload["card"])  # refused by the local server past 20 KB
+    posts = feishu.webhook_posts
+    assert len(posts) <= 4 and all(len(json.dumps(p.card, ensure_ascii=False).encode()) < 20 * 1024 for p in posts)
+    assert sorted(s for p in rendered.replies for s in p.shas) == sorted(e.commit.sha for e in digest.entries)
+    cards = "\n".join(visible(p.card) for p in posts[1:])
+    slack_thread = "\n".join(visible(b) for b, _ in render_slack.detail_messages(digest))
+    assert re.findall(r"`([0-9a-f]{7})`", cards) == re.findall(r"`([0-9a-f]{7})`", slack_thread)
+    said = [line for line in slack_thread.splitlines() if line.startswith(("Requests", "🎯", "⚠️"))]
+    assert said and all(line in cards for line in said)  # the same words
+    assert len(visible(posts[0].card)) <= 3000
 
 
 def test_followup_card_carries_only_the_late_analyses():

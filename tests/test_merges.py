@@ -184,21 +184,41 @@ def test_every_renderer_shows_merges_the_same_way(repo, db, llm_server):
     assert data[s["trace"]]["merged"] == [] and data[s["trace"]]["analysed"] is True
 
 
-def test_slack_messages_show_merges_the_same_way(repo, db, llm_server):
+def short_shas(text: str) -> list[str]:
+    return re.findall(r"`([0-9a-f]{7})`", text)
+
+
+def test_a_grouped_merge_is_told_through_its_commits_the_same_in_slack_and_feishu(repo, db, llm_server):
+    """Issue 13: a grouped merge takes no slot of its own: its commits stand in the lists, each "via #643", each
+    once; Slack and Feishu name the same commits in the same order; the coverage line counts the merge."""
+    from digest.render import feishu as render_feishu
     from digest.render import slack as render_slack
+    from tests.servers.feishu import card_problem
+    from tests.servers.slack import check_message
 
     s = issue_day(repo)
     digest = git_service(db, analyser(llm_server)).build_digest(clone_ref(repo), DAY, "UTC")
-    summary = json.dumps(render_slack.summary_blocks(digest), ensure_ascii=False)
-    thread = json.dumps([blocks for blocks, _ in render_slack.detail_messages(digest)], ensure_ascii=False)
-    assert "Merge #643 (dataflow-up-32-engine-collapse): 3 commits" in summary + thread
-    assert summary.count("`old_helper` removed") == 1 and "Removes `legacy_api()`" not in summary
-    assert thread.count("`old_helper` removed") == 1 and "Removes `legacy_api()`" not in thread
-    assert "2 breaking changes" in summary and "listed under " + s["mixed2"][:7] in thread
-    merge_block = next(b for blocks, _ in render_slack.detail_messages(digest) for b in blocks
-                       if f"`{s['m643'][:7]}`" in json.dumps(b))
-    assert "accessory" not in merge_block  # nothing analysed: no deep-analysis button
-    assert f"/commit/{s['feat2']}|" in merge_block["text"]["text"]  # linked, its SHA told once in its own place
+    top = render_slack.summary_blocks(digest)
+    replies = render_slack.detail_messages(digest)
+    assert check_message("top", top) is None and all(check_message("reply", b) is None for b, _ in replies)
+    summary = json.dumps(top, ensure_ascii=False)
+    thread = json.dumps([blocks for blocks, _ in replies], ensure_ascii=False)
+    assert "Merge #643" not in summary + thread and "Merge pull request #643" not in summary + thread
+    assert s["m643"][:7] not in summary + thread  # never shown alone ...
+    assert s["m643"] in {sha for _, shas in replies for sha in shas}  # ... but accounted for by a reply
+    for k in ("feat1", "feat2", "feat3"):
+        assert short_shas(thread).count(s[k][:7]) == 1
+    assert thread.count("via #643") == 3
+    assert summary.count("`old_helper` removed") == 1 and "Removes `legacy_api()`" not in summary + thread
+    assert thread.count("`old_helper` removed") == 1
+    assert "2 breaking changes" in summary and "1 merge told through its commits" in summary
+    (card, _), details = render_feishu.digest_cards(digest, app=True)
+    assert card_problem(card) is None and all(card_problem(c) is None for c, _ in details)
+    cards = json.dumps([c for c, _ in details], ensure_ascii=False)
+    assert short_shas(cards) == short_shas(thread)  # the same commits in the same order
+    assert cards.count("via &#35;643") == 3 and "1 merge told through its commits" in json.dumps(card)
+    top_shas = [sha for sha in re.findall(r"/commit/([0-9a-f]{40})", summary)]
+    assert top_shas == re.findall(r"/commit/([0-9a-f]{40})", json.dumps(card))
 
 
 def test_the_issue_day_through_github_gives_the_same_digest(repo, tmp_path, github):

@@ -96,6 +96,10 @@ def test_a_300_commit_day_posts_every_commit_once_inside_slack_limits(tmp_path):
         assert sorted(seen) == sorted(s[:7] for s in shas)  # every commit exactly once in the thread
         # the top message can be read in a minute: well under Slack's limits, and it points to the thread
         assert render_slack.block_text_size(top[0].blocks) < 10_000 and len(top[0].blocks) <= 50
+        from tests.test_view import visible
+
+        assert len(visible(top[0].blocks)) <= 3000  # issue 13: read in a minute
+        assert sum(len(visible(m.blocks)) for m in replies) / 300 <= 1000  # compact: every commit once
         assert "300 commits" in slack.all_text(top[0]) and "thread" in slack.all_text(top[0])
         everything = "\n".join(slack.all_text(m) for m in [top[0], *replies])
         assert "<!channel>" not in everything and "<@U123>" not in everything
@@ -169,12 +173,16 @@ class Recorder:
         self.digests: list = []
         self.reports: list = []
         self.notices: list[str] = []
+        self.rollups: list = []
 
     def progress(self, line: str) -> None:
         self.progresses.append(line)
 
     def digest(self, digest) -> None:
         self.digests.append(digest)
+
+    def rollup(self, rolled) -> None:
+        self.rollups.append(rolled)
 
     def report(self, report) -> None:
         self.reports.append(report)
@@ -304,8 +312,8 @@ def test_deep_analysis_button_posts_once_in_the_thread_and_runs_the_llm_once(run
 
 def test_deep_analysis_of_a_grouped_merge_answers_with_its_commits_and_no_llm_call(tmp_path):
     """Issue 8's day: the merge of #643 brings in three commits of the day and is told through them. Its Deep
-    analysis button (in the top message: it is high, as its commits are) answers with those commits and their
-    analyses, already made, instead of analysing the merge's whole diff."""
+    analysis button (in top messages posted before issue 13; the merge now takes no slot of its own) answers with
+    those commits and their analyses, already made, instead of analysing the merge's whole diff."""
     from tests import test_merges
 
     repo = GitRepo(tmp_path / "upstream")
@@ -317,9 +325,12 @@ def test_deep_analysis_of_a_grouped_merge_answers_with_its_commits_and_no_llm_ca
         try:
             assert bot.publisher.post("slack", "C1", REPO, DAY, "UTC", "en", None).status == "posted"
             top = slack.messages("C1", top_level=True)[0]
-            button = next(b["accessory"] for b in top.blocks
-                          if b.get("accessory", {}).get("action_id", "").startswith("deep_analysis")
-                          and json.loads(b["accessory"]["value"])["sha"] == s["m643"])
+            buttons = [b["accessory"] for b in top.blocks
+                       if b.get("accessory", {}).get("action_id", "").startswith("deep_analysis")]
+            assert buttons and all(json.loads(b["value"])["sha"] != s["m643"] for b in buttons)  # no slot of its own
+            # a top message posted before issue 13 still carries the merge's button: a click on it
+            button = {"action_id": f"deep_analysis:{s['m643'][:7]}",
+                      "value": json.dumps({"repo": REPO, "sha": s["m643"], "lang": "en"})}
             before = len(llm.requests)
             post_signed(f"http://127.0.0.1:{server.port}/slack/events", block_action_body(
                 button["action_id"], button["value"], message_ts=top.ts,
@@ -515,8 +526,8 @@ def test_a_day_of_many_breaking_changes_keeps_the_top_message_short_and_shows_th
         top = slack.messages("C1", top_level=True)[0]
         text_ = slack.all_text(top)
         listed = text_.split("Breaking changes", 1)[1].split("High importance", 1)[0]
-        assert listed.count("\n• ") <= 6 and re.search(r"⚠️ \d{3} breaking changes", text_)  # hundreds, 6 lines
-        assert "more in the thread" in text_
+        assert listed.count("\n• ") == 5 and re.search(r"⚠️ \d{3} breaking changes", text_)  # hundreds, 5 lines
+        assert re.search(r"\+\d{3} more: in the thread", text_)
         assert "High importance" in text_ and "refactor module" in text_.split("High importance", 1)[1]
 
 

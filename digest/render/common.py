@@ -65,28 +65,6 @@ def window_line(digest: Digest) -> str:
     return text(digest.lang, "window", start=start, end=end, zone=digest.window.zone, branch=digest.branch)
 
 
-def coverage_line(digest: Digest) -> str:
-    """'16/18 commits analysed by m, 2 by rules while the LLM was unreachable' (plain text: renderers escape it)."""
-    cov, lang = digest.coverage, digest.lang
-    if cov.llm == 0 and cov.fallbacks == 0:
-        return text(lang, {"none": "coverage_rules_none", "off": "coverage_rules_off"}.get(digest.rules_why,
-                                                                                      "coverage_rules"), n=cov.commits)
-    line = text(lang, "coverage", llm=cov.llm, total=cov.commits, models=", ".join(cov.models) or "LLM")
-    if cov.retried:
-        line += text(lang, "coverage_retried", n=cov.retried)
-    if cov.fallbacks:
-        line += text(lang, "coverage_fallback", n=cov.fallbacks)
-    if cov.rules - cov.fallbacks > 0:
-        line += text(lang, "coverage_by_rules", n=cov.rules - cov.fallbacks)
-    if cov.tokens_in or cov.tokens_out:
-        line += text(lang, "coverage_tokens", tokens_in=_k(cov.tokens_in), tokens_out=_k(cov.tokens_out))
-    return line
-
-
-def _k(n: int) -> str:
-    return f"{n / 1000:.1f}k" if n >= 1000 else str(n)
-
-
 def provenance(a: Analysis, lang: str) -> str:
     """Where the analysis' claims come from, in one line (plain text: each renderer escapes it)."""
     if a.source == "llm":

@@ -13,19 +13,21 @@ shortened only at sentence or word boundaries (digest.textfit.fit), marked with 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from digest.labels import CHANGE_TYPE, IMPORTANCE, IMPORTANCE_ICON, text
 from core.models import Analysis, Commit, CommitReport, Digest, Entry
-from digest.render.common import (breaking_shown, breaking_summary, by_importance, commit_link, coverage_line,
-                                  marked_entry, one_line, per_line, provenance, strip_controls, title_of, top_summary,
-                                  window_line)
+from digest import view
+from digest.render.common import (breaking_shown, commit_link, marked_entry, one_line, per_line, provenance,
+                                  strip_controls, title_of)
 from digest.render.common import committed_line
 from digest.textfit import fit
+from digest.view import Line
 
 APP_BODY_BUDGET = 28 * 1024  # bytes of the send request body, of Feishu's 30 KB per card message
-WEBHOOK_BODY_BUDGET = 18 * 1024  # bytes of the webhook request body, of the documented 20 KB
+WEBHOOK_BODY_BUDGET = 19 * 1024  # bytes of the webhook request body, of the documented 20 KB
 MAX_COMPONENTS = 180  # of Feishu's 200 per card
 HEADER_TITLE = 100
 DEEP_ACTION = "deep_analysis"
@@ -34,30 +36,6 @@ TEMPLATE = {"high": "red", "medium": "orange", "low": "green"}
 _ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "*": "&#42;", "_": "&#95;", "~": "&#126;", "`": "&#96;",
             "[": "&#91;", "]": "&#93;", "#": "&#35;", "|": "&#124;", "$": "&#36;"}
 _TABLE = str.maketrans(_ESCAPES)
-
-WORDS = {
-    "en": {
-        "details_hint": "🧵 The analysis of every commit follows in {n} detail card(s).",
-        "more_below": "…and {n} more in the detail cards",
-        "details_title": "{repo} · {day} · details {i}/{n}",
-        "followup_title": "{repo} · {day} · late analyses",
-        "followup_intro": "These analyses finished after the digest was posted; they replace the ones shown there.",
-        "view_commit": "View commit",
-        "generating": "⏳ {line}",
-        "notice_title": "Commit Radar",
-    },
-    "zh": {
-        "details_hint": "🧵 每个提交的分析见随后的 {n} 张详情卡片。",
-        "more_below": "……另有 {n} 项，见详情卡片",
-        "details_title": "{repo} · {day} · 详情 {i}/{n}",
-        "followup_title": "{repo} · {day} · 补充分析",
-        "followup_intro": "以下分析在摘要发出后完成，取代摘要中的对应内容。",
-        "view_commit": "查看提交",
-        "generating": "⏳ {line}",
-        "notice_title": "Commit Radar",
-    },
-}
-
 
 def esc(value: str) -> str:
     """Untrusted text for a markdown element, on one line, with every tag and markdown special neutralised."""
@@ -130,7 +108,7 @@ def deep_button(commit: Commit, lang: str) -> dict[str, Any]:
 def link_button(url: str, lang: str) -> dict[str, Any]:
     """Webhook cards cannot call back: their buttons open GitHub."""
     return {"tag": "button", "type": "default", "size": "small",
-            "text": {"tag": "plain_text", "content": WORDS[lang]["view_commit"]},
+            "text": {"tag": "plain_text", "content": text(lang, "view_commit")},
             "behaviors": [{"type": "open_url", "default_url": url}]}
 
 
@@ -173,16 +151,35 @@ def _commit_link(e: Entry, web: str | None, lang: str = "en") -> str:
     return commit_link(e, web, lang, link)
 
 
-def stats_line(digest: Digest) -> str:
-    s = digest.stats
-    line = text(digest.lang, "stats_chat", total=s.total, high=s.high, medium=s.medium, low=s.low,
-                additions=sum(e.commit.additions for e in digest.entries),
-                deletions=sum(e.commit.deletions for e in digest.entries)).replace("*", "**")
-    if s.breaking:
-        line += " · " + text(digest.lang, "breaking_count", n=s.breaking)
-    if s.merges:
-        line += " · " + text(digest.lang, "merges_count", n=s.merges)
-    return line
+_PLAIN_CODE = re.compile(r"[\w./:@+-]+")
+
+
+_OPEN_ID = re.compile(r"ou_[A-Za-z0-9]{1,64}")
+
+
+def mention(span: view.Span) -> str:
+    """A watch's mention as a Feishu card notifies it (`<at id=ou_…></at>`); any other (a Slack user) as text."""
+    m = span.mention
+    if m is not None and m.platform == "feishu" and m.kind == "user" and _OPEN_ID.fullmatch(m.id):
+        return f"<at id={m.id}></at>"
+    return esc(span.text)
+
+
+def markdown(line: Line) -> str:
+    """A view's rich text as Feishu markdown: every span escaped, links to our URLs only."""
+    out = []
+    for span in line:
+        if span.kind == "link":
+            out.append(link(span.url, span.text))
+        elif span.kind == "bold":
+            out.append(f"**{esc(span.text)}**")
+        elif span.kind == "code":
+            out.append(f"`{span.text}`" if _PLAIN_CODE.fullmatch(span.text) else esc(span.text))
+        elif span.kind == "mention":
+            out.append(mention(span))
+        else:
+            out.append(view.spaced(span.text, esc(span.text)))
+    return "".join(out)
 
 
 def template_of(digest: Digest) -> str:
@@ -191,72 +188,32 @@ def template_of(digest: Digest) -> str:
 
 
 def summary_card(digest: Digest, *, late: bool = False, app: bool = True, details: int = 0) -> dict[str, Any]:
-    """The top card: header coloured by the day's highest importance, the stats, breaking changes, high commits
-    with their summaries (and a Deep analysis button), medium one line each, low folded, coverage. What does not
-    fit says how many more are in the detail cards."""
-    lang, web = digest.lang, digest.web_url
-    words = WORDS[lang]
-    closing = [md(esc(coverage_line(digest)), "notation")]
-    if details:
-        closing.append(md(words["details_hint"].format(n=details), "notation"))
-    out = _Fill(text(lang, "digest_title", repo=digest.repo, day=digest.day.isoformat()), template_of(digest),
-                not app, WEBHOOK_BODY_BUDGET if not app else APP_BODY_BUDGET, [])
-    out.reserve = body_bytes(card("", closing), webhook=not app) + 400
-    context = esc(window_line(digest))
-    out.add(md(f"{text(lang, 'late')} {context}" if late else context, "notation"))
-    for note in digest.notes:
-        out.add(md(f"⚠️ {esc(note)}", "notation"))
-    if not digest.entries:
-        out.add(md(esc(text(lang, "quiet_day", repo=digest.repo, day=digest.day.isoformat()))))
-        return out.build(closing[:1])
-    out.add(md(stats_line(digest)))
-    breaking, hidden = breaking_summary(digest)  # each once, under its commit; a few lines, the rest in the details
-    if breaking:
-        _listing(out, f"**{text(lang, 'breaking_title')}**",
-                 [f"- {_commit_link(e, web, lang)}: {esc(fit(b, 300))}" for e, b in breaking], lang)
-        if hidden:
-            out.add(md(WORDS[lang]["more_below"].format(n=hidden), "notation"))
-    groups = dict(by_importance(digest))
-    if groups["high"]:
-        out.add(hr())
-        out.add(md(f"**{text(lang, 'high_title')}**"))
-        shown = 0
-        for e in groups["high"]:
-            summary = top_summary(e)
-            item = [md(f"**{_commit_link(e, web, lang)}** `{e.commit.short_sha}`"
-                       + (f"\n{esc(fit(summary, 600))}" if summary else ""))]
-            button = _button(e.commit, lang, app, has_deep=False)
-            if not out.add(*(item + ([button] if button else []))):
-                break
-            shown += 1
-        if shown < len(groups["high"]):
-            out.add(md(words["more_below"].format(n=len(groups["high"]) - shown), "notation"))
-    if groups["medium"]:
-        _listing(out, f"**{text(lang, 'medium_title')}**",
-                 [f"- {_commit_link(e, web, lang)}" + (f" — {esc(fit(s, 160))}" if (s := top_summary(e)) else "")
-                  for e in groups["medium"]], lang)
-    if groups["low"]:
-        titles = " · ".join(esc(fit(title_of(e, lang), 80)) for e in groups["low"])
-        low = md(fit(text(lang, "low_line", n=len(groups["low"]), titles=titles), 1500), "notation")
-        if not out.add(low):
-            out.add(md(words["more_below"].format(n=len(groups["low"])), "notation"))
-    return out.build(closing)
-
-
-def _listing(out: _Fill, title: str, lines: list[str], lang: str) -> None:
-    """A titled list in as many markdown elements as fit; the rest counted as 'more in the detail cards'."""
-    chunk, pending, shown, full = title, 0, 0, False
-    for line in lines:
-        if len(chunk) + 1 + len(line) > 2500 and pending:
-            if not out.add(md(chunk)):
-                full = True
-                break
-            shown, chunk, pending = shown + pending, "", 0
-        chunk, pending = (f"{chunk}\n{line}" if chunk else line), pending + 1
-    if not full and pending and out.add(md(chunk)):
-        shown += pending
-    if shown < len(lines):
-        out.add(md(WORDS[lang]["more_below"].format(n=len(lines) - shown), "notation"))
+    """The top card, as the view says it (digest/view.py), the same as Slack's top message: header coloured by
+    the day's highest importance, window, stats, breaking changes, the high commits that matter most (with a
+    Deep analysis button in an app card), one line for the rest, coverage."""
+    top = view.build(digest, where="cards" if details else "thread", late=late).top
+    lang = digest.lang
+    elements = [md(esc(line), "notation") for line in top.context]
+    if top.quiet:
+        return card(top.title, elements + [md(esc(top.quiet))], template=template_of(digest), summary=top.title)
+    if top.watched:
+        body = "\n".join([f"**{esc(top.watched_title)}**", *(markdown(w) for w in top.watched)])
+        body += f"\n{esc(top.watched_more)}" if top.watched_more else ""
+        elements.append(md(body + (f"\n{markdown(top.mentions)}" if top.mentions else "")))
+    elements.append(md(markdown(top.stats)))
+    if top.breaking:
+        body = "\n".join([f"**{esc(top.breaking_title)}**", *(markdown(b) for b in top.breaking)])
+        elements.append(md(body + (f"\n{esc(top.breaking_more)}" if top.breaking_more else "")))
+    if top.high:
+        elements.append(md(f"**{esc(top.high_title)}**"))
+        for item in top.high:
+            body = f"**{markdown(item.title)}**" + (f" · {esc(item.via)}" if item.via else "")
+            body += f"\n{esc(item.top_sentence)}" if item.top_sentence else ""
+            elements.append(md(body))
+            if app:
+                elements.append(deep_button_for(item, lang))
+    elements += [md(esc(line), "notation") for line in (top.rest, top.coverage, top.footnote) if line]
+    return card(top.title, elements, template=template_of(digest), summary=top.title)
 
 
 def commit_markdown(e: Entry, lang: str, web: str | None, *, limit: int = 6000) -> str:
@@ -313,62 +270,98 @@ def _provenance(a: Analysis, lang: str, c: Commit) -> str:
     return f"{esc(c.author)} · +{c.additions} −{c.deletions} · {line}"
 
 
-def commit_panel(e: Entry, lang: str, web: str | None, *, app: bool, limit: int = 6000) -> dict[str, Any]:
-    """A collapsible panel per commit: the title in the header, the analysis inside."""
-    c = e.commit
-    title = f"{IMPORTANCE_ICON[e.analysis.importance]} `{c.short_sha}` {esc(fit(c.title, 120))}"
-    inner: list[dict[str, Any]] = [md(commit_markdown(e, lang, web, limit=limit))]
-    if (button := _button(c, lang, app, has_deep=e.deep is not None)) is not None:
-        inner.append(button)
+def deep_button_for(item: view.Item, lang: str) -> dict[str, Any]:
+    return {"tag": "button", "type": "primary_filled", "size": "small",
+            "text": {"tag": "plain_text", "content": text(lang, "deep_button")},
+            "behaviors": [{"type": "callback", "value": {"action": DEEP_ACTION, "repo": item.repo,
+                                                         "sha": item.sha, "lang": lang}}]}
+
+
+def item_markdown(item: view.Item, lang: str) -> str:
+    """One commit in the details, compact and worded as in Slack's thread."""
+    head = f"{item.icon} **{markdown(item.title)}** `{item.short_sha}` · {esc(item.kind)}"
+    lines = [head + (f" · {esc(item.via)}" if item.via else "")]
+    if item.sentence:
+        lines.append(esc(item.sentence))
+    if item.scope:
+        lines.append(f"{text(lang, 'impact')}: " + ", ".join(markdown((view.Span(p, "code"),)) for p in item.scope))
+    lines += [f"{text(lang, 'breaking')}: {esc(b)}" for b in item.breaking]
+    if item.risk:
+        lines.append(f"{text(lang, 'risk')}: {esc(item.risk)}")
+    lines.append(esc(item.meta))
+    return "\n".join(lines)
+
+
+def _item_elements(item: view.Item, lang: str, app: bool) -> list[dict[str, Any]]:
+    return [md(item_markdown(item, lang))] + ([deep_button_for(item, lang)] if app and not item.has_deep else [])
+
+
+def _joined(elements: list[dict[str, Any]], more: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A panel's elements with `more` added; markdown after markdown joins it (a webhook card has no buttons
+    between commits, and each element costs bytes of the 20 KB)."""
+    if elements and more and elements[-1].get("tag") == "markdown" and more[0].get("tag") == "markdown":
+        return elements[:-1] + [md(elements[-1]["content"] + "\n\n" + more[0]["content"])] + more[1:]
+    return elements + more
+
+
+def _panel(title: str, elements: list[dict[str, Any]]) -> dict[str, Any]:
     return {"tag": "collapsible_panel", "expanded": False,
-            "header": {"title": {"tag": "markdown", "content": title}}, "elements": inner}
+            "header": {"title": {"tag": "markdown", "content": esc(title)}}, "elements": elements}
 
 
 def detail_cards(digest: Digest, *, app: bool = True, entries: list[Entry] | None = None,
                  title: str | None = None, intro: str | None = None) -> list[tuple[dict[str, Any], tuple[str, ...]]]:
-    """Every commit once (high first), as collapsible panels, in as many cards as the limits need."""
-    lang, web = digest.lang, digest.web_url
-    ordered = entries if entries is not None else [e for _, group in by_importance(digest) for e in group]
-    budget = WEBHOOK_BODY_BUDGET if not app else APP_BODY_BUDGET
-    groups: list[tuple[list[dict[str, Any]], list[str]]] = []
-
-    def fresh(first: bool) -> _Fill:
-        fill = _Fill("x" * HEADER_TITLE, "blue", not app, budget, [md(esc(intro))] if intro and first else [])
-        fill.reserve = 200
-        return fill
-
-    current, current_shas = fresh(True), []
-    for e in ordered:
-        panel = commit_panel(e, lang, web, app=app)
-        if not current.add(panel):
-            if current_shas:
-                groups.append((current.elements, current_shas))
-                current, current_shas = fresh(False), []
-            limit = 6000
-            while not current.add(panel) and limit > 300:  # one commit alone over budget: shorter, never cut mid-word
-                limit //= 2
-                panel = commit_panel(e, lang, web, app=app, limit=limit)
-        current_shas.append(e.commit.sha)
-    if current_shas:
-        groups.append((current.elements, current_shas))
-    total = len(groups)
+    """Every commit once, in the view's order (or those of `entries`): a collapsible panel per importance in
+    each card, in as few cards as the limits allow."""
+    lang = digest.lang
+    v = view.build(digest)
+    items = v.thread if entries is None else v.items_for([e.commit.sha for e in entries])
+    budget = (WEBHOOK_BODY_BUDGET if not app else APP_BODY_BUDGET) - 300  # the title, the footnote
     template = template_of(digest)
-    cards = []
-    for i, (elements, group) in enumerate(groups, start=1):
-        head = title or WORDS[lang]["details_title"].format(repo=digest.repo, day=digest.day.isoformat(), i=i, n=total)
+    footnote = md(esc(v.unverified_note), "notation")
+    cards: list[tuple[list[tuple[str, list[dict[str, Any]]]], list[str], bool]] = []
+    lead = [md(esc(intro))] if intro else []
+
+    def elements(panels: list[tuple[str, list[dict[str, Any]]]], first: bool, marks: bool) -> list[dict[str, Any]]:
+        return ((lead if first else []) + [_panel(t, els) for t, els in panels] + ([footnote] if marks else []))
+
+    def fits(panels: list[tuple[str, list[dict[str, Any]]]], first: bool) -> bool:
+        trial = card("x" * HEADER_TITLE, elements(panels, first, True), template=template, summary="x" * 100)
+        return body_bytes(trial, webhook=not app) <= budget and components(trial["body"]["elements"]) <= MAX_COMPONENTS
+
+    panels: list[tuple[str, list[dict[str, Any]]]] = []
+    shas: list[str] = []
+    marks = False
+    for group in v.groups(items):
+        for item in group.items:
+            els = _item_elements(item, lang, app)
+            trial = ([*panels[:-1], (panels[-1][0], _joined(panels[-1][1], els))] if panels and panels[-1][0] == group.title
+                     else [*panels, (group.title, els)])
+            if shas and not fits(trial, not cards):
+                cards.append((panels, shas, marks))
+                panels, shas, marks = [(group.title, els)], [], False
+            else:
+                panels = trial
+            shas.extend(item.shas)
+            marks = marks or item.unverified
+    if shas:
+        cards.append((panels, shas, marks))
+    total = len(cards)
+    out = []
+    for i, (panels, group_shas, marks) in enumerate(cards, start=1):
+        head = title or text(lang, "details_title", repo=digest.repo, day=digest.day.isoformat(), i=i, n=total)
         if title and total > 1:
             head = f"{title} ({i}/{total})"
-        cards.append((card(head, elements, template=template, summary=head), tuple(group)))
-    return cards
+        out.append((card(head, elements(panels, i == 1, marks), template=template, summary=head), tuple(group_shas)))
+    return out
 
 
 def digest_cards(digest: Digest, *, late: bool = False, app: bool = True
                  ) -> tuple[tuple[dict[str, Any], tuple[str, ...]], list[tuple[dict[str, Any], tuple[str, ...]]]]:
-    """The summary card (with the shas of the commits it shows) and the detail cards."""
+    """The top card (with the shas of the commits it names) and the detail cards."""
     details = detail_cards(digest, app=app) if digest.entries else []
     top = summary_card(digest, late=late, app=app, details=len(details))
-    shown = tuple(e.commit.sha for e in digest.entries if e.analysis.importance == "high")
-    return (top, shown), details
+    return (top, view.build(digest).top.shas), details
 
 
 def followup_cards(digest: Digest, shas: list[str] | tuple[str, ...], *, app: bool = False
@@ -376,10 +369,10 @@ def followup_cards(digest: Digest, shas: list[str] | tuple[str, ...], *, app: bo
     """Late analyses of a posted digest (a webhook card cannot be edited): the named commits, re-analysed."""
     wanted = set(shas)
     entries = [e for e in digest.entries if e.commit.sha in wanted]
-    words = WORDS[digest.lang]
+    lang, day = digest.lang, digest.day.isoformat()
     return detail_cards(digest, app=app, entries=entries,
-                        title=words["followup_title"].format(repo=digest.repo, day=digest.day.isoformat()),
-                        intro=words["followup_intro"]) if entries else []
+                        title=text(lang, "followup_title", repo=digest.repo, day=day),
+                        intro=text(lang, "followup_intro")) if entries else []
 
 
 def report_card(report: CommitReport) -> dict[str, Any]:
@@ -416,7 +409,7 @@ def _merge_report_card(report: CommitReport, merge: Entry) -> dict[str, Any]:
 
 
 def progress_card(line: str, lang: str = "en") -> dict[str, Any]:
-    return card(WORDS[lang]["notice_title"], [md(esc(line))], template="wathet")
+    return card(text(lang, "notice_title"), [md(esc(line))], template="wathet")
 
 
 def notice_card(message: str, lang: str = "en") -> dict[str, Any]:
@@ -429,7 +422,7 @@ def notice_card(message: str, lang: str = "en") -> dict[str, Any]:
                  else strip_controls(p).translate(_TABLE).replace("&#42;", "*")
                  for i, p in enumerate(parts)]
         lines.append(_bold("".join(shown)))
-    return card(WORDS[lang]["notice_title"], [md(fit("\n".join(lines), 8000))], template="blue")
+    return card(text(lang, "notice_title"), [md(fit("\n".join(lines), 8000))], template="blue")
 
 
 def _bold(line: str) -> str:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import re
 
+from digest.view import coverage as coverage_line
 from digest.labels import CHANGE_TYPE, IMPORTANCE, IMPORTANCE_ICON, text
 from core.models import Analysis, Commit, CommitReport, Digest, Entry
-from digest.render.common import (breaking_told, by_importance, coverage_line, local_time, marked, merge_title,
+from digest.render.common import (breaking_told, by_importance, local_time, marked, merge_title,
                                   merged_here, pr_url, provenance, stats_extras, strip_controls, window_line,
                                   with_marks)
 from digest.render.common import committed_line

@@ -10,24 +10,24 @@ boundary with "…", and what does not fit in the top message is in the thread, 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from digest.labels import CHANGE_TYPE, IMPORTANCE, IMPORTANCE_ICON, counted, text
+from digest.labels import CHANGE_TYPE, IMPORTANCE, IMPORTANCE_ICON, text
 from core.models import Analysis, Commit, CommitReport, Digest, Entry
-from digest.render.common import (breaking_shown, breaking_summary, by_importance, commit_link, coverage_line,
-                                  marked_entry, one_line, per_line, provenance, stats_extras, title_of, top_summary,
-                                  window_line)
+from digest import view
+from digest.render.common import (breaking_shown, commit_link, marked_entry, one_line, per_line, provenance,
+                                  title_of)
 from digest.render.common import committed_line
 from digest.textfit import fit
+from digest.view import Line
 
 MAX_BLOCKS = 48  # of Slack's 50, room for a progress or notice block
 SECTION = 2900  # of 3000
 HEADER = 150
 MESSAGE_BUDGET = 9000  # characters of block text per message, well under the ~12,000 Slack rejects
 TEXT_FALLBACK = 3000
-TOP_HIGH = 8  # high commits with their summary in the top message; the rest are in the thread
-TOP_MEDIUM = 10  # medium commits listed one line each in the top message
 DEEP_ACTION = "deep_analysis"
 POST_ACTION = "post_to_channel"
 
@@ -47,7 +47,7 @@ def link(url: str | None, label: str) -> str:
     shown = esc(label)
     if not url or not url.startswith(("https://", "http://")) or any(ch in url for ch in "<>| \n"):
         return shown
-    return f"<{url}|{shown.replace('|', '¦')}>"
+    return f"<{url}|{shown}>"  # the URL holds no `|`: Slack splits at the first one, the label keeps its own
 
 
 def _section(body: str, accessory: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -114,97 +114,101 @@ def _commit_link(e: Entry, web: str | None, lang: str = "en") -> str:
     return commit_link(e, web, lang, link)
 
 
-def stats_line(digest: Digest) -> str:
-    s = digest.stats
-    line = text(digest.lang, "stats_chat", total=s.total, high=s.high, medium=s.medium, low=s.low,
-                additions=sum(e.commit.additions for e in digest.entries),
-                deletions=sum(e.commit.deletions for e in digest.entries))
-    return " · ".join([line, *stats_extras(s, digest.lang)])
+_USER, _GROUP = re.compile(r"[UW][A-Z0-9]{2,20}"), re.compile(r"S[A-Z0-9]{2,20}")
+
+
+def mention(span: view.Span) -> str:
+    """A watch's mention as Slack notifies it (`<@U…>`, `<!subteam^S…>`); any other (a Feishu user) as text. The
+    id is checked again here: nothing but a stored, well-formed id becomes markup."""
+    m = span.mention
+    if m is not None and m.platform == "slack":
+        if m.kind == "user" and _USER.fullmatch(m.id):
+            return f"<@{m.id}>"
+        if m.kind == "group" and _GROUP.fullmatch(m.id):
+            return f"<!subteam^{m.id}>"
+    return esc(span.text)
+
+
+def mrkdwn(line: Line) -> str:
+    """A view's rich text as mrkdwn: every span escaped, links to our URLs only."""
+    out = []
+    for span in line:
+        if span.kind == "link":
+            out.append(link(span.url, span.text))
+        elif span.kind == "bold":
+            out.append(f"*{esc(span.text)}*")
+        elif span.kind == "code":
+            out.append(f"`{esc(span.text).replace('`', '')}`")
+        elif span.kind == "mention":
+            out.append(mention(span))
+        else:
+            out.append(view.spaced(span.text, esc(span.text)))
+    return "".join(out)
+
+
+_WHERE = {"more_in_thread": "thread", "more_post": "post", "more_later": "later"}
 
 
 def summary_blocks(digest: Digest, *, late: bool = False, extra: list[dict[str, Any]] | None = None,
                    budget: int = MESSAGE_BUDGET, more: str = "more_in_thread", thread_hint: bool = False
                    ) -> list[dict[str, Any]]:
-    """The top message: header, stats, breaking changes, high commits with summaries, medium one line each,
-    low folded into a line, coverage. What does not fit says how many more are in the thread."""
-    lang, web = digest.lang, digest.web_url
+    """The top message, as the view says it (digest/view.py): header, window, stats, breaking changes, the high
+    commits that matter most, one line for the rest, coverage."""
+    top = view.build(digest, where=_WHERE.get(more, "thread"), late=late).top  # type: ignore[arg-type]
+    lang = digest.lang
     reserve = block_text_size(extra or []) + 400
-    out = _Budget(max_blocks=MAX_BLOCKS - len(extra or []) - 2, max_chars=budget - reserve)
-    out.add(_header(text(lang, "digest_title", repo=digest.repo, day=digest.day.isoformat())))
-    context = esc(window_line(digest))
-    if late:
-        context = f"{text(lang, 'late')} {context}"
-    out.add(_context(context))
-    for note in digest.notes:
-        out.add(_context(f"⚠️ {esc(note)}"))
-    if not digest.entries:
-        out.add(_section(esc(text(lang, "quiet_day", repo=digest.repo, day=digest.day.isoformat()))))
+    out = _Budget(max_blocks=MAX_BLOCKS - len(extra or []) - 4, max_chars=budget - reserve)
+    out.add(_header(top.title))
+    for line in top.context:
+        out.add(_context(esc(line)))
+    if top.quiet:
+        out.add(_section(esc(top.quiet)))
         return out.blocks + (extra or [])
-    out.add(_section(stats_line(digest)))
-    breaking, hidden = breaking_summary(digest)  # each once, under its commit; a few lines, the rest in the details
-    if breaking:
-        lines = [f"• {_commit_link(e, web, lang)}: {esc(fit(b, 300))}" for e, b in breaking]
-        _listing(out, f"*{text(lang, 'breaking_title')}*", lines, lang, more)
-        if hidden:
-            out.add(_context(text(lang, more, n=hidden)))
-    groups = dict(by_importance(digest))
-    if groups["high"]:
-        out.add({"type": "divider"})
-        out.add(_section(f"*{text(lang, 'high_title')}*"))
-        shown = 0
-        for e in groups["high"][:TOP_HIGH]:
-            summary = top_summary(e)
-            body = f"*{_commit_link(e, web, lang)}*" + (f"\n{esc(fit(summary, 600))}" if summary else "")
-            if not out.add(_section(body, deep_button(e.commit, lang))):
+    if top.watched:
+        body = "\n".join([f"*{esc(top.watched_title)}*", *(mrkdwn(w) for w in top.watched)])
+        body += f"\n{esc(top.watched_more)}" if top.watched_more else ""
+        out.add(_section(body + (f"\n{mrkdwn(top.mentions)}" if top.mentions else "")))
+    out.add(_section(mrkdwn(top.stats)))
+    if top.breaking:
+        body = "\n".join([f"*{esc(top.breaking_title)}*", *(mrkdwn(b) for b in top.breaking)])
+        out.add(_section(body + (f"\n{esc(top.breaking_more)}" if top.breaking_more else "")))
+    if top.high:
+        out.add(_section(f"*{esc(top.high_title)}*"))
+        for item in top.high:
+            body = f"*{mrkdwn(item.title)}*" + (f" · {esc(item.via)}" if item.via else "")
+            body += f"\n{esc(item.top_sentence)}" if item.top_sentence else ""
+            if not out.add(_section(body, deep_button_for(item, lang))):
                 break
-            shown += 1
-        if shown < len(groups["high"]):
-            out.add(_context(text(lang, more, n=len(groups["high"]) - shown)))
-    if groups["medium"]:
-        lines = [f"• {_commit_link(e, web, lang)}" + (f" — {esc(fit(s, 160))}" if (s := top_summary(e)) else "")
-                 for e in groups["medium"]]
-        _listing(out, f"*{text(lang, 'medium_title')}*", lines[:TOP_MEDIUM], lang, more)
-        if len(lines) > TOP_MEDIUM:
-            out.add(_context(text(lang, more, n=len(lines) - TOP_MEDIUM)))
-    if groups["low"]:
-        titles, shown_low = [], 0
-        for e in groups["low"]:
-            title = esc(fit(title_of(e, lang), 80))
-            if sum(len(t) + 3 for t in titles) + len(title) > 1300:
-                break
-            titles.append(title)
-            shown_low += 1
-        line = text(lang, "low_line", n=len(groups["low"]), titles=" · ".join(titles))
-        if shown_low < len(groups["low"]):
-            line += " " + text(lang, more, n=len(groups["low"]) - shown_low)
-        out.add(_context(line))
-    closing = [_context(esc(coverage_line(digest)))]
-    if thread_hint:
-        closing.append(_context(text(lang, "thread_hint")))
+    closing = [_context(esc(line)) for line in (top.rest, top.coverage, top.footnote) if line]
     return out.blocks + closing + (extra or [])
 
 
-def _listing(out: _Budget, title: str, lines: list[str], lang: str, more: str = "more_in_thread") -> None:
-    """A titled list in as many sections as fit; the rest counted as 'more in the thread'."""
-    chunk, pending, shown = f"*{title}*" if not title.startswith("*") else title, 0, 0
-    full = False
-    for line in lines:
-        if len(chunk) + 1 + len(line) > SECTION and pending:
-            if not out.add(_section(chunk)):
-                full = True
-                break
-            shown, chunk, pending = shown + pending, "", 0
-        chunk, pending = (f"{chunk}\n{line}" if chunk else line), pending + 1
-    if not full and pending and out.add(_section(chunk)):
-        shown += pending
-    if shown < len(lines):
-        out.add(_context(text(lang, more, n=len(lines) - shown)))
+def deep_button_for(item: view.Item, lang: str) -> dict[str, Any]:
+    return {"type": "button", "text": {"type": "plain_text", "text": text(lang, "deep_button")},
+            "action_id": f"{DEEP_ACTION}:{item.short_sha}",
+            "value": json.dumps({"repo": item.repo, "sha": item.sha, "lang": lang})}
 
 
 def fallback_text(digest: Digest) -> str:
-    s = digest.stats
-    return fit(esc(f"{digest.repo} {digest.day.isoformat()}: {counted(s.total, 'commit', 'commits')}, {s.high} high, {s.medium} medium, "
-                   f"{s.low} low"), TEXT_FALLBACK)
+    """The top message's notification text, in the reader's language."""
+    return fit(esc(view.build(digest).notification), TEXT_FALLBACK)
+
+
+def item_blocks(item: view.Item, lang: str) -> list[dict[str, Any]]:
+    """One commit in the thread, compact: title, type and importance, one sentence, impact, breaking changes,
+    the main risk of a high commit; the full analysis is one click away (Deep analysis)."""
+    head = f"{item.icon} *{mrkdwn(item.title)}*  `{item.short_sha}` · {esc(item.kind)}"
+    head += f" · {esc(item.via)}" if item.via else ""
+    lines = [head]
+    if item.sentence:
+        lines.append(esc(item.sentence))
+    if item.scope:
+        lines.append(f"{text(lang, 'impact')}: " + ", ".join(f"`{esc(p).replace('`', '')}`" for p in item.scope))
+    lines += [f"{text(lang, 'breaking')}: {esc(b)}" for b in item.breaking]
+    if item.risk:
+        lines.append(f"{text(lang, 'risk')}: {esc(item.risk)}")
+    return [_section("\n".join(lines), None if item.has_deep else deep_button_for(item, lang)),
+            _context(esc(item.meta))]
 
 
 def merged_here_of(e: Entry, entries: tuple[Entry, ...]) -> list[Entry]:
@@ -270,32 +274,41 @@ def _provenance(a: Analysis, lang: str, c: Commit) -> str:
 
 def detail_messages(digest: Digest, entries: list[Entry] | None = None, note: str | None = None
                     ) -> list[tuple[list[dict[str, Any]], tuple[str, ...]]]:
-    """The thread: every commit once (high first, or `entries` as given), several commits per reply, each reply
-    inside the limits. Each reply opens with "Details i/n", or with `note` when one is given."""
-    ordered = entries if entries is not None else [e for _, group in by_importance(digest) for e in group]
+    """The thread: every commit once in the view's order (or those of `entries`), several commits per reply,
+    each reply inside the limits and opening with "Details i/n", or with `note` when one is given."""
+    v = view.build(digest)
+    items = v.thread if entries is None else v.items_for([e.commit.sha for e in entries])
+    footnote = _context(esc(v.unverified_note))
     messages: list[tuple[list[dict[str, Any]], tuple[str, ...]]] = []
-    current = _Budget()
-    shas: list[str] = []
-    for e in ordered:
-        blocks = commit_blocks(e, digest.lang, digest.web_url, digest_entries=digest.entries) + [{"type": "divider"}]
+    current, shas, marks = _Budget(max_blocks=MAX_BLOCKS - 2, max_chars=MESSAGE_BUDGET - 300), [], False
+
+    def close() -> None:
+        messages.append((current.blocks + ([footnote] if marks else []), tuple(shas)))
+
+    for item in items:
+        blocks = item_blocks(item, digest.lang)
         if not current.add(*blocks):
             if current.blocks:
-                messages.append((current.blocks, tuple(shas)))
-            current, shas = _Budget(), []
-            if not current.add(*blocks):  # one commit alone over budget: its first block only (fitted)
-                current.add(blocks[0], blocks[-2])
-        shas.append(e.commit.sha)
+                close()
+            current, shas, marks = _Budget(max_blocks=MAX_BLOCKS - 2, max_chars=MESSAGE_BUDGET - 300), [], False
+            current.add(*blocks)
+        shas.extend(item.shas)
+        marks = marks or item.unverified
     if current.blocks or note:
-        messages.append((current.blocks, tuple(shas)))
+        close()
     total = len(messages)
-    return [([_context(esc(note) if note else text(digest.lang, "details_part", i=i, n=total))] + blocks, group)
+    return [([_context(esc(note) if note else esc(text(digest.lang, "details_part", i=i, n=total)))] + blocks, group)
             for i, (blocks, group) in enumerate(messages, start=1)]
 
 
 def details_fallback(digest: Digest, shas: tuple[str, ...], note: str | None = None) -> str:
-    """The notification text of a thread reply: what it carries, or its note when it carries no commit."""
-    said = note if note and not shas else counted(len(shas), "commit", "commits") + (f": {note}" if note else "")
-    return fit(esc(f"{digest.repo} {digest.day.isoformat()}: {said}"), TEXT_FALLBACK)
+    """The notification text of a thread reply, in the reader's language: what it carries, or its note."""
+    return fit(esc(view.build(digest).reply_notification(shas, note)), TEXT_FALLBACK)
+
+
+def posted_to(lang: str, channel: str) -> str:
+    """"Posted to #channel." with the channel as Slack links it."""
+    return text(lang, "posted_to_channel", channel=f"<#{esc(channel)}>")
 
 
 def post_button(digest: Digest) -> dict[str, Any]:

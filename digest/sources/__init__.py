@@ -28,6 +28,10 @@ class CommitSource(Protocol):
         """The branch (or ref) whose history is read: `requested`, else the default branch."""
         ...
 
+    def branches(self) -> list[str]:
+        """Every branch's name, for a subscription that names several (`branch main,release/*`)."""
+        ...
+
     def commits_between(self, branch: str, start: datetime, end: datetime) -> list[Commit]:
         """Commits reachable from `branch` with start <= committer date < end, newest first, without files."""
         ...

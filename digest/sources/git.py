@@ -128,6 +128,16 @@ class GitSource:
         named = self._git("symbolic-ref", "-q", head, check=False)  # the branch's own name, for people
         return named.stdout.decode().strip() if named.returncode == 0 else head
 
+    def branches(self) -> list[str]:
+        """The clone's branches by name: its own, and origin's (`origin/x` read as `x`) once it fetches."""
+        out = self._git("for-each-ref", "--format=%(refname)", "refs/heads", "refs/remotes/origin").stdout.decode()
+        names = []
+        for ref in out.splitlines():
+            name = ref.removeprefix("refs/heads/").removeprefix("refs/remotes/origin/")
+            if name != "HEAD" and name not in names:
+                names.append(name)
+        return sorted(names)
+
     def _log(self, *args: str) -> list[Commit]:
         out = self._git("log", "-z", f"--format={_FORMAT}", *args).stdout.decode("utf-8", "replace")
         tokens = out.split("\0")

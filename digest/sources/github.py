@@ -265,6 +265,11 @@ class GitHubSource:
             hint = "" if self.client.has_token else " (a private repository needs GITHUB_TOKEN)"
             raise RepoNotFound(f"repository {self.repo.name} not found on GitHub{hint}") from None
 
+    def branches(self) -> list[str]:
+        """Every branch's name (GET /repos/{owner}/{repo}/branches, followed through its pages)."""
+        return [str(b["name"]) for page in self.client.pages(f"{self.base}/branches", {"per_page": 100}, cache=False)
+                for b in page]
+
     def is_private(self) -> bool:
         """Whether GitHub reports the repository as private (the token may reach what a channel must not see)."""
         try:

@@ -18,7 +18,10 @@ from typing import Any
 import requests
 
 from core.models import Digest
+from digest import rollup_view
 from digest.render import feishu as render
+from digest.render import rollup as render_rollup
+from digest.rollup import Rollup
 from handlers.delivery import DestinationGone, Part, Rendered, SendFailed, Tag
 from handlers.feishu.openapi import RATE_LIMITED, TIMEOUT, FeishuError, Gate, OpenApi, backoff
 
@@ -62,6 +65,10 @@ class AppDestination:
     def render(self, digest: Digest, *, late: bool) -> Rendered:
         (top, shown), details = render.digest_cards(digest, late=late, app=True)
         return Rendered(Part({"card": top}, shown), tuple(Part({"card": c}, shas) for c, shas in details))
+
+    def render_rollup(self, rolled: Rollup, *, late: bool = False) -> Rendered:
+        return Rendered(Part({"card": render_rollup.feishu_card(rollup_view.build(rolled), zone=rolled.zone,
+                                                                 branch=rolled.branch, app=True)}))
 
     def render_commits(self, digest: Digest, shas: tuple[str, ...], *, note: str | None = None) -> tuple[Part, ...]:
         return _commit_parts(digest, shas, note, app=True)
@@ -122,6 +129,10 @@ class WebhookDestination:
     def render(self, digest: Digest, *, late: bool) -> Rendered:
         (top, shown), details = render.digest_cards(digest, late=late, app=False)
         return Rendered(Part({"card": top}, shown), tuple(Part({"card": c}, shas) for c, shas in details))
+
+    def render_rollup(self, rolled: Rollup, *, late: bool = False) -> Rendered:
+        return Rendered(Part({"card": render_rollup.feishu_card(rollup_view.build(rolled), zone=rolled.zone,
+                                                                 branch=rolled.branch, app=False)}))
 
     def post(self, card: dict[str, Any]) -> None:
         last = ""

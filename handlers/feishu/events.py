@@ -9,9 +9,10 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from digest.render import feishu as render
+from digest.render.rollup import DAY_ACTION
 from handlers.chat import ChatOps
 from handlers.feishu.openapi import OpenApi
 from handlers.feishu.replies import CardReply
@@ -102,6 +103,8 @@ class Events:
         if event is None or event.action is None or event.context is None:
             return resp
         value = event.action.value or {}
+        if value.get("action") == DAY_ACTION and self._first(data.header.event_id if data.header else None):
+            return self._day(event, value, resp)
         if value.get("action") != render.DEEP_ACTION or not self._first(data.header.event_id if data.header else None):
             return resp
         message_id = event.context.open_message_id or ""
@@ -118,6 +121,19 @@ class Events:
         toast = CallBackToast()
         toast.type, toast.content = "info", "⏳ " + ("正在分析 " if lang == "zh" else "Analysing ") + sha[:7] + "…"
         resp.toast = toast
+        return resp
+
+    def _day(self, event: Any, value: dict, resp: P2CardActionTriggerResponse) -> P2CardActionTriggerResponse:
+        """A day's button of a roll-up card: that day's digest, answered under the card, as `/digest DAY` is
+        (every word is parsed and checked again: the value comes back through the client)."""
+        words = [str(value.get(k, "")) for k in ("day", "repo")] + [
+            f"{k} {value[v]}" for k, v in (("tz", "zone"), ("lang", "lang")) if value.get(v)]
+        lang = str(value.get("lang", "en")) if value.get("lang") in ("en", "zh") else "en"
+        message_id = event.context.open_message_id or ""
+        chat = event.context.open_chat_id or ""
+        user = (event.operator.open_id or "") if event.operator else ""
+        reply = CardReply(self.api, message_id, lang, in_thread=True, progress_every=self.progress_every)
+        self.pool.submit(self._run, lambda: self.ops.handle("feishu", chat, user, "/digest", " ".join(words), reply))
         return resp
 
     @staticmethod

@@ -10,7 +10,10 @@ from typing import Any
 
 from core.models import CommitReport, Digest
 from digest.labels import text
+from digest import rollup_view
 from digest.render import feishu as render
+from digest.render import rollup as render_rollup
+from digest.rollup import Rollup
 from handlers.feishu.openapi import FeishuError, OpenApi
 
 log = logging.getLogger(__name__)
@@ -85,6 +88,10 @@ class CardReply:
                         to=message_id, in_thread=True)
         except FeishuError as err:
             log.warning("cannot answer in Feishu: %s", err)
+
+    def rollup(self, rolled: Rollup) -> None:
+        view = rollup_view.build(rolled)
+        self._show(render_rollup.feishu_card(view, zone=rolled.zone, branch=rolled.branch, app=True))
 
     def notice(self, message: str) -> None:
         self._show(render.notice_card(message, self.lang))

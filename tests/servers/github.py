@@ -73,6 +73,7 @@ MAX_FILES = 3000
 MAX_COMPARE_FILES = 300  # "up to 300 changed files for the entire comparison" (docs: compare two commits)
 COMPARE_PER_PAGE = 250  # without pagination the comparison lists up to 250 commits
 DOCS_COMPARE = "https://docs.github.com/rest/commits/commits#compare-two-commits"
+DOCS_LIST_BRANCHES = "https://docs.github.com/rest/branches/branches#list-branches"
 DEFAULT_PER_PAGE = 30
 MAX_PER_PAGE = 100
 _CACHE_SIZE = 256
@@ -609,7 +610,24 @@ class GitHubServer:
             return self._get_commit(repo, rest[len("/commits/"):], raw_path, query, pairs, base)
         if rest.startswith("/compare/"):
             return self._compare(repo, rest[len("/compare/"):], raw_path, query, pairs, base)
+        if rest == "/branches":
+            return self._list_branches(repo, raw_path, query, pairs, base)
         raise _not_found()
+
+    def _list_branches(self, repo: _Repo, raw_path: str, query: dict[str, str],
+                       pairs: list[tuple[str, str]], base: str) -> _Answer:
+        """GET /repos/{owner}/{repo}/branches (DOCS_LIST_BRANCHES): name, commit {sha, url}, protected; paged
+        by per_page (default 30, at most 100) with a Link header, in name order as GitHub lists them."""
+        out = repo.git("for-each-ref", "--format=%(refname:short) %(objectname)", "refs/heads", check=False)
+        branches = sorted(line.split(" ", 1) for line in out.decode().splitlines() if " " in line)
+        per_page = min(_int_param(query, "per_page", DEFAULT_PER_PAGE), MAX_PER_PAGE)
+        page = _int_param(query, "page", 1)
+        chunk = branches[(page - 1) * per_page: page * per_page]
+        last = max(1, math.ceil(len(branches) / per_page))
+        api = f"{base}/repos/{repo.owner}/{repo.name}"
+        body = [{"name": name, "commit": {"sha": sha, "url": f"{api}/commits/{sha}"}, "protected": False}
+                for name, sha in chunk]
+        return _Answer(200, body, _link_header(base, raw_path, pairs, page, last))
 
     def _repo_body(self, repo: _Repo, base: str) -> dict:
         o, r = repo.owner, repo.name
