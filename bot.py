@@ -64,7 +64,7 @@ def make_service(settings: Settings, db_path: str, use_llm: bool = True) -> Dige
         llm = LLMAnalyser(config, modes)
     return DigestService(db, source_for, llm, concurrency=settings.llm_concurrency,
                          token_cap=settings.llm_daily_token_cap, cap_zone=settings.digest_tz,
-                         user_tokens=settings.user_tokens)
+                         user_tokens=settings.user_tokens, llm_off=not use_llm and settings.llm_enabled)
 
 
 def main(argv: list[str] | None = None) -> int:

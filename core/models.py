@@ -313,6 +313,7 @@ class Digest:
     notes: tuple[str, ...] = ()
     narrowed: "Narrowing | None" = None  # the subscription's filters left out some commits (issue 14)
     relevance: Relevance | None = None  # the subscription's watches and `min`, for its own post
+    rules_why: str = ""  # no LLM was asked: "none" configured, or "off" (--no-llm); "" when read back from storage
 
     @property
     def day(self) -> date:
@@ -339,6 +340,7 @@ class CommitReport:
     notes: tuple[str, ...] = ()  # e.g. a failed `git fetch`: the clone was read as it is
     entry: Entry | None = None
     merged: tuple[Entry, ...] = ()
+    zone: str = "UTC"  # the zone its times are shown in (`/analyze … tz ZONE`, else the channel's)
 
 
 @dataclass(frozen=True)

@@ -37,10 +37,10 @@ def local_today(now: datetime, zone: str) -> date:
     return now.astimezone(parse_zone(zone)).date()
 
 
-def parse_day(text: str, zone: str, now: datetime) -> date | str:
+def parse_day(text: str, zone: str, now: datetime, *, zone_named: bool = True) -> date | str:
     """`YYYY-MM-DD`, `today` or `yesterday` -> a date; `latest` is returned as is (the source resolves it).
 
-    "today" and "the future" are judged in `zone`.
+    "today" and "the future" are judged in `zone`; a refusal names it only if the user did (`zone_named`).
     """
     value = text.strip().lower()
     today = local_today(now, zone)
@@ -58,7 +58,9 @@ def parse_day(text: str, zone: str, now: datetime) -> date | str:
     except ValueError:
         raise BadDate(f"no such date: {text}; use a real calendar date as YYYY-MM-DD") from None
     if day > today:
-        raise BadDate(f"{day.isoformat()} is in the future in {zone} (today is {today.isoformat()})")
+        if zone_named:
+            raise BadDate(f"{day.isoformat()} is in the future in {zone} (today is {today.isoformat()})")
+        raise BadDate(f"{day.isoformat()} is in the future: ask for a day that has begun")
     if day.year < EARLIEST_YEAR:
         raise BadDate(f"{day.isoformat()} is before {EARLIEST_YEAR}: no commit can be dated then")
     return day

@@ -72,6 +72,7 @@ class DigestService:
         token_cap: int | None = None,
         cap_zone: str = "UTC",
         user_tokens: int | None = None,
+        llm_off: bool = False,
     ) -> None:
         self._dbs = PerThread(db)
         self.token_cap = token_cap  # LLM tokens a day (in cap_zone); past it, no new call until the next day
@@ -85,6 +86,7 @@ class DigestService:
         self._admission = threading.Condition()  # a budget read and the hold of the call it admits are one step
         self.source_for = source_for
         self.llm = llm
+        self.llm_off = llm_off  # an LLM is configured but this run was told not to use it (--no-llm)
         self.concurrency = max(1, concurrency)
         self.clock = clock
         self.pool = PriorityPool(self.concurrency, "llm")  # a person's /analyze first: see digest/pool.py
@@ -156,6 +158,7 @@ class DigestService:
         digest = Digest(
             repo=repo.name, window=window, lang=lang, branch=_branch_name(head), entries=entries,
             built_at=self.clock(), web_url=repo.web_url, notes=tuple(notes),
+            rules_why="" if self.llm is not None else "off" if self.llm_off else "none",
         )
         stored_digests.save_digest(self.db, digest)
         return digest

@@ -273,7 +273,8 @@ def coverage(digest: Digest) -> str:
     """"68 analysed by offline rules · 26 merges told through their commits" (plain text)."""
     cov, lang = digest.coverage, digest.lang
     if cov.llm == 0 and cov.fallbacks == 0:
-        line = text(lang, "coverage_rules", n=cov.commits)
+        why = {"none": "coverage_rules_none", "off": "coverage_rules_off"}.get(digest.rules_why, "coverage_rules")
+        line = text(lang, why, n=cov.commits)
     else:
         line = text(lang, "coverage", llm=cov.llm, total=cov.commits, models=", ".join(cov.models) or "LLM")
         if cov.retried:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from core.errors import CommitRadarError
-from digest.labels import text
+from digest.labels import counted, text
 from digest.service import DigestService
 from handlers.delivery import DestinationGone, SendFailed
 from handlers.publisher import Publisher
@@ -36,7 +36,8 @@ class BackfillReport:
     def line(self) -> str:
         models = ", ".join(self.models) or "the LLM"
         return (f"retried {self.retried}, {self.analysed} analysed by {models}, {self.still_pending} still pending; "
-                f"{self.digests} digests rebuilt; {self.messages} messages updated")
+                f"{counted(self.digests, 'digest', 'digests')} rebuilt; "
+                f"{counted(self.messages, 'message', 'messages')} updated")
 
 
 def backfill(service: DigestService, publisher: Publisher, *, now: bool = False, recent_days: int = RECENT_DAYS,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
 from typing import Protocol
 
@@ -27,6 +27,7 @@ from handlers import status
 from handlers import subscriptions as subscribing
 from handlers import watching
 from handlers.checks import ChatSettings, Checks, spender
+from handlers.deep import DeepOnce, Thread
 from handlers.words import HELP, say, usage
 from storage import events
 from storage import subscriptions as subs
@@ -61,6 +62,10 @@ class ChatOps:
     on_subscriptions_changed: Callable[[], None] = lambda: None
     health: Callable[[str, str], list[str]] = lambda lang, zone: []  # (language, zone) -> LLM and GitHub lines
     clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+    deep_once: DeepOnce = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.deep_once = DeepOnce(lambda: self.service.db, lambda: self.clock())
 
     # -- entry points ----------------------------------------------------------------------------------
 
@@ -86,24 +91,24 @@ class ChatOps:
             reply.notice(say(lang, "internal_error", kind=type(err).__name__))
 
     def deep(self, platform: str, dedupe_key: str, repo: str, sha: str, lang: str, reply: Reply, *,
-             user: str) -> None:
-        """The Deep analysis button: once per (channel, message, action, value), even if clicked twice; a click
-        whose work failed (or was refused by the user's limits) may be clicked again. A new analysis counts
-        against the user's limits like /analyze; one already made is free."""
+             user: str, thread: Thread | None = None) -> None:
+        """The Deep analysis button. On a channel message (`thread`): posted once in its digest's thread, a later
+        click linked to it (handlers/deep.py). Elsewhere: once per (channel, message, action, value), even if
+        clicked twice. A click whose work failed (or was refused by the user's limits) may be clicked again. A new
+        analysis counts against the user's limits like /analyze; one already made is free."""
         db = self.service.db
-        if not events.first_time(db, platform, dedupe_key, self.clock()):
+        if thread is None and not events.first_time(db, platform, dedupe_key, self.clock()):
             log.info("duplicate deep-analysis action %s ignored", dedupe_key)
             return
         try:
-            ref = self.checks.repo_ref(repo)  # a merge told through its commits is answered with them, no LLM call
-            report = self.service.told_merge(ref, sha, lang) or self.service.stored_report(ref, sha, lang)
-            if report is None:
-                if not self.checks.spend(platform, user, lang, reply):
-                    events.forget(db, platform, dedupe_key)
-                    return
-                reply.progress(text(lang, "progress_analyze", sha=sha[:7], repo=repo))
-                report = self.service.analyze(ref, sha, lang, spender=spender(platform, user))
-            reply.report(report)
+            if thread is not None:
+                channel = thread.channel
+                self.deep_once.answer(platform, thread, repo, sha, lang,
+                                      lambda: self._deep_report(platform, repo, sha, lang, reply, user, channel))
+            elif (report := self._deep_report(platform, repo, sha, lang, reply, user, None)) is not None:
+                reply.report(report)
+            else:
+                events.forget(db, platform, dedupe_key)
         except CommitRadarError as err:
             events.forget(db, platform, dedupe_key)
             reply.notice(f"❌ {err}")
@@ -111,6 +116,20 @@ class ChatOps:
             events.forget(db, platform, dedupe_key)
             log.exception("deep analysis of %s %s failed", repo, sha)
             reply.notice(say(lang, "internal_error", kind=type(err).__name__))
+
+    def _deep_report(self, platform: str, repo: str, sha: str, lang: str, reply: Reply, user: str,
+                     channel: str | None) -> CommitReport | None:
+        """The deep analysis of a commit: stored, told through a merge's commits, or made now (None: the user's
+        limits refused it, and they were told); its times in the zone of the channel's subscription."""
+        ref = self.checks.repo_ref(repo)  # a merge told through its commits is answered with them, no LLM call
+        report = self.service.told_merge(ref, sha, lang) or self.service.stored_report(ref, sha, lang)
+        if report is None:
+            if not self.checks.spend(platform, user, lang, reply):
+                return None
+            reply.progress(text(lang, "progress_analyze", sha=sha[:7], repo=repo))
+            report = self.service.analyze(ref, sha, lang, spender=spender(platform, user))
+        sub = subs.get(self.service.db, platform, channel, ref.name) if channel else None
+        return replace(report, zone=sub.zone if sub else self.settings.digest_tz)
 
     # -- commands ----------------------------------------------------------------------------------------
 
@@ -184,7 +203,7 @@ class ChatOps:
             self._range(c, platform, channel, user, lang, reply)
             return
         # the date itself first: in the zone named, else against any zone's today
-        parse_day(c.day or "yesterday", c.zone or "Pacific/Kiritimati", self.clock())
+        parse_day(c.day or "yesterday", c.zone or "Pacific/Kiritimati", self.clock(), zone_named=c.zone is not None)
         found = self._which(platform, channel, c.repo, lang, reply)
         if found is None:
             return
@@ -196,7 +215,7 @@ class ChatOps:
         zone = c.zone or (sub.zone if sub else self.settings.digest_tz)
         lang = c.lang or (sub.lang if sub else lang)
         branch = sub.branch if sub else None
-        day = parse_day(c.day or "yesterday", zone, self.clock())
+        day = parse_day(c.day or "yesterday", zone, self.clock(), zone_named=c.zone is not None)
         if isinstance(day, date) and (stored := self.service.finished_digest(ref, day, zone, lang, branch)):
             reply.digest(stored)
             return
@@ -220,11 +239,12 @@ class ChatOps:
             return
         repo, sub = found
         lang = c.lang or (sub.lang if sub else lang)
+        zone = c.zone or (sub.zone if sub else self.settings.digest_tz)
         if not self.checks.spend(platform, user, lang, reply):  # before the repository is looked up on GitHub
             return
         ref = self.checks.checked_repo(repo, platform, channel)
         reply.progress(text(lang, "progress_analyze", sha=c.sha[:7], repo=repo))
-        reply.report(self.service.analyze(ref, c.sha, lang, spender=spender(platform, user)))
+        reply.report(replace(self.service.analyze(ref, c.sha, lang, spender=spender(platform, user)), zone=zone))
 
     def _subscribe(self, c: cmd.Subscribe, platform: str, channel: str, user: str, lang: str, reply: Reply) -> None:
         self.checks.checked_repo(c.repo, platform, channel)

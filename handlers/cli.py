@@ -17,6 +17,7 @@ from core.ranges import is_range, parse_range
 from digest import rollup_view
 from digest.labels import counted
 from digest.range_build import digests_of
+from core.window import parse_zone
 from digest.render import json as render_json
 from digest.render import markdown as render_markdown
 from digest.render import rollup as render_rollup
@@ -84,6 +85,8 @@ def parser(settings: Settings) -> argparse.ArgumentParser:
                                   description="A deep analysis (insights, risks, suggestions) of one commit.")
     analyze.add_argument("sha", help="commit SHA, 7 to 40 hex digits")
     analyze.add_argument("--repo", help="owner/name on GitHub (or in GIT_CLONES); optional with --git")
+    analyze.add_argument("--tz", default=settings.digest_tz,
+                         help=f"IANA time zone its times are shown in (default DIGEST_TZ, now {settings.digest_tz})")
     common(analyze)
 
     run = commands.add_parser(
@@ -211,7 +214,8 @@ def run(argv: list[str] | None, settings: Settings, make_service: Callable[[Sett
             stdout.write(renderer.render_digest(digest))
             warn_fallbacks(digest, say)
         else:
-            report = service.analyze(repo, args.sha, args.lang, progress=progress)
+            parse_zone(args.tz)  # a wrong zone is said before the analysis is paid for
+            report = replace(service.analyze(repo, args.sha, args.lang, progress=progress), zone=args.tz)
             stdout.write(renderer.render_report(report))
             for note in report.notes:
                 say(f"warning: {note}")
@@ -255,7 +259,9 @@ def run_bot(settings: Settings, service: DigestService, say: Callable[[str], Non
     import signal
     import threading
 
+    from handlers import startup
     from handlers.app import Bot
+    from storage import subscriptions as subs
 
     if not (settings.slack_enabled or settings.feishu_app_enabled or settings.feishu_webhook_url):
         raise BadInput("nothing to run: set SLACK_BOT_TOKEN, FEISHU_APP_ID and FEISHU_APP_SECRET, or "
@@ -265,7 +271,10 @@ def run_bot(settings: Settings, service: DigestService, say: Callable[[str], Non
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     server = bot.start()
-    say(f"commit radar running: http://{server.host}:{server.port}/healthz; Ctrl-C to stop")
+    llm = service.llm.config if service.llm is not None else None
+    say(startup.line(settings, subs.all_subscriptions(service.db), model=llm.model if llm else None,
+                     fallback=llm.fallback_model if llm else None, llm_off=service.llm_off, host=server.host,
+                     port=server.port))
     stop.wait()
     bot.stop()
     return 0
@@ -312,9 +321,12 @@ def post_now(settings: Settings, service: DigestService, args: argparse.Namespac
         assert not isinstance(day, str)
         outcome = bot.publisher.post(platform, channel, repo, day, zone, lang, sub.branch if sub else None,
                                      quiet=sub.quiet if sub else "line", force=args.force)
-        stdout.write(f"{platform}:{channel} {repo} {day.isoformat()}: {outcome.status}"
+        shown = "feishu:webhook" if platform == "webhook" else f"{platform}:{channel}"  # as --to names it
+        sent = counted(outcome.replies, *(("detail card", "detail cards") if platform == "webhook"  # no thread there
+                                          else ("thread reply", "thread replies")))
+        stdout.write(f"{shown} {repo} {day.isoformat()}: {outcome.status}"
                      + (f" ({outcome.detail})" if outcome.detail else "")
-                     + (f", {outcome.replies} thread replies" if outcome.replies else "") + "\n")
+                     + (f", {sent}" if outcome.replies else "") + "\n")
         failures += outcome.status in ("failed", "paused")
     return 1 if failures else 0
 
@@ -337,7 +349,7 @@ def warn_fallbacks(digest: Digest, say: Callable[[str], None]) -> None:
     for note in digest.notes:
         say(f"warning: {note}")
     if cov.fallbacks:
-        say(f"warning: {cov.fallbacks} commits use the offline rules because the LLM failed; they are queued "
-            "for a retry:")
+        say(f"warning: {counted(cov.fallbacks, 'commit uses', 'commits use')} the offline rules because the LLM "
+            f"failed; {'it is' if cov.fallbacks == 1 else 'they are'} queued for a retry:")
         for reason in cov.reasons:
             say(f"  {reason}")

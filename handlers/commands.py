@@ -3,7 +3,7 @@
     /digest [DATE] [owner/name] [tz ZONE] [lang en|zh]
     /digest subscribe owner/name [at HH:MM] [tz ZONE] [lang en|zh] [branch B] [quiet skip|line]
     /digest unsubscribe owner/name | list | status | help
-    /analyze SHA [owner/name] [lang en|zh]
+    /analyze SHA [owner/name] [tz ZONE] [lang en|zh]
 
 Words may come in any order after the subcommand. Pure: dates are checked for shape here and against the
 calendar and the clock by the service (which knows the zone).
@@ -58,6 +58,7 @@ class AnalyzeCommand:
     sha: str
     repo: str | None = None
     lang: str | None = None
+    zone: str | None = None  # the zone its times are shown in; None: the subscription's, else DIGEST_TZ
 
 
 @dataclass(frozen=True)
@@ -240,7 +241,7 @@ def _digest(words: list[str]) -> Command:
 
 
 def _analyze(words: list[str]) -> AnalyzeCommand:
-    opts, rest = _options(words, ("lang",), "analyze")
+    opts, rest = _options(words, ("lang", "tz"), "analyze")
     shas = [w for w in rest if "/" not in w]
     repos = [w for w in rest if "/" in w]
     if len(shas) != 1 or len(repos) > 1:
@@ -250,7 +251,8 @@ def _analyze(words: list[str]) -> AnalyzeCommand:
         sha = parse_sha(shas[0])
     except BadInput as err:
         raise BadCommand(str(err), "analyze") from None
-    return AnalyzeCommand(sha=sha, repo=_repo(repos[0], "analyze") if repos else None, lang=opts.get("lang"))
+    return AnalyzeCommand(sha=sha, repo=_repo(repos[0], "analyze") if repos else None, lang=opts.get("lang"),
+                          zone=_zone(opts, "analyze"))
 
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

@@ -222,6 +222,7 @@ class ThreadReply:
         self.client = client
         self.channel = channel
         self.thread_ts = thread_ts
+        self.message = thread_ts  # its digest's thread, by its top message
         self.fallback = fallback
 
     def progress(self, line: str) -> None:
@@ -234,12 +235,29 @@ class ThreadReply:
         self.fallback.rollup(rolled)
 
     def report(self, report: CommitReport) -> None:
+        self.post(report)
+
+    def post(self, report: CommitReport) -> str | None:
         try:
-            self.client.chat_postMessage(channel=self.channel, thread_ts=self.thread_ts, unfurl_links=False,
-                                         text=render.esc(report.commit.title), blocks=render.report_blocks(report))
+            return str(self.client.chat_postMessage(channel=self.channel, thread_ts=self.thread_ts, unfurl_links=False,
+                                                    text=render.esc(report.commit.title),
+                                                    blocks=render.report_blocks(report))["ts"])
         except Exception as err:  # refused, or no answer (it may have been posted): the user still gets it, privately
             log.warning("cannot post the deep analysis in %s: %s", self.channel, type(err).__name__)
             self.fallback.report(report)
+            return None
+
+    def point_to(self, message_id: str, sha: str, lang: str) -> None:
+        """Privately, to the clicker: the deep analysis is already in the thread, linked (chat.getPermalink)."""
+        line = render.text(lang, "deep_in_thread", sha=sha[:7])
+        try:
+            url = str(self.client.chat_getPermalink(channel=self.channel, message_ts=message_id)["permalink"])
+        except Exception as err:  # no link: the line alone still says where to look
+            log.warning("no permalink for %s in %s: %s", message_id, self.channel, type(err).__name__)
+            self.fallback.notice(line.rstrip(":"))
+            return
+        linked = f"{render.esc(line)} {render.link(url, render.text(lang, 'deep_open'))}"
+        self.fallback.send(render.notice_blocks(linked), render.esc(line))
 
     def notice(self, message: str) -> None:
         self.fallback.notice(message)
@@ -283,7 +301,8 @@ def register(app: App, ops: ChatOps, post_button: PostButton, *, progress_every:
             reply = ThreadReply(post_client, channel, (body.get("message") or {}).get("thread_ts") or message_ts,
                                 fallback)
         ops.deep("slack", key, str(value.get("repo", "")), str(value.get("sha", "")), str(value.get("lang", "en")),
-                 reply, user=(body.get("user") or {}).get("id", ""))
+                 reply, user=(body.get("user") or {}).get("id", ""),
+                 thread=reply if isinstance(reply, ThreadReply) else None)
 
     def run_post(body: dict[str, Any]) -> None:
         action = body["actions"][0]

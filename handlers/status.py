@@ -57,7 +57,7 @@ def health_lines(service: DigestService, github_token: bool, now: datetime, lang
     db = service.db
     lines = []
     if service.llm is None:
-        lines.append(say(lang, "llm_none"))
+        lines.append(say(lang, "llm_off" if service.llm_off else "llm_none"))
     else:
         health = service.llm.health()
         pending = db.execute("SELECT count(*) FROM pending").fetchone()[0]

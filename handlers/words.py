@@ -16,7 +16,7 @@ HELP = {
 • `/digest subscribe owner/name [at 09:00] [tz Asia/Shanghai] [lang zh] [branch main,release/*] [quiet skip|line|unless-watched] [skip-authors dependabot[bot]] [min high|medium|all] [paths python/sglang/srt/**] [weekly mon 09:00|off] [daily on|off]`
 • `/digest watch owner/name path|flag|keyword|author PATTERN [notify @team]` — the daily post opens with the commits that touch it; `/digest unwatch owner/name N`, `/digest watches [owner/name]`
 • `/digest unsubscribe owner/name`, `/digest list`, `/digest status`, `/digest help`
-• `/analyze d112f6a [owner/name]` — a deep analysis of one commit
+• `/analyze d112f6a [owner/name] [tz Asia/Shanghai]` — a deep analysis of one commit
 Any command takes `lang en|zh`.""",
     "zh": """*Commit Radar*：每日提交摘要与分析。
 • `/digest` — 本频道订阅仓库昨天的摘要（按订阅的时区）
@@ -25,13 +25,14 @@ Any command takes `lang en|zh`.""",
 • `/digest subscribe owner/name [at 09:00] [tz Asia/Shanghai] [lang zh] [branch main,release/*] [quiet skip|line|unless-watched] [skip-authors dependabot[bot]] [min high|medium|all] [paths python/sglang/srt/**] [weekly mon 09:00|off] [daily on|off]`
 • `/digest watch owner/name path|flag|keyword|author 模式 [notify @团队]` — 每日摘要先列出涉及它的提交；`/digest unwatch owner/name N`、`/digest watches [owner/name]`
 • `/digest unsubscribe owner/name`、`/digest list`、`/digest status`、`/digest help`
-• `/analyze d112f6a [owner/name]` — 单个提交的深度分析
+• `/analyze d112f6a [owner/name] [tz Asia/Shanghai]` — 单个提交的深度分析
 所有命令都可加 `lang en|zh`。""",
 }
 
 WORDS = {
     "en": {
-        "usage_analyze": "Usage: `/analyze SHA [owner/name] [lang en|zh]`, e.g. `/analyze d112f6a sgl-project/sglang`",
+        "usage_analyze": "Usage: `/analyze SHA [owner/name] [tz ZONE] [lang en|zh]`, e.g. `/analyze d112f6a "
+                         "sgl-project/sglang`",
         "usage_subscribe": "Usage: `/digest subscribe owner/name [at HH:MM] [tz ZONE] [lang en|zh] [branch B[,C…]] "
                            "[quiet skip|line|unless-watched] [skip-authors A,B] [min high|medium|all] [paths P,Q] "
                            "[weekly DAY HH:MM|off] [daily on|off]`",
@@ -85,6 +86,7 @@ WORDS = {
         "state_failed": "{day}: failed ({error}), retried every few minutes",
         "others_paused": "{n:+other destination is|other destinations are} paused (see /digest status there).",
         "llm_none": "LLM: not configured (offline rules analysis)",
+        "llm_off": "LLM: turned off with --no-llm (offline rules analysis)",
         "llm_line": "LLM {model}: {state}; {pending:+analysis|analyses} queued for a retry",
         "llm_ok": "ok",
         "llm_open": "paused",
@@ -99,7 +101,7 @@ WORDS = {
         "github_none": "GitHub: no GITHUB_TOKEN (60 requests/h)",
     },
     "zh": {
-        "usage_analyze": "用法：`/analyze SHA [owner/name] [lang en|zh]`，例如 `/analyze d112f6a sgl-project/sglang`",
+        "usage_analyze": "用法：`/analyze SHA [owner/name] [tz ZONE] [lang en|zh]`，例如 `/analyze d112f6a sgl-project/sglang`",
         "usage_subscribe": "用法：`/digest subscribe owner/name [at HH:MM] [tz ZONE] [lang en|zh] [branch B[,C…]] "
                            "[quiet skip|line|unless-watched] [skip-authors A,B] [min high|medium|all] [paths P,Q] "
                            "[weekly DAY HH:MM|off] [daily on|off]`",
@@ -149,6 +151,7 @@ WORDS = {
         "state_failed": "{day}：失败（{error}），每隔几分钟重试",
         "others_paused": "另有 {n} 个目标已暂停（请在相应频道查看 /digest status）。",
         "llm_none": "LLM：未配置（离线规则分析）",
+        "llm_off": "LLM：已用 --no-llm 关闭（离线规则分析）",
         "llm_line": "LLM {model}：{state}；{pending} 项分析等待重试",
         "llm_ok": "正常",
         "llm_open": "已暂停",

@@ -155,6 +155,16 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE subscriptions ADD COLUMN weekly TEXT;
     ALTER TABLE subscriptions ADD COLUMN daily INTEGER NOT NULL DEFAULT 1;
     """,
+    # 9: a deep analysis asked for from a posted digest is posted once in its thread (issue 13): where it went, so
+    # that a later click links to it; claimed before sending, like a post
+    """
+    CREATE TABLE deep_posts (
+        platform TEXT NOT NULL, channel TEXT NOT NULL, thread TEXT NOT NULL, sha TEXT NOT NULL,
+        repo TEXT NOT NULL, state TEXT NOT NULL, owner TEXT NOT NULL, claimed_at TEXT NOT NULL,
+        message_id TEXT, posted_at TEXT,
+        PRIMARY KEY (platform, channel, thread, sha)
+    );
+    """,
 )
 
 

@@ -225,3 +225,10 @@ def posted_digests(db: sqlite_utils.Database, since_day: str | None = None, repo
                     [since_day, since_day, repo, repo, day, day, zone, zone, lang, branch])
     return [(PostKey(r["platform"], r["channel"], r["repo"], r["day"]), r["zone"], r["lang"], r["branch"])
             for r in rows]
+
+
+def thread_of(db: sqlite_utils.Database, platform: str, channel: str, message_id: str) -> str:
+    """The top message of the posted digest whose thread holds `message_id`; `message_id` itself otherwise."""
+    row = db.execute("SELECT thread_id FROM posts WHERE platform = ? AND channel = ? AND message_id = ?"
+                     " AND thread_id IS NOT NULL LIMIT 1", [platform, channel, message_id]).fetchone()
+    return str(row[0]) if row else message_id

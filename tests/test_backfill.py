@@ -82,7 +82,7 @@ def run_day(tmp_path, outage: Fault | None, rate: float = 0.0) -> None:
         assert "LLM unavailable" not in top and not any(PLACEHOLDER in r for r in replies)  # no placeholder left
         assert "18/18 commits analysed by test-model" in top
         if outage is not None:
-            assert "retried 18, 18 analysed by test-model, 0 still pending; 1 digests rebuilt" in line, line
+            assert "retried 18, 18 analysed by test-model, 0 still pending; 1 digest rebuilt" in line, line
             assert "18 after a retry" in top
             assert any("The LLM answers again" in r for r in replies)
             assert slack.updates  # the posted messages were edited in place, not posted again

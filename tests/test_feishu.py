@@ -402,7 +402,7 @@ def test_readme_post_to_the_webhook_runs_once_per_day(feishu, repo, tmp_path):
     args = ("post", REPO, "--date", "2026-01-11", "--to", "feishu:webhook")
     first = run(*args, env=env)
     assert first.returncode == 0, first.stderr
-    assert "webhook:webhook sgl-project/sglang 2026-01-11: posted" in first.stdout
+    assert "feishu:webhook sgl-project/sglang 2026-01-11: posted" in first.stdout
     posted = len(feishu.webhook_posts)
     assert posted >= 2 and "hooktoken" not in first.stdout + first.stderr
     again = run(*args, env=env)

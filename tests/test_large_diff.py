@@ -78,7 +78,7 @@ def test_a_300_file_commit_is_analysed_from_all_its_source_files(repo, db):
     assert "Summaries of the files not shown above" in final
     assert a.tokens_in >= sum(len(json.dumps(r["messages"])) for r in requests) // 5  # every call is counted
     line = " ".join(text.render_report(report).split())
-    assert f"Read {cov.read}/300 files in full, {cov.summarised} summarised: 180 generated or lockfiles" in line
+    assert f"Read {cov.read}/300 files in full, {cov.summarised} summarised: 180 generated files or lockfiles" in line
     assert f"({cov.calls} LLM calls)" in line
 
 

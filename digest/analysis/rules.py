@@ -321,7 +321,8 @@ def _deep(commit: Commit, shape: Shape, breaking: list[str], lang: str) -> tuple
     if missing:
         risks.append(Risk(
             point=("diff 不完整" if zh else "Incomplete diff"),
-            description=(f"{len(missing)} 个文件没有可读的 patch" if zh else f"{len(missing)} files have no readable patch"),
+            description=(f"{len(missing)} 个文件没有可读的 patch" if zh
+                         else f"{counted(len(missing), 'file has', 'files have')} no readable patch"),
             consequence=("分析可能遗漏这些文件中的变化" if zh else "the analysis may miss what changed in them"),
             mitigation=("人工查看这些文件" if zh else "review those files by hand"),
         ))

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from digest.labels import text
 from digest.merges import merge_label
-from core.models import IMPORTANCES, Analysis, Commit, Digest, Entry, Stats
+from core.models import IMPORTANCES, Analysis, Commit, CommitReport, Digest, Entry, Stats
 from digest.textfit import fit
 from core.window import parse_zone
 
@@ -51,6 +51,11 @@ def commit_link(e: Entry, web: str | None, lang: str, link: Callable[[str | None
 
 def local_time(commit: Commit, zone: str) -> str:
     return commit.committed_at.astimezone(parse_zone(zone)).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def committed_line(report: CommitReport) -> str:
+    """'Committed: 2026-01-11 09:34:09 Asia/Shanghai': an analysis' commit time in the zone asked for, named."""
+    return f"{text(report.analysis.lang, 'time')}: {local_time(report.commit, report.zone)} {report.zone}"
 
 
 def window_line(digest: Digest) -> str:

@@ -22,6 +22,7 @@ from core.models import Analysis, Commit, CommitReport, Digest, Entry
 from digest import view
 from digest.render.common import (breaking_shown, commit_link, marked_entry, one_line, per_line, provenance,
                                   strip_controls, title_of)
+from digest.render.common import committed_line
 from digest.textfit import fit
 from digest.view import Line
 
@@ -381,7 +382,8 @@ def report_card(report: CommitReport) -> dict[str, Any]:
         return _merge_report_card(report, report.entry)
     a, c = report.analysis, report.commit
     entry = Entry(c, a, a if a.depth == "deep" else None)
-    elements = [md(commit_markdown(entry, a.lang, report.web_url, limit=12000))]
+    elements = [md(esc(committed_line(report)), "notation"),
+                md(commit_markdown(entry, a.lang, report.web_url, limit=12000))]
     elements += [md(f"⚠️ {esc(note)}", "notation") for note in report.notes]
     out = _Fill(text(a.lang, "deep_of", title=c.title), TEMPLATE[a.importance], False, APP_BODY_BUDGET, [])
     for element in elements:
@@ -394,7 +396,7 @@ def _merge_report_card(report: CommitReport, merge: Entry) -> dict[str, Any]:
     lang, web = report.analysis.lang, report.web_url
     out = _Fill(text(lang, "merge_of", label=title_of(merge, lang)), TEMPLATE[merge.importance], False,
                 APP_BODY_BUDGET, [], reserve=400)  # room for the count of the rest
-    out.add(md(commit_markdown(merge, lang, web, limit=3000)))
+    out.add(md(esc(committed_line(report)), "notation"), md(commit_markdown(merge, lang, web, limit=3000)))
     out.add(md(esc(text(lang, "merge_told")), "notation"))
     shown = 0
     for e in report.merged:

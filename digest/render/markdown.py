@@ -14,6 +14,7 @@ from core.models import Analysis, Commit, CommitReport, Digest, Entry
 from digest.render.common import (breaking_told, by_importance, local_time, marked, merge_title,
                                   merged_here, pr_url, provenance, stats_extras, strip_controls, window_line,
                                   with_marks)
+from digest.render.common import committed_line
 
 _CODE_SPAN = re.compile(r"(`[^`\n]+`)")
 _SPECIAL = re.compile(r"([\\*_\[\]<>|~])")
@@ -160,6 +161,6 @@ def _section(level: str, n: int, lang: str) -> str:
 
 def render_report(report: CommitReport) -> str:
     c, lang = report.commit, report.analysis.lang
-    lines = [f"# {md(c.title)}", "", f"**{md(c.repo)}** · {c.committed_at.isoformat()}", "",
+    lines = [f"# {md(c.title)}", "", f"**{md(c.repo)}** · {md(committed_line(report))}", "",
              _link_line(c, report.web_url, lang), "", *_analysis(report.analysis, lang, report.analysis)]
     return "\n".join(lines).rstrip("\n") + "\n"

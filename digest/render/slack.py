@@ -19,6 +19,7 @@ from core.models import Analysis, Commit, CommitReport, Digest, Entry
 from digest import view
 from digest.render.common import (breaking_shown, commit_link, marked_entry, one_line, per_line, provenance,
                                   title_of)
+from digest.render.common import committed_line
 from digest.textfit import fit
 from digest.view import Line
 
@@ -332,7 +333,7 @@ def report_blocks(report: CommitReport) -> list[dict[str, Any]]:
         return _merge_report_blocks(report, report.entry)
     a, c = report.analysis, report.commit
     entry = Entry(c, a, a if a.depth == "deep" else None)
-    blocks = [_header(text(a.lang, "deep_of", title=c.title))]
+    blocks = [_header(text(a.lang, "deep_of", title=c.title)), _context(esc(committed_line(report)))]
     blocks += commit_blocks(entry, a.lang, report.web_url, button=False)
     for note in report.notes:
         blocks.append(_context(f"⚠️ {esc(note)}"))
@@ -346,7 +347,7 @@ def report_blocks(report: CommitReport) -> list[dict[str, Any]]:
 def _merge_report_blocks(report: CommitReport, merge: Entry) -> list[dict[str, Any]]:
     lang, web = report.analysis.lang, report.web_url
     out = _Budget(max_blocks=MAX_BLOCKS - 1, max_chars=MESSAGE_BUDGET - 200)  # room for the count of the rest
-    out.add(_header(text(lang, "merge_of", label=title_of(merge, lang))))
+    out.add(_header(text(lang, "merge_of", label=title_of(merge, lang))), _context(esc(committed_line(report))))
     out.add(*commit_blocks(merge, lang, web, button=False, digest_entries=report.merged))
     out.add(_context(esc(text(lang, "merge_told"))))
     shown = 0

@@ -47,10 +47,11 @@ def _analysis(a: Analysis, lang: str, level: str, reason: str, breaking: list[st
     return lines
 
 
-def _head(c: Commit, zone: str, web: str | None, title: str | None = None) -> list[str]:
+def _head(c: Commit, zone: str, web: str | None, title: str | None = None, *, named: bool = False) -> list[str]:
     merge = " [merge]" if c.is_merge else ""
+    when = f"{local_time(c, zone)} {zone}" if named else local_time(c, zone)  # a digest names its zone once, above
     lines = [f"  {c.short_sha}  {one_line(title or c.title)}{merge}",
-             f"{INDENT}{one_line(c.author)} · {local_time(c, zone)} · +{c.additions} −{c.deletions}"]
+             f"{INDENT}{one_line(c.author)} · {when} · +{c.additions} −{c.deletions}"]
     if c.url:
         lines.append(f"{INDENT}{c.url}")
     if (url := pr_url(c, web)) is not None:
@@ -102,6 +103,6 @@ def _entry(e: Entry, digest: Digest, lang: str) -> list[str]:
 
 def render_report(report: CommitReport) -> str:
     a = report.analysis
-    lines = [one_line(report.commit.repo), *_head(report.commit, "UTC", report.web_url),
+    lines = [one_line(report.commit.repo), *_head(report.commit, report.zone, report.web_url, named=True),
              *_analysis(a, a.lang, a.importance, a.importance_reason)]
     return "\n".join(lines) + "\n"

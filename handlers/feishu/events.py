@@ -111,9 +111,13 @@ class Events:
         repo, sha, lang = str(value.get("repo", "")), str(value.get("sha", "")), str(value.get("lang", "en"))
         lang = lang if lang in ("en", "zh") else "en"
         key = f"deep|{message_id}|{repo}|{sha}"
-        reply = CardReply(self.api, message_id, lang, in_thread=True, progress_every=self.progress_every)
+        click = (data.header.event_id or "") if data.header else ""
+        reply = CardReply(self.api, message_id, lang, in_thread=True, progress_every=self.progress_every,
+                          chat=event.context.open_chat_id or "", click=click)
         user = (event.operator.open_id or "") if event.operator else ""
-        self.pool.submit(self._run, lambda: self.ops.deep("feishu", key, repo, sha, lang, reply, user=user))
+        thread = reply if reply.channel and message_id else None
+        self.pool.submit(self._run, lambda: self.ops.deep("feishu", key, repo, sha, lang, reply, user=user,
+                                                          thread=thread))
         toast = CallBackToast()
         toast.type, toast.content = "info", "⏳ " + ("正在分析 " if lang == "zh" else "Analysing ") + sha[:7] + "…"
         resp.toast = toast

@@ -9,6 +9,7 @@ import uuid as uuidlib
 from typing import Any
 
 from core.models import CommitReport, Digest
+from digest.labels import text
 from digest import rollup_view
 from digest.render import feishu as render
 from digest.render import rollup as render_rollup
@@ -23,9 +24,11 @@ class CardReply:
     what does not fit one card follows in its thread. Every reply has a uuid, so a retry never answers twice."""
 
     def __init__(self, api: OpenApi, anchor: str, lang: str, *, in_thread: bool = False,
-                 progress_every: float = 2.0) -> None:
+                 progress_every: float = 2.0, chat: str = "", click: str = "") -> None:
         self.api = api
         self.anchor = anchor
+        self.channel, self.message = chat, anchor  # a click's thread (handlers/deep.py)
+        self.click = click  # a click on a card: its answers differ from another click's on the same card
         self.lang = lang
         self.in_thread = in_thread
         self.progress_every = progress_every
@@ -35,7 +38,8 @@ class CardReply:
         self._lock = threading.Lock()
 
     def _uuid(self, n: int) -> str:
-        return uuidlib.uuid5(uuidlib.NAMESPACE_URL, f"feishu-answer|{self.anchor}|{n}").hex
+        anchor = f"{self.anchor}|{self.click}" if self.click else self.anchor
+        return uuidlib.uuid5(uuidlib.NAMESPACE_URL, f"feishu-answer|{anchor}|{n}").hex
 
     def _reply(self, card: dict[str, Any], to: str | None = None, in_thread: bool | None = None) -> str:
         with self._lock:
@@ -73,6 +77,17 @@ class CardReply:
 
     def report(self, report: CommitReport) -> None:
         self._show(render.report_card(report))
+
+    def post(self, report: CommitReport) -> str | None:
+        return self._show(render.report_card(report))
+
+    def point_to(self, message_id: str, sha: str, lang: str) -> None:
+        """A reply to the thread's card that holds the deep analysis: Feishu shows which one it answers."""
+        try:
+            self._reply(render.notice_card(text(lang, "deep_in_thread", sha=sha[:7]).rstrip(":："), lang),
+                        to=message_id, in_thread=True)
+        except FeishuError as err:
+            log.warning("cannot answer in Feishu: %s", err)
 
     def rollup(self, rolled: Rollup) -> None:
         view = rollup_view.build(rolled)
