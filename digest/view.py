@@ -341,15 +341,17 @@ def _top(digest: Digest, thread: tuple[Item, ...], where: Where, late: bool) -> 
         return Top(title, context, text(lang, "quiet_day", repo=digest.repo, day=day), (), "", (), None, "", (),
                    None, "", None)
     relevance = digest.relevance
-    floor = LEVELS.index((relevance and relevance.min_level) or "low")  # breaking changes listed from this level
-    listed = ("high",) if (relevance is None or relevance.min_level in (None, "high")) else LEVELS[:floor + 1]
-    rows = [(i, b) for i in thread for b in i.breaking if not b.startswith("+")
-            and LEVELS.index(i.importance) <= floor]
+    # `min`: what the channel post lists (high commits by default; `all` is every level); breaking changes always
+    least = (relevance.min_level if relevance else None) or "high"
+    least = "low" if least == "all" else least
+    listed = LEVELS[:LEVELS.index(least) + 1] if least in LEVELS else ("high",)
+    rows = [(i, b) for i in thread for b in i.breaking if not b.startswith("+")]
     breaking = tuple((plain("• " + fit(b, TOP_BREAKING_LINE) + " "), *_ref(i)) for i, b in rows[:TOP_BREAKING])
     hidden = digest.stats.breaking - len(breaking)
     by_sha = {e.commit.sha: e for e in digest.entries}
-    watched, watched_more_n, mentions = _watched(digest, thread, relevance.watches if relevance else ())
-    highs = [i for i in thread if i.importance in listed and not by_sha[i.sha].commit.is_merge]
+    watched, watched_more_n, mentions, watched_shas = _watched(digest, thread, relevance.watches if relevance else ())
+    highs = [i for i in thread if i.importance in listed and not by_sha[i.sha].commit.is_merge
+             and i.sha not in watched_shas]  # a commit told under the watches is not told again
     chosen = sorted(highs, key=lambda i: (LEVELS.index(i.importance), *_rank(i, by_sha[i.sha])))[:TOP_HIGH]
     said = [b for _, b in rows[:TOP_BREAKING]]
     high = _unsaid([i for i in thread if i in chosen], by_sha, said)  # in thread order, the same everywhere
@@ -357,7 +359,8 @@ def _top(digest: Digest, thread: tuple[Item, ...], where: Where, late: bool) -> 
     def rest_line(shown: list[Item]) -> str | None:
         parts = []
         for level in LEVELS:
-            n = sum(1 for i in thread if i.importance == level) - sum(1 for i in shown if i.importance == level)
+            told = [i for i in thread if i.sha in watched_shas] + list(shown)  # above: counted as told
+            n = sum(1 for i in thread if i.importance == level) - sum(1 for i in told if i.importance == level)
             if n > 0:
                 more = any(i.importance == level for i in shown)  # "3 more high" once some are listed above
                 parts.append(text(lang, f"rest_more_{level}" if more else f"rest_{level}", n=n))
@@ -393,27 +396,30 @@ def _reason(r: Reason, lang: str) -> str:
     return text(lang, f"watch_{r.kind}", value=r.value)
 
 
-def _watched(digest: Digest, thread: tuple[Item, ...], watches: tuple) -> tuple[tuple[Line, ...], int, Line]:
+def _watched(digest: Digest, thread: tuple[Item, ...], watches: tuple
+             ) -> tuple[tuple[Line, ...], int, Line, frozenset[str]]:
     """The commits that touch a watch (breaking changes first), each with why, and whom to notify: each mention
     once, and none when nothing matched."""
     if not watches:
-        return (), 0, ()
+        return (), 0, (), frozenset()
     lang = digest.lang
     items = {i.sha: i for i in thread}
     listed, mentions = touches(watches, digest.entries)
     listed = tuple(sorted(listed, key=lambda t: (not t.breaking, LEVELS.index(t.entry.importance))))  # stable
-    lines = []
+    lines, shas = [], set()
     for t in listed[:TOP_WATCHED]:
         item = items.get(t.entry.commit.sha)
         if item is None:
             continue
         why = "; ".join(dict.fromkeys(fit(_reason(h.why, lang), 90) for h in t.hits))
+        shas.add(item.sha)
         lines.append((plain(f"{item.icon} "), *(_shorter(item.title, TOP_TITLE)),
                       plain(f" — {'💥 ' if t.breaking else ''}{why}")))
     spans: list[Span] = []
     for m in mentions:
         spans += [plain(" "), Span(m.label or m.id, "mention", mention=m)]
-    return tuple(lines), max(0, len(listed) - len(lines)), (plain(text(lang, "watched_cc")), *spans) if spans else ()
+    return (tuple(lines), max(0, len(listed) - len(lines)),
+            (plain(text(lang, "watched_cc")), *spans) if spans else (), frozenset(shas))
 
 
 def _shorter(title: Line, limit: int) -> Line:

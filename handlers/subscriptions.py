@@ -68,7 +68,7 @@ def filters(s: Subscription, lang: str) -> list[str]:
     if s.weekly:
         out.append(say(lang, "list_weekly", when=s.weekly, zone=s.zone))
     if s.min_level:
-        out.append(say(lang, "list_min", level=s.min_level))
+        out.append(say(lang, f"list_min_{'low' if s.min_level in ('all', 'low') else s.min_level}"))
     if s.paths:
         out.append(say(lang, "list_paths", paths=", ".join(f"`{watching.shown(p)}`" for p in s.paths)))
     if s.skip_authors:
