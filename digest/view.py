@@ -204,7 +204,10 @@ def _title(e: Entry, web: str | None, lang: str, limit: int) -> Line:
 
 def _meta(e: Entry, lang: str) -> str:
     c, a = e.commit, e.best
-    where = a.note or (a.model if a.source == "llm" else text(lang, "rules_short"))
+    if a.source == "rules":  # a stand-in for a failed LLM call says so in a few words (coverage says why)
+        where = text(lang, "fallback_short" if a.note else "rules_short")
+    else:
+        where = a.note or a.model
     lines = f"+{thousands(c.additions)} −{thousands(c.deletions)}"
     return " · ".join(p for p in (c.author.strip(), lines, fit(where, 160)) if p)
 

@@ -275,7 +275,7 @@ def item_markdown(item: view.Item, lang: str) -> str:
 
 
 def _item_elements(item: view.Item, lang: str, app: bool) -> list[dict[str, Any]]:
-    return [md(item_markdown(item, lang))] + ([deep_button_for(item, lang)] if app and not item.has_deep else [])
+    return [md(item_markdown(item, lang))] + ([deep_button_for(item, lang)] if app else [])  # one click away
 
 
 def _joined(elements: list[dict[str, Any]], more: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -184,7 +184,7 @@ def item_blocks(item: view.Item, lang: str) -> list[dict[str, Any]]:
     lines += [f"{text(lang, 'breaking')}: {esc(b)}" for b in item.breaking]
     if item.risk:
         lines.append(f"{text(lang, 'risk')}: {esc(item.risk)}")
-    return [_section("\n".join(lines), None if item.has_deep else deep_button_for(item, lang)),
+    return [_section("\n".join(lines), deep_button_for(item, lang)),  # the full analysis, one click away
             _context(esc(item.meta))]
 
 
