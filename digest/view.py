@@ -177,6 +177,14 @@ def sentences(value: str) -> list[str]:
     return [s.strip() for s in _SENTENCE.split(value.replace("\n", " ")) if s and s.strip()]
 
 
+def beyond_title(summary: str, title: str) -> str:
+    """The summary without its leading sentences that restate the title ("" when that is all it says)."""
+    kept = sentences(summary)
+    while kept and restates(kept[0], title):
+        kept.pop(0)
+    return "".join(k + ("" if k.endswith(("。", "！", "？")) else " ") for k in kept).strip()
+
+
 def adding_sentence(a: Analysis, title: str, avoid: tuple[str, ...] = ()) -> str | None:
     """The first sentence of the summary that adds to the title, else the importance reason if it does; never
     one that repeats a breaking change listed beside it."""
