@@ -154,7 +154,8 @@ class View:
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=\S)|(?<=[.!?])(?=[\u3000-\u9fff])|(?<=[。！？])")
 _WORDISH = re.compile(r"[\W_]+", re.UNICODE)
-_CONVENTIONAL = re.compile(r"^\s*(?:\[[^\]]*\]\s*)?[\w-]+(?:\([^)]*\))?!?:\s*")  # "fix(peagle): ", "[Feature] "
+_PR_SUFFIX = re.compile(r"\s*\(#\d+\)\s*$")
+_CONVENTIONAL = re.compile(r"^\s*(?:\[[^\]]*\]\s*)?(?:[\w-]+(?:\([^)]*\))?!?:\s*)?")  # "fix(peagle): ", "[Feature] "
 
 
 def _norm(value: str) -> str:
@@ -162,13 +163,14 @@ def _norm(value: str) -> str:
 
 
 def restates(sentence: str, title: str) -> bool:
-    """Whether `sentence` says no more than `title` (the same words, give or take a prefix or a few words)."""
+    """Whether `sentence` says no more than `title`, or opens by saying it again (give or take a prefix)."""
+    title = _PR_SUFFIX.sub("", title)
     s, t = _norm(sentence), _norm(title)
     bare = _norm(_CONVENTIONAL.sub("", title))
     if not s:
         return True
     for t_ in {t, bare} - {""}:
-        if s == t_ or s in t_ or (t_ in s and len(s) - len(t_) < 15):
+        if s == t_ or s in t_ or s.startswith(t_) or (t_ in s and len(s) - len(t_) < 15):
             return True
     return False
 

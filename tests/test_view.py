@@ -137,6 +137,8 @@ def test_a_summary_never_restates_its_title(repo, db):
     ("fix(peagle): make checkpoint reload robust.", "fix(peagle): make checkpoint reload robust", True),
     ("Make checkpoint reload robust.", "fix(peagle): make checkpoint reload robust (#12)", True),
     ("Reload no longer drops the optimizer state.", "fix(peagle): make checkpoint reload robust", False),
+    ("Make checkpoint reload robust by keeping the optimizer state.", "fix(peagle): make checkpoint reload robust",
+     True),
     ("修复调度器的竞争条件。", "修复调度器的竞争条件", True),
 ])
 def test_restates(sentence, title, same):
