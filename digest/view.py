@@ -154,7 +154,7 @@ class View:
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=\S)|(?<=[.!?])(?=[\u3000-\u9fff])|(?<=[。！？])")
 _WORDISH = re.compile(r"[\W_]+", re.UNICODE)
-_PR_SUFFIX = re.compile(r"\s*\(#\d+\)\s*$")
+_PR_SUFFIX = re.compile(r"\(#\d+\)\s*$")  # no leading \s*: a run of spaces would be re-read from each
 _CONVENTIONAL = re.compile(r"^\s*(?:\[[^\]]*\]\s*)?(?:[\w-]+(?:\([^)]*\))?!?:\s*)?")  # "fix(peagle): ", "[Feature] "
 
 
@@ -164,7 +164,7 @@ def _norm(value: str) -> str:
 
 def restates(sentence: str, title: str) -> bool:
     """Whether `sentence` says no more than `title`, or opens by saying it again (give or take a prefix)."""
-    title = _PR_SUFFIX.sub("", title)
+    title = _PR_SUFFIX.sub("", title).rstrip()
     s, t = _norm(sentence), _norm(title)
     bare = _norm(_CONVENTIONAL.sub("", title))
     if not s:

@@ -104,19 +104,6 @@ def deep_button(commit: Commit, lang: str) -> dict[str, Any]:
                                                          "sha": commit.sha, "lang": lang}}]}
 
 
-def link_button(url: str, lang: str) -> dict[str, Any]:
-    """Webhook cards cannot call back: their buttons open GitHub."""
-    return {"tag": "button", "type": "default", "size": "small",
-            "text": {"tag": "plain_text", "content": text(lang, "view_commit")},
-            "behaviors": [{"type": "open_url", "default_url": url}]}
-
-
-def _button(commit: Commit, lang: str, app: bool, has_deep: bool) -> dict[str, Any] | None:
-    if app:
-        return None if has_deep else deep_button(commit, lang)
-    return link_button(commit.url, lang) if commit.url and commit.url.startswith("https://") else None
-
-
 @dataclass
 class _Fill:
     """Elements of one card, added while the card stays inside its byte and component budgets."""
