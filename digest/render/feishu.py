@@ -1,5 +1,9 @@
 """Feishu (Lark) interactive cards, JSON 2.0: pure functions of a Digest or a CommitReport -> card dicts.
 
+A digest is serialised from its view (digest/view.py), the same view as Slack's: the same commits in the same
+order with the same words; this module only escapes, links and splits into cards (details in collapsible panels,
+one per importance in each card) under Feishu's limits.
+
 Untrusted text (commit titles and messages, author names, LLM output) passes through `esc`: `<` and `>` become
 entities, so `<at id=all></at>`, `<font>` or `<a href>` stay text, and the markdown specials (`*`, `_`, `~`, `` ` ``,
 `[`, `]`, `#`, `|`, `&`) become numeric entities, so nothing is bolded, linked or turned into a heading.

@@ -1,5 +1,9 @@
 """Slack Block Kit for digests and analyses: pure functions of a Digest or an Analysis -> message dicts.
 
+A digest is serialised from its view (digest/view.py), which decides what is said, in what order and with what
+words; this module only escapes, links and splits into messages under Slack's limits. The full analysis of one
+commit (Deep analysis, /analyze) is laid out here (`report_blocks`).
+
 Every untrusted string (commit titles and messages, author names, LLM output) passes through `esc` (`&`, `<`,
 `>`: nothing else), so `<!channel>` or `<https://evil|ok>` in a commit cannot ping or disguise a link. Every
 message stays inside Slack's limits (50 blocks, 3000 characters a section, 150 a header, and a total of block
