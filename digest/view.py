@@ -162,7 +162,8 @@ class View:
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=\S)|(?<=[.!?])(?=[\u3000-\u9fff])|(?<=[。！？])")
 _WORDISH = re.compile(r"[\W_]+", re.UNICODE)
-_CONVENTIONAL = re.compile(r"^\s*(?:\[[^\]]*\]\s*)?[\w-]+(?:\([^)]*\))?!?:\s*")  # "fix(peagle): ", "[Feature] "
+_PR_SUFFIX = re.compile(r"\(#\d+\)\s*$")  # no leading \s*: a run of spaces would be re-read from each
+_CONVENTIONAL = re.compile(r"^\s*(?:\[[^\]]*\]\s*)?(?:[\w-]+(?:\([^)]*\))?!?:\s*)?")  # "fix(peagle): ", "[Feature] "
 
 
 def _norm(value: str) -> str:
@@ -170,19 +171,28 @@ def _norm(value: str) -> str:
 
 
 def restates(sentence: str, title: str) -> bool:
-    """Whether `sentence` says no more than `title` (the same words, give or take a prefix or a few words)."""
+    """Whether `sentence` says no more than `title`, or opens by saying it again (give or take a prefix)."""
+    title = _PR_SUFFIX.sub("", title).rstrip()
     s, t = _norm(sentence), _norm(title)
     bare = _norm(_CONVENTIONAL.sub("", title))
     if not s:
         return True
     for t_ in {t, bare} - {""}:
-        if s == t_ or s in t_ or (t_ in s and len(s) - len(t_) < 15):
+        if s == t_ or s in t_ or s.startswith(t_) or (t_ in s and len(s) - len(t_) < 15):
             return True
     return False
 
 
 def sentences(value: str) -> list[str]:
     return [s.strip() for s in _SENTENCE.split(value.replace("\n", " ")) if s and s.strip()]
+
+
+def beyond_title(summary: str, title: str) -> str:
+    """The summary without its leading sentences that restate the title ("" when that is all it says)."""
+    kept = sentences(summary)
+    while kept and restates(kept[0], title):
+        kept.pop(0)
+    return "".join(k + ("" if k.endswith(("。", "！", "？")) else " ") for k in kept).strip()
 
 
 def adding_sentence(a: Analysis, title: str, avoid: tuple[str, ...] = ()) -> str | None:
@@ -212,7 +222,10 @@ def _title(e: Entry, web: str | None, lang: str, limit: int) -> Line:
 
 def _meta(e: Entry, lang: str) -> str:
     c, a = e.commit, e.best
-    where = a.note or (a.model if a.source == "llm" else text(lang, "rules_short"))
+    if a.source == "rules":  # a stand-in for a failed LLM call says so in a few words (coverage says why)
+        where = text(lang, "fallback_short" if a.note else "rules_short")
+    else:
+        where = a.note or a.model
     lines = f"+{thousands(c.additions)} −{thousands(c.deletions)}"
     return " · ".join(p for p in (c.author.strip(), lines, fit(where, 160)) if p)
 

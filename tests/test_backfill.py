@@ -143,7 +143,7 @@ def test_the_backfill_moves_a_commit_now_high_gives_it_a_deep_analysis_and_appen
         top, replies = everything(slack)
         high_part = top.split("High importance")[1].split("Medium importance")[0] if "High importance" in top else ""
         assert "tweak the cache helper" not in high_part  # the rules do not call it high
-        assert "Technical insights" not in told_in(replies, hot)
+        assert "⚠️ Risk" not in told_in(replies, hot)
 
         llm.outage(None)
         late = [repo.commit(f"fix: late change {i}", {f"python/sglang/srt/late_{i}.py": f"x = {i}\n"},
@@ -153,7 +153,7 @@ def test_the_backfill_moves_a_commit_now_high_gives_it_a_deep_analysis_and_appen
 
         top, replies = everything(slack)
         assert "tweak the cache helper" in top.split("High importance")[1].split("Medium importance")[0]
-        assert "Technical insights" in told_in(replies, hot)  # the deep analysis, where the commit was told
+        assert "⚠️ Risk" in told_in(replies, hot)  # the deep analysis' main risk, where the commit was told
         late_replies = [r for r in replies if "2 commits added since this digest was posted" in r]
         assert len(late_replies) == 1 and all(s[:7] in late_replies[0] for s in late)
         told = [s for r in replies for s in shas + [hot] + late if f"`{s[:7]}`" in r]

@@ -137,7 +137,7 @@ def test_a_100_commit_day_reaches_a_webhook_group_in_4_cards_the_same_as_slack(f
 
     digest = typical_day(100)
     bot = make_bot(feishu, repo, db, webhook=True, app=False)
-    dest = bot.destination("webhook", "webhook")
+    dest = bot.destinations("webhook", "webhook")
     rendered = dest.render(digest, late=False)
     for part in (rendered.top, *rendered.replies):
         dest.post(part.payload["card"])  # refused by the local server past 20 KB

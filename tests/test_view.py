@@ -124,12 +124,21 @@ def test_a_summary_never_restates_its_title(repo, db):
         assert "Reload no longer drops the optimizer state." in shown
         for title in ("fix(peagle): make checkpoint reload robust", "feat(router): add the cache-aware policy"):
             assert not re.search(re.escape(title) + r"[^\n]*\n[^\n]*" + re.escape(title), shown)
+    from digest.render import markdown, text as render_text
+
+    report = markdown.render_digest(digest)
+    assert "**📋 Summary**：Reload no longer drops the optimizer state." in report
+    assert "Summary**：fix" not in report and "Summary**：feat" not in report
+    terminal = render_text.render_digest(digest)
+    assert terminal.count("make checkpoint reload robust") == 1 and "Reload no longer drops" in terminal
 
 
 @pytest.mark.parametrize("sentence, title, same", [
     ("fix(peagle): make checkpoint reload robust.", "fix(peagle): make checkpoint reload robust", True),
     ("Make checkpoint reload robust.", "fix(peagle): make checkpoint reload robust (#12)", True),
     ("Reload no longer drops the optimizer state.", "fix(peagle): make checkpoint reload robust", False),
+    ("Make checkpoint reload robust by keeping the optimizer state.", "fix(peagle): make checkpoint reload robust",
+     True),
     ("修复调度器的竞争条件。", "修复调度器的竞争条件", True),
 ])
 def test_restates(sentence, title, same):

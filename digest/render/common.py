@@ -124,12 +124,6 @@ def title_of(entry: Entry, lang: str) -> str:
     return merge_title(entry, lang) or entry.commit.title
 
 
-def top_summary(entry: Entry) -> str | None:
-    """The summary the top message shows under a commit; none for a grouped merge with nothing of its own (its
-    summary would repeat its label)."""
-    return None if entry.grouped and not entry.analysed else marked(entry.analysis, [entry.analysis.summary])[0]
-
-
 def marked_entry(e: Entry) -> Entry:
     """The entry with the unverified names of its analyses marked, its breaking changes included: what the chat
     renderers show (mark once: a marked text marked again would say it twice)."""
@@ -182,20 +176,3 @@ def marked(a: Analysis, values: list[str]) -> list[str]:
     """`values` of `a` (e.g. the breaking changes an entry shows) with its unverified names marked."""
     names = a.grounding.unverified if a.grounding else []
     return [mark_unverified(v, names, a.lang) for v in values]
-
-
-TOP_BREAKING_COMMITS = 6  # commits whose breaking changes the top message lists; the rest are in the details
-TOP_BREAKING_EACH = 2  # breaking changes named per commit there
-
-
-def breaking_summary(digest: Digest) -> tuple[list[tuple[Entry, str]], int]:
-    """The top message's breaking changes: one line per commit (its first ones and how many more), each told once,
-    under the commit that made it; and how many breaking changes that leaves for the details."""
-    rows = [(e, marked(e.best, e.breaking_changes)) for e in digest.entries if e.breaking_changes]
-    lines, shown = [], 0
-    for e, changes in rows[:TOP_BREAKING_COMMITS]:
-        first = changes[:TOP_BREAKING_EACH]
-        more = len(changes) - len(first)
-        lines.append((e, "; ".join(first) + (f" (+{more})" if more else "")))
-        shown += len(first)
-    return lines, sum(len(c) for _, c in rows) - shown

@@ -1,5 +1,9 @@
 """Feishu (Lark) interactive cards, JSON 2.0: pure functions of a Digest or a CommitReport -> card dicts.
 
+A digest is serialised from its view (digest/view.py), the same view as Slack's: the same commits in the same
+order with the same words; this module only escapes, links and splits into cards (details in collapsible panels,
+one per importance in each card) under Feishu's limits.
+
 Untrusted text (commit titles and messages, author names, LLM output) passes through `esc`: `<` and `>` become
 entities, so `<at id=all></at>`, `<font>` or `<a href>` stay text, and the markdown specials (`*`, `_`, `~`, `` ` ``,
 `[`, `]`, `#`, `|`, `&`) become numeric entities, so nothing is bolded, linked or turned into a heading.
@@ -103,19 +107,6 @@ def deep_button(commit: Commit, lang: str) -> dict[str, Any]:
             "text": {"tag": "plain_text", "content": text(lang, "deep_button")},
             "behaviors": [{"type": "callback", "value": {"action": DEEP_ACTION, "repo": commit.repo,
                                                          "sha": commit.sha, "lang": lang}}]}
-
-
-def link_button(url: str, lang: str) -> dict[str, Any]:
-    """Webhook cards cannot call back: their buttons open GitHub."""
-    return {"tag": "button", "type": "default", "size": "small",
-            "text": {"tag": "plain_text", "content": text(lang, "view_commit")},
-            "behaviors": [{"type": "open_url", "default_url": url}]}
-
-
-def _button(commit: Commit, lang: str, app: bool, has_deep: bool) -> dict[str, Any] | None:
-    if app:
-        return None if has_deep else deep_button(commit, lang)
-    return link_button(commit.url, lang) if commit.url and commit.url.startswith("https://") else None
 
 
 @dataclass
@@ -293,7 +284,7 @@ def item_markdown(item: view.Item, lang: str) -> str:
 
 
 def _item_elements(item: view.Item, lang: str, app: bool) -> list[dict[str, Any]]:
-    return [md(item_markdown(item, lang))] + ([deep_button_for(item, lang)] if app and not item.has_deep else [])
+    return [md(item_markdown(item, lang))] + ([deep_button_for(item, lang)] if app else [])  # one click away
 
 
 def _joined(elements: list[dict[str, Any]], more: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+from digest.view import beyond_title
 from digest.view import coverage as coverage_line
 from digest.labels import CHANGE_TYPE, IMPORTANCE, IMPORTANCE_ICON, text
 from core.models import Analysis, Commit, CommitReport, Digest, Entry
@@ -48,7 +49,7 @@ def _link_line(commit: Commit, web: str | None, lang: str) -> str:
 
 
 def _analysis(a: Analysis, lang: str, importance_of: Analysis, breaking: list[str] | None = None,
-              told: str = "") -> list[str]:
+              told: str = "", title: str = "") -> list[str]:
     breaking = None if breaking is None else marked(a, breaking)
     a, importance_of = with_marks(a), with_marks(importance_of)
     level = importance_of.importance
@@ -56,9 +57,10 @@ def _analysis(a: Analysis, lang: str, importance_of: Analysis, breaking: list[st
         f"**{text(lang, 'change_type')}**：{CHANGE_TYPE[lang][a.change_type]}  ",
         f"**{text(lang, 'importance')}**：{IMPORTANCE_ICON[level]} {IMPORTANCE[lang][level]} — "
         f"{md(importance_of.importance_reason)}  ",
-        f"**{text(lang, 'summary')}**：{md(a.summary)}",
-        "",
     ]
+    if (summary := beyond_title(a.summary, title)):  # never the title again
+        lines.append(f"**{text(lang, 'summary')}**：{md(summary)}")
+    lines.append("")
     if a.impact_scope:
         lines += [f"**{text(lang, 'impact')}**：", *[f"- {_scope(p)}" for p in a.impact_scope],
                   ""]
@@ -114,7 +116,8 @@ def _entry(entry: Entry, digest: Digest, lang: str) -> list[str]:
         lines += [f"🔀 {md(text(lang, 'merge_brings', n=len(entry.merged)))}", ""]
     if entry.merged_into:
         lines += [f"🔀 [{md(text(lang, 'in_merge', merge=entry.merged_into[:7]))}](#c-{entry.merged_into[:7]})", ""]
-    return lines + [*_analysis(entry.best, lang, entry.analysis, entry.breaking_changes, breaking_told(entry, lang)),
+    return lines + [*_analysis(entry.best, lang, entry.analysis, entry.breaking_changes, breaking_told(entry, lang),
+                               c.title),
                     "", "---", ""]
 
 
@@ -162,5 +165,5 @@ def _section(level: str, n: int, lang: str) -> str:
 def render_report(report: CommitReport) -> str:
     c, lang = report.commit, report.analysis.lang
     lines = [f"# {md(c.title)}", "", f"**{md(c.repo)}** · {md(committed_line(report))}", "",
-             _link_line(c, report.web_url, lang), "", *_analysis(report.analysis, lang, report.analysis)]
+             _link_line(c, report.web_url, lang), "", *_analysis(report.analysis, lang, report.analysis, title=c.title)]
     return "\n".join(lines).rstrip("\n") + "\n"

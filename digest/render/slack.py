@@ -1,5 +1,9 @@
 """Slack Block Kit for digests and analyses: pure functions of a Digest or an Analysis -> message dicts.
 
+A digest is serialised from its view (digest/view.py), which decides what is said, in what order and with what
+words; this module only escapes, links and splits into messages under Slack's limits. The full analysis of one
+commit (Deep analysis, /analyze) is laid out here (`report_blocks`).
+
 Every untrusted string (commit titles and messages, author names, LLM output) passes through `esc` (`&`, `<`,
 `>`: nothing else), so `<!channel>` or `<https://evil|ok>` in a commit cannot ping or disguise a link. Every
 message stays inside Slack's limits (50 blocks, 3000 characters a section, 150 a header, and a total of block
@@ -207,7 +211,7 @@ def item_blocks(item: view.Item, lang: str) -> list[dict[str, Any]]:
     lines += [f"{text(lang, 'breaking')}: {esc(b)}" for b in item.breaking]
     if item.risk:
         lines.append(f"{text(lang, 'risk')}: {esc(item.risk)}")
-    return [_section("\n".join(lines), None if item.has_deep else deep_button_for(item, lang)),
+    return [_section("\n".join(lines), deep_button_for(item, lang)),  # the full analysis, one click away
             _context(esc(item.meta))]
 
 

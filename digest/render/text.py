@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
+from digest.view import beyond_title
 from digest.view import coverage as coverage_line
 from digest.labels import CHANGE_TYPE, IMPORTANCE, IMPORTANCE_ICON, text
 from core.models import Analysis, Commit, CommitReport, Digest, Entry
@@ -21,12 +22,13 @@ def _wrap(label: str, value: str) -> list[str]:
 
 
 def _analysis(a: Analysis, lang: str, level: str, reason: str, breaking: list[str] | None = None,
-              told: str = "") -> list[str]:
+              told: str = "", title: str = "") -> list[str]:
     breaking = None if breaking is None else marked(a, breaking)
     a = with_marks(a)
     lines = [f"{INDENT}{CHANGE_TYPE[lang][a.change_type]} · {IMPORTANCE_ICON[level]} {IMPORTANCE[lang][level]}: "
              f"{one_line(reason)}"]
-    lines += _wrap("", a.summary)
+    if (summary := beyond_title(a.summary, title)):  # never the title again
+        lines += _wrap("", summary)
     if a.impact_scope:
         lines += _wrap(f"{text(lang, 'impact')}: ", ", ".join(a.impact_scope))
     for b in a.breaking_changes if breaking is None else breaking:
@@ -98,11 +100,11 @@ def _entry(e: Entry, digest: Digest, lang: str) -> list[str]:
     if e.merged_into:
         lines.append(f"{INDENT}🔀 {text(lang, 'in_merge', merge=e.merged_into[:7])}")
     return lines + _analysis(e.best, lang, e.importance, with_marks(e.analysis).importance_reason, e.breaking_changes,
-                             breaking_told(e, lang))
+                             breaking_told(e, lang), e.commit.title)
 
 
 def render_report(report: CommitReport) -> str:
     a = report.analysis
     lines = [one_line(report.commit.repo), *_head(report.commit, report.zone, report.web_url, named=True),
-             *_analysis(a, a.lang, a.importance, a.importance_reason)]
+             *_analysis(a, a.lang, a.importance, a.importance_reason, title=report.commit.title)]
     return "\n".join(lines) + "\n"
