@@ -66,8 +66,11 @@ def last_week(zone: str, now: datetime) -> DayRange:
     return DayRange(monday, monday + timedelta(days=6))
 
 
-def week_of_key(key: str) -> DayRange:
-    """`2026-W02` -> its Monday to Sunday (the ISO week a weekly post is claimed by)."""
+def span_of_key(key: str) -> DayRange:
+    """A roll-up's claim key back to its days: `2026-W02` (Monday to Sunday) or `2026-01-05..2026-01-09`."""
+    if ".." in key:
+        first, _, last = key.partition("..")
+        return DayRange(date.fromisoformat(first), date.fromisoformat(last))
     year, _, week = key.partition("-W")
     monday = date.fromisocalendar(int(year), int(week), 1)
     return DayRange(monday, monday + timedelta(days=6))

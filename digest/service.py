@@ -58,6 +58,9 @@ def parse_sha(value: str) -> str:
     return sha.lower()
 
 
+MAX_BRANCHES = 10  # branches one subscription digests (`branch main,release/*`)
+
+
 class DigestService:
     """One per process: its LLM pool bounds the calls in flight across every digest and analysis at once."""
 
@@ -247,7 +250,10 @@ class DigestService:
                 glob = Glob(pattern)
                 found = [name for name in listed if glob.fullmatch(name)]
             out += [name for name in found if name not in out]
-        return out
+        if len(out) > MAX_BRANCHES:  # `branch **` on a repository of hundreds: a channel is not a branch list
+            log.warning("%s: %d branches match %s; the first %d are digested", repo.name, len(out),
+                        ",".join(patterns), MAX_BRANCHES)
+        return out[:MAX_BRANCHES]
 
     def find_digest(self, repo: RepoRef, day: date, zone: str, lang: str, branch: str | None = None) -> Digest | None:
         """A digest built before for that branch (None: the default branch), as it was stored (commits and

@@ -24,6 +24,7 @@ from handlers.schedule import Schedule
 from handlers.status import health_lines
 from handlers.web import Health, Route, Server
 from storage import subscriptions as subs
+from storage import watches as env_watches
 from storage.db import unwritable
 from storage.subscriptions import Subscription
 
@@ -50,19 +51,37 @@ def configured_destinations(settings: Settings) -> list[tuple[str, str]]:
     return found
 
 
+def _chat(platform: str) -> str:
+    """The chat a destination's mentions belong to: a Feishu webhook is in Feishu."""
+    return "feishu" if platform == "webhook" else platform
+
+
 def sync_env_subscriptions(db: Any, settings: Settings, now: datetime) -> list[Subscription]:
     """DIGEST_REPOS x the configured destinations, re-created at each start; those it no longer names removed."""
     hh, mm = settings.digest_time.split(":")
     made, keep = [], set()
+    options = {o.repo: o for o in settings.repo_options}
     for platform, channel in configured_destinations(settings):
         for repo in settings.digest_repos:
             existing = subs.get(db, platform, channel, repo)
             if existing is not None and existing.source == "chat":
                 continue  # a subscription made in chat wins over the environment
-            made.append(subs.save(db, Subscription(platform=platform, channel=channel, repo=repo,
-                                                   at=time(int(hh), int(mm)), zone=settings.digest_tz,
-                                                   lang=settings.digest_lang, source="env"), now))
+            said = options[repo].subscribe if repo in options else None
+            made.append(subs.save(db, Subscription(
+                platform=platform, channel=channel, repo=repo,
+                at=(said.at if said and said.at else time(int(hh), int(mm))),
+                zone=(said.zone if said and said.zone else settings.digest_tz),
+                lang=(said.lang if said and said.lang else settings.digest_lang),
+                branch=said.branch if said else None, quiet=(said.quiet if said and said.quiet else "line"),
+                skip_authors=(said.skip_authors or ()) if said else (),
+                min_level=None if not said or said.min_level in (None, "high") else said.min_level,
+                paths=(said.paths or ()) if said else (),
+                weekly=None if not said or said.weekly in (None, "off") else said.weekly,
+                daily=said.daily if said and said.daily is not None else True, source="env"), now))
             keep.add((platform, channel, repo))
+            env_watches.replace_env(db, platform, channel, repo, [  # a mention notifies on its own platform only
+                (w.kind, w.pattern, w.mention if w.mention and w.mention.platform == _chat(platform) else None)
+                for w in (options[repo].watches if repo in options else ())], now)
     subs.drop_env(db, keep)
     return made
 

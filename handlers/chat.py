@@ -14,18 +14,18 @@ from datetime import date, datetime, timezone
 from typing import Protocol
 
 from core.errors import BadInput, CommitRadarError
-from core.models import CommitReport, Digest, Progress
+from core.models import CommitReport, Digest, Progress, RepoRef
 from core.ranges import is_range, parse_range
 from core.window import parse_day
 from digest.labels import text
 from digest.range_build import digests_of
-from digest.relevance import narrow
 from digest.rollup import Rollup, roll_up
 from digest.service import DigestService
 from handlers import commands as cmd
 from handlers import status
 from handlers import subscriptions as subscribing
 from handlers import watching
+from handlers.personal import personal
 from handlers.checks import ChatSettings, Checks, spender
 from handlers.deep import DeepOnce, Thread
 from handlers.words import HELP, say, usage
@@ -91,7 +91,7 @@ class ChatOps:
             reply.notice(say(lang, "internal_error", kind=type(err).__name__))
 
     def deep(self, platform: str, dedupe_key: str, repo: str, sha: str, lang: str, reply: Reply, *,
-             user: str, thread: Thread | None = None) -> None:
+             user: str, thread: Thread | None = None, channel: str | None = None) -> None:
         """The Deep analysis button. On a channel message (`thread`): posted once in its digest's thread, a later
         click linked to it (handlers/deep.py). Elsewhere: once per (channel, message, action, value), even if
         clicked twice. A click whose work failed (or was refused by the user's limits) may be clicked again. A new
@@ -101,6 +101,8 @@ class ChatOps:
             log.info("duplicate deep-analysis action %s ignored", dedupe_key)
             return
         try:
+            # the button's value comes back through the client: the repository is checked as a typed one would be
+            self.checks.checked_repo(repo, platform, thread.channel if thread is not None else channel or "")
             if thread is not None:
                 channel = thread.channel
                 self.deep_once.answer(platform, thread, repo, sha, lang,
@@ -182,7 +184,7 @@ class ChatOps:
         ref = self.checks.checked_repo(repo, platform, channel)
         zone = c.zone or (sub.zone if sub else self.settings.digest_tz)
         lang = c.lang or (sub.lang if sub else lang)
-        branch = sub.branch if sub else None
+        branch = self._branch(ref, sub)
         span = parse_range(c.day or "week", zone, self.clock())
         missing = [d for d in span.days if self.service.finished_digest(ref, d, zone, lang, branch) is None]
         if missing and not (self.checks.within_budget(platform, user, lang, reply) if counted
@@ -194,9 +196,15 @@ class ChatOps:
 
         digests = digests_of(self.service, ref, span, zone, lang, branch=branch, progress=building,
                              spender=spender(platform, user))
-        if sub is not None:  # the channel's own filters, as its posts have them
-            digests = [narrow(d, skip_authors=sub.skip_authors, paths=sub.paths) for d in digests]
+        digests = [personal(self.service.db, platform, channel, d) for d in digests]  # as the channel's posts
         reply.rollup(roll_up(repo, span, zone, lang, self.service.branch_name(ref, branch), digests))
+
+    def _branch(self, ref: RepoRef, sub: Subscription | None) -> str | None:
+        """The branch a command answers for: the subscription's, or the first of its several (`main,release/*`)."""
+        if sub is None or not sub.several_branches:
+            return sub.branch if sub else None
+        names = self.service.branches_matching(ref, sub.branch_patterns)
+        return names[0] if names else None
 
     def _digest(self, c: cmd.DigestCommand, platform: str, channel: str, user: str, lang: str, reply: Reply) -> None:
         if c.day and is_range(c.day):
@@ -214,10 +222,10 @@ class ChatOps:
         ref = self.checks.checked_repo(repo, platform, channel)
         zone = c.zone or (sub.zone if sub else self.settings.digest_tz)
         lang = c.lang or (sub.lang if sub else lang)
-        branch = sub.branch if sub else None
+        branch = self._branch(ref, sub)
         day = parse_day(c.day or "yesterday", zone, self.clock(), zone_named=c.zone is not None)
         if isinstance(day, date) and (stored := self.service.finished_digest(ref, day, zone, lang, branch)):
-            reply.digest(stored)
+            reply.digest(personal(self.service.db, platform, channel, stored))
             return
         if not (self.checks.within_budget(platform, user, lang, reply) if counted
                 else self.checks.spend(platform, user, lang, reply)):
@@ -230,8 +238,9 @@ class ChatOps:
                 reply.progress(text(lang, "progress", repo=repo, day=shown,
                                     what=text(lang, f"progress_{p.phase}", done=p.done, total=p.total)))
 
-        reply.digest(self.service.build_digest(ref, day, zone, lang, branch=branch, progress=progress,
-                                               spender=spender(platform, user)))
+        built = self.service.build_digest(ref, day, zone, lang, branch=branch, progress=progress,
+                                          spender=spender(platform, user))
+        reply.digest(personal(self.service.db, platform, channel, built))  # the channel's filters and watches
 
     def _analyze(self, c: cmd.AnalyzeCommand, platform: str, channel: str, user: str, lang: str, reply: Reply) -> None:
         found = self._which(platform, channel, c.repo, lang, reply)

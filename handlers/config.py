@@ -203,7 +203,7 @@ class EnvRepo:
 def env_repos(text: str | None) -> tuple[EnvRepo, ...]:
     """DIGEST_REPOS: `a/b, c/d` (names only), or items separated by `;`, each the words of `/digest subscribe`
     followed by any number of `watch KIND PATTERN [notify MENTION]` phrases:
-    `sgl-project/sglang min high skip-authors dependabot[bot] watch path python/sglang/srt/ notify <!subteam^S1>`."""
+    `sgl-project/sglang min high skip-authors dependabot[bot] watch path python/sglang/srt/ notify <!subteam^S0ATT>`."""
     if not text:
         return ()
     items = [i.strip() for i in text.split(";")] if ";" in text or any(

@@ -178,7 +178,8 @@ class Poster:
             except BaseException as err:  # GitHub or git failed: the retry job tries again
                 posts.failed(db, key, 0, owner, f"the digest could not be built: {err}")
                 raise
-            quiet_day = render is None and not digest.entries and quiet in ("skip", "unless-watched")
+            empty = not digest.entries if render is None else digest.total.total == 0  # type: ignore[attr-defined]
+            quiet_day = empty and quiet in ("skip", "unless-watched")
             unwatched = render is None and quiet == "unless-watched" and not worth_posting(digest)
             if (quiet_day or unwatched) and top.message_id is None:
                 posts.release(db, key, owner)

@@ -51,7 +51,8 @@ class PostButton:
         if not events.first_time(db, c.platform, c.dedupe_key, self.clock()):
             return None
         try:
-            stored = self.service.finished_digest(self.publisher.repo_ref(c.repo), c.day, c.zone, c.lang, c.branch)
+            ref = self.checks.checked_repo(c.repo, c.platform, c.channel)  # the button's value came through the client
+            stored = self.service.finished_digest(ref, c.day, c.zone, c.lang, c.branch)
             if stored is None and not self.checks.spend(c.platform, c.user, c.lang, reply):
                 events.forget(db, c.platform, c.dedupe_key)
                 return None

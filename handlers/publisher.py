@@ -6,20 +6,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 
 from core.errors import BadInput
-from core.models import Digest, Relevance, RepoRef
-from core.ranges import DayRange, week_of_key
+from core.models import Digest, RepoRef
+from core.ranges import DayRange, span_of_key
 from digest.range_build import digests_of
-from digest.relevance import narrow, with_patches
+from digest.relevance import narrow
 from digest.rollup import Rollup, roll_up
 from digest.service import DigestService
 from handlers.delivery import Destination, Outcome, Poster
+from handlers.personal import personal
 from handlers.refresh import Refresher
-from storage import subscriptions as subs
-from storage import watches as stored_watches
 from storage.posts import PartRow, PostKey
 from storage.subscriptions import Subscription
 
@@ -74,39 +73,53 @@ class Publisher:
         one post per branch, each claimed under `DAY@BRANCH` and headed by its branch."""
         if sub.paused:
             return Outcome("paused", sub.paused)
-        patterns = [b.strip() for b in (sub.branch or "").split(",") if b.strip()]
-        if len(patterns) <= 1 and not any(ch in (sub.branch or "") for ch in "*?"):
+        if not sub.several_branches:
             return self.post(sub.platform, sub.channel, sub.repo, day, sub.zone, sub.lang, sub.branch,
                              quiet=sub.quiet, late=late)
-        outcomes = [self.post(sub.platform, sub.channel, sub.repo, day, sub.zone, sub.lang, name, quiet=sub.quiet,
-                              late=late, key_day=f"{day.isoformat()}@{name}")
-                    for name in self.service.branches_matching(self.repo_ref(sub.repo), patterns)]
-        if not outcomes:
-            return Outcome("quiet", f"no branch matches {sub.branch}")
-        worst = next((o for o in outcomes if o.status in ("failed", "paused", "busy")), None)
-        return worst or next((o for o in outcomes if o.status == "posted"), outcomes[0])
+        quiet = "unless-watched" if sub.quiet == "unless-watched" else "skip"  # a branch with no commits: silent
+        return self._worst([self.post(sub.platform, sub.channel, sub.repo, day, sub.zone, sub.lang, name,
+                                      quiet=quiet, late=late, key_day=f"{day.isoformat()}@{name}")
+                            for name in self.service.branches_matching(self.repo_ref(sub.repo), sub.branch_patterns)],
+                           sub.branch)
 
-    def post_week(self, sub: Subscription, week: DayRange, *, late: bool = False) -> Outcome:
+    def post_week(self, sub: Subscription, week: DayRange, *, late: bool = False, branch: str | None = None,
+                  key: str | None = None) -> Outcome:
         """A subscription's weekly roll-up, posted once (claimed under its ISO week, as a day under its date):
-        the days' stored digests, the missing ones built, narrowed by the subscription's filters."""
+        the days' stored digests, the missing ones built, narrowed by the subscription's filters. A subscription
+        to several branches gets one roll-up per branch, claimed under `WEEK@BRANCH`."""
         if sub.paused:
             return Outcome("paused", sub.paused)
         ref = self.repo_ref(sub.repo)
+        if branch is None and sub.several_branches:
+            names = self.service.branches_matching(ref, sub.branch_patterns)
+            return self._worst([self.post_week(sub, week, late=late, branch=name, key=f"{week.key}@{name}")
+                                for name in names], sub.branch)
+        branch = branch or sub.branch
         dest = self.destinations(sub.platform, sub.channel)
 
         def build() -> Rollup:
             digests = [narrow(d, skip_authors=sub.skip_authors, paths=sub.paths)
-                       for d in digests_of(self.service, ref, week, sub.zone, sub.lang, branch=sub.branch)]
-            return roll_up(ref.name, week, sub.zone, sub.lang, self.service.branch_name(ref, sub.branch), digests)
+                       for d in digests_of(self.service, ref, week, sub.zone, sub.lang, branch=branch)]
+            return roll_up(ref.name, week, sub.zone, sub.lang, self.service.branch_name(ref, branch), digests)
 
-        return self.poster.post(dest, ref.name, week.key, build, late=late, render=dest.render_rollup,  # type: ignore[arg-type]
-                                digest_key=(sub.zone, sub.lang, sub.branch))
+        return self.poster.post(dest, ref.name, key or week.key, build, late=late, render=dest.render_rollup,  # type: ignore[arg-type]
+                                quiet=sub.quiet, digest_key=(sub.zone, sub.lang, branch))
+
+    @staticmethod
+    def _worst(outcomes: list[Outcome], branches: str | None) -> Outcome:
+        """One outcome for the posts of several branches: a failure first, else a post, else the first."""
+        if not outcomes:
+            return Outcome("quiet", f"no branch matches {branches}")
+        worst = next((o for o in outcomes if o.status in ("failed", "paused", "busy")), None)
+        return worst or next((o for o in outcomes if o.status == "posted"), outcomes[0])
 
     def retry(self, key: PostKey, row: PartRow, sub: Subscription | None) -> Outcome | None:
         """A post that failed or whose owner died, with the settings it was claimed with; None when they are
         unknown (a claim of older code, not a subscription's)."""
-        if key.weekly:
-            return self.post_week(sub, week_of_key(key.day), late=row.late) if sub is not None else None
+        if key.rollup:  # a week (2026-W02[@BRANCH]) or a range (A..B), claimed with its subscription's settings
+            span, _, branch = key.day.partition("@")
+            return (self.post_week(sub, span_of_key(span), late=row.late, branch=branch or None, key=key.day)
+                    if sub is not None else None)
         day = date.fromisoformat(key.day.partition("@")[0])
         if "@" in key.day and row.zone and row.lang:  # one branch of several: that branch's post, as claimed
             return self.post(key.platform, key.channel, key.repo, day, row.zone, row.lang, row.branch,
@@ -123,17 +136,4 @@ class Publisher:
                                       self.personal(key.platform, key.channel, digest), changed, notice=notice)
 
     def personal(self, platform: str, channel: str, digest: Digest) -> Digest:
-        """The digest as the channel's subscription wants it (issue 14): only the commits on its paths and not by
-        its skipped authors, with its watches and `min` for the view. A channel with no subscription to the
-        repository gets the digest as it is."""
-        db = self.service.db
-        sub = subs.get(db, platform, channel, digest.repo)
-        if sub is None:
-            return digest
-        watches = tuple(stored_watches.of(db, platform, channel, digest.repo))
-        narrowed = narrow(digest, skip_authors=sub.skip_authors, paths=sub.paths)
-        if not watches and sub.min_level is None:
-            return narrowed
-        if any(w.kind == "flag" for w in watches):  # flags are read from the diffs: a read-back digest has none
-            narrowed = with_patches(db, narrowed)
-        return replace(narrowed, relevance=Relevance(watches, sub.min_level))
+        return personal(self.service.db, platform, channel, digest)

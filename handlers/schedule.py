@@ -150,15 +150,22 @@ class Schedule:
         for sub in subs.all_subscriptions(self.db):
             if sub.paused:
                 continue
-            posted = posts.posted_days(self.db, sub.platform, sub.channel, sub.repo)
-            for day in owed_days(sub, now, posted) if sub.daily else []:
-                late = now - due_at(sub, day) > ON_TIME
-                outcome = self.publisher.post_subscription(sub, day, late=late)
-                log.info("catch-up %s %s %s: %s", sub.destination, sub.repo, day, outcome.status)
-            for week in weekly.owed_weeks(sub.weekly, sub.zone, now, posted, sub.created_at) if sub.weekly else []:
-                outcome = self.publisher.post_week(sub, week, late=True)
-                log.info("catch-up %s %s %s: %s", sub.destination, sub.repo, week.key, outcome.status)
+            try:
+                self._catch_up(sub, now)
+            except Exception:  # one subscription's failure (a branch gone, a repository renamed) never stops the others
+                log.exception("catch-up of %s %s failed; the retry job and the next run try again",
+                              sub.destination, sub.repo)
         backfill(self.service, self.publisher)  # after a crash: what was queued before it
+
+    def _catch_up(self, sub: Subscription, now: datetime) -> None:
+        posted = posts.posted_days(self.db, sub.platform, sub.channel, sub.repo)
+        for day in owed_days(sub, now, posted) if sub.daily else []:
+            late = now - due_at(sub, day) > ON_TIME
+            outcome = self.publisher.post_subscription(sub, day, late=late)
+            log.info("catch-up %s %s %s: %s", sub.destination, sub.repo, day, outcome.status)
+        for week in weekly.owed_weeks(sub.weekly, sub.zone, now, posted, sub.created_at) if sub.weekly else []:
+            outcome = self.publisher.post_week(sub, week, late=True)
+            log.info("catch-up %s %s %s: %s", sub.destination, sub.repo, week.key, outcome.status)
 
     def backfill(self) -> None:
         """Queued LLM retries whose backoff is over; posted messages brought up to date."""
@@ -174,7 +181,11 @@ class Schedule:
             sub = subs.get(self.db, key.platform, key.channel, key.repo)
             if sub is not None and sub.paused:
                 continue
-            outcome = self.publisher.retry(key, row, sub)
+            try:
+                outcome = self.publisher.retry(key, row, sub)
+            except Exception:  # one post's failure never stops the retries of the others
+                log.exception("retry of %s:%s %s %s failed", key.platform, key.channel, key.repo, key.day)
+                continue
             if outcome is None:
                 continue
             log.info("retry %s:%s %s %s: %s", key.platform, key.channel, key.repo, key.day, outcome.status)

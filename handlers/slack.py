@@ -302,7 +302,7 @@ def register(app: App, ops: ChatOps, post_button: PostButton, *, progress_every:
                                 fallback)
         ops.deep("slack", key, str(value.get("repo", "")), str(value.get("sha", "")), str(value.get("lang", "en")),
                  reply, user=(body.get("user") or {}).get("id", ""),
-                 thread=reply if isinstance(reply, ThreadReply) else None)
+                 thread=reply if isinstance(reply, ThreadReply) else None, channel=channel)
 
     def run_post(body: dict[str, Any]) -> None:
         action = body["actions"][0]

@@ -8,6 +8,8 @@ Two processes on one database serialise on SQLite's write lock; a dead owner's c
 
 from __future__ import annotations
 
+import re
+
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,16 +20,20 @@ import sqlite_utils
 STALE_AFTER = timedelta(seconds=90)  # an owner refreshes its heartbeat every few seconds while it works
 
 
+_DAY_KEY = re.compile(r"\d{4}-\d{2}-\d{2}(?:@.+)?", re.DOTALL)
+
+
 @dataclass(frozen=True)
 class PostKey:
     platform: str
     channel: str
     repo: str
-    day: str  # YYYY-MM-DD; a weekly roll-up's ISO week, 2026-W02 (WEEK_KEY tells them apart)
+    day: str  # YYYY-MM-DD, or YYYY-MM-DD@BRANCH (one of several branches); a roll-up's 2026-W02 or A..B
 
     @property
-    def weekly(self) -> bool:
-        return "-W" in self.day
+    def rollup(self) -> bool:
+        """A roll-up's post (a week, or a range of days), not a day's."""
+        return not _DAY_KEY.fullmatch(self.day)
 
     @property
     def where(self) -> tuple[str, list[str]]:
@@ -151,7 +157,9 @@ def next_generation(db: sqlite_utils.Database, key: PostKey) -> int:
     return (row[0] if row and row[0] is not None else -1) + 1
 
 
-DAILY = "instr(day, '-W') = 0"  # a day's post, not a weekly roll-up's (the backfill edits only days)
+# a day's post (YYYY-MM-DD, or YYYY-MM-DD@BRANCH), not a roll-up's (2026-W02, A..B): the backfill edits only days
+DAILY = ("(day GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'"
+         " OR day GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]@*')")
 
 
 def posted_days(db: sqlite_utils.Database, platform: str, channel: str, repo: str) -> set[str]:

@@ -35,6 +35,17 @@ class Subscription:
     def destination(self) -> str:
         return f"{self.platform}:{self.channel}"
 
+    @property
+    def branch_patterns(self) -> list[str]:
+        """`main,release/*` -> ["main", "release/*"]; [] for the default branch."""
+        return [b.strip() for b in (self.branch or "").split(",") if b.strip()]
+
+    @property
+    def several_branches(self) -> bool:
+        """Whether the subscription names more than one branch, or a glob (one post per branch then)."""
+        patterns = self.branch_patterns
+        return len(patterns) > 1 or any(ch in p for p in patterns for ch in "*?")
+
 
 def _sub(r: dict) -> Subscription:
     hh, mm = r["at"].split(":")

@@ -9,6 +9,7 @@ import sqlite_utils
 from core.watches import Mention, Watch
 from storage.db import write_lock
 
+ENV = "(DIGEST_REPOS)"  # created_by of the watches the environment makes
 MAX_WATCHES = 50  # per subscription: each is matched against every commit of every digest
 
 
@@ -48,3 +49,21 @@ def of(db: sqlite_utils.Database, platform: str, channel: str, repo: str) -> lis
     return [_watch(r) for r in db.query("SELECT * FROM watches WHERE platform = ? AND channel = ? AND repo = ? "
                                         "ORDER BY number", [platform, channel, repo])]
 
+
+
+def replace_env(db: sqlite_utils.Database, platform: str, channel: str, repo: str,
+                wanted: list[tuple[str, str, Mention | None]], now: datetime) -> None:
+    """The watches DIGEST_REPOS gives a subscription, made again at each start (those made in chat are kept):
+    one that is already there keeps its number."""
+    have = {(w.kind, w.pattern, w.mention): w.number for w in of_made_by(db, platform, channel, repo, ENV)}
+    for key, number in have.items():
+        if key not in wanted:
+            remove(db, platform, channel, repo, number)
+    for kind, pattern, mention in wanted:
+        if (kind, pattern, mention) not in have:
+            add(db, platform, channel, repo, kind, pattern, mention, ENV, now)
+
+
+def of_made_by(db: sqlite_utils.Database, platform: str, channel: str, repo: str, user: str) -> list[Watch]:
+    return [_watch(r) for r in db.query("SELECT * FROM watches WHERE platform = ? AND channel = ? AND repo = ? "
+                                        "AND created_by = ? ORDER BY number", [platform, channel, repo, user])]

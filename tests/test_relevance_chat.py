@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from handlers.app import sync_env_subscriptions
 from handlers.schedule import Schedule
 from storage import subscriptions as subs
 from storage import watches as stored_watches
@@ -117,3 +118,26 @@ def test_subscribe_answers_list_and_status_name_every_filter_in_english_and_chin
         assert "只包含涉及 `docs/` 的提交" in said.notices[-1]
         bot.ops.handle("slack", "C2", "U1", "/digest", "help", said)
         assert "/digest watch owner/name" in said.notices[-1] and "/digest week" in said.notices[-1]
+
+
+def test_digest_repos_subscribes_with_its_filters_and_watches_and_restarts_keep_them_once(tmp_path):
+    repo = GitRepo(tmp_path / "upstream")
+    day_of_commits(repo, 12)
+    with SlackServer(channels=["C1"]) as slack:
+        env = settings_env(tmp_path, slack, repo, DIGEST_REPOS=(
+            f"{REPO} min medium paths python/** watch path python/sglang/srt/layers/ notify <!subteam^S0ATT> "
+            "watch keyword change"))
+        for _ in range(2):  # a restart re-creates the environment's subscription and watches, once
+            bot = make_bot(env, clock=lambda: NOW)
+            sync_env_subscriptions(bot.service.db, bot.settings, NOW)
+        sub = subs.get(bot.service.db, "slack", "C1", REPO)
+        assert sub.source == "env" and sub.min_level == "medium" and sub.paths == ("python/**",)
+        watches = stored_watches.of(bot.service.db, "slack", "C1", REPO)
+        assert [(w.kind, w.pattern, w.mention and w.mention.id) for w in watches] == [
+            ("path", "python/sglang/srt/layers/", "S0ATT"), ("keyword", "change", None)]
+        said = Recorder()
+        bot.ops.handle("slack", "C1", "U1", "/digest", f"watch {REPO} author Ada", said)  # one made in chat stays
+        bot2 = make_bot({**env, "DIGEST_REPOS": f"{REPO} watch keyword change"}, clock=lambda: NOW)
+        sync_env_subscriptions(bot2.service.db, bot2.settings, NOW)
+        assert [(w.kind, w.pattern) for w in stored_watches.of(bot2.service.db, "slack", "C1", REPO)] == [
+            ("keyword", "change"), ("author", "Ada")]

@@ -25,10 +25,11 @@ def slack_blocks(v: RollupView, *, zone: str, branch: str, buttons: bool = True)
                                     slack._section(slack.mrkdwn(v.stats))]
     days = "\n".join(f"`{slack.esc(d.label)}` {slack.esc(d.line)}" for d in v.days)
     blocks.append(slack._section(f"*{slack.esc(v.days_title)}*\n{days}"))
-    if buttons:
+    days_with = [d for d in v.days if not d.empty] if buttons else []
+    for i in range(0, len(days_with), 25):  # an actions block holds at most 25 elements; none without a day to open
         blocks.append({"type": "actions", "elements": [
             {"type": "button", "text": {"type": "plain_text", "text": d.label}, "action_id": f"{DAY_ACTION}:{d.day}",
-             "value": _day_value(v, d.day.isoformat(), zone, branch)} for d in v.days if not d.empty][:25]})
+             "value": _day_value(v, d.day.isoformat(), zone, branch)} for d in days_with[i:i + 25]]})
     if v.breaking:
         body = "\n".join([f"*{slack.esc(v.breaking_title)}*", *(slack.mrkdwn(b) for b in v.breaking)])
         blocks.append(slack._section(body + (f"\n{slack.esc(v.breaking_more)}" if v.breaking_more else "")))

@@ -117,7 +117,7 @@ class Events:
         user = (event.operator.open_id or "") if event.operator else ""
         thread = reply if reply.channel and message_id else None
         self.pool.submit(self._run, lambda: self.ops.deep("feishu", key, repo, sha, lang, reply, user=user,
-                                                          thread=thread))
+                                                          thread=thread, channel=event.context.open_chat_id or ""))
         toast = CallBackToast()
         toast.type, toast.content = "info", "⏳ " + ("正在分析 " if lang == "zh" else "Analysing ") + sha[:7] + "…"
         resp.toast = toast
