@@ -24,7 +24,9 @@ MAX_PATTERN = 200  # characters of a watch's pattern
 MAX_PATH = 4096  # characters of a path read (as digest.analysis.paths)
 MAX_LINE = 4096  # characters of a diff line searched for flags: a flag sits near the start of a real line
 _FLAG = re.compile(r"(?<![\w-])--[A-Za-z0-9][\w-]{0,80}")
-_WORD = re.compile(r"\w")
+_FLAG_PATTERN = re.compile(r"--[A-Za-z0-9*?][\w*?-]*")  # what a flag watch may name
+_WORD = re.compile(r"[A-Za-z0-9_]")  # boundaries between Latin words only: CJK text has no spaces to match at
+MAX_TEXT = 64 * 1024  # characters of a message or an analysis a keyword is looked for in
 
 
 @dataclass(frozen=True)
@@ -88,8 +90,10 @@ def check_pattern(kind: str, pattern: str) -> str:
         raise BadInput(f"a {kind} watch needs something to watch")
     if len(value) > MAX_PATTERN:
         raise BadInput(f"a watch's pattern is at most {MAX_PATTERN} characters")
-    if kind == "flag" and not value.startswith("--"):
-        raise BadInput(f"a flag starts with `--`, like `--enable-*`; got `{value[:40]}`")
+    if kind == "flag" and not _FLAG_PATTERN.fullmatch(value):
+        raise BadInput(f"a flag starts with `--` and a letter, like `--enable-*`; got `{value[:40]}`")
+    if not any(ch.isalnum() for ch in value):
+        raise BadInput(f"a {kind} watch needs letters or digits to match")
     if kind == "path":
         value = value.lstrip("/")
         if not value or any(part == ".." for part in value.split("/")):
@@ -204,9 +208,10 @@ def _find_keyword(keyword: str, entry: Entry) -> Reason | None:
     phrase = keyword.casefold()
     c = entry.commit
     for where, value in (("title", c.title), ("message", c.message)):
-        if _has_phrase(value.casefold(), phrase):
+        if _has_phrase(value[:MAX_TEXT].casefold(), phrase):
             return Reason("keyword", keyword, where)
-    if any(_has_phrase(v.casefold(), phrase) for a in (entry.analysis, entry.deep) for v in _analysis_texts(a)):
+    if any(_has_phrase(v[:MAX_TEXT].casefold(), phrase) for a in (entry.analysis, entry.deep)
+           for v in _analysis_texts(a)):
         return Reason("keyword", keyword, "analysis")
     return None
 

@@ -33,6 +33,7 @@ _SLACK_USER = re.compile(r"<@([UW][A-Z0-9]{2,20})(?:\|([^<>|]{0,80}))?>")
 _SLACK_GROUP = re.compile(r"<!subteam\^(S[A-Z0-9]{2,20})(?:\|([^<>|]{0,80}))?>")
 _FEISHU_USER = re.compile(r"<at:(ou_[A-Za-z0-9]{1,64})(?:\|([^<>|]{0,80}))?>")
 _WORDS = re.compile(r"<[^<>\s][^<>]{0,120}>|[^\s]+")
+_WATCH_NUMBER = re.compile(r"[0-9]{1,4}")  # ASCII digits: `²` is a digit to str.isdigit, not to int()
 _QUOTES = "\"'“”‘’「」"
 MAX_TEXT = 500  # a command longer than this is not a command
 
@@ -187,7 +188,7 @@ def parse(command: str, text: str) -> Command:
         return _watch(words[1:])
     if head == "unwatch":
         opts, rest = _options(words[1:], ("lang",), "watch")
-        if len(rest) != 2 or not rest[1].isdigit():
+        if len(rest) != 2 or not _WATCH_NUMBER.fullmatch(rest[1]):
             raise BadCommand("name the repository and the watch's number: /digest unwatch owner/name N", "watch")
         return Unwatch(_repo(rest[0], "watch"), int(rest[1]), opts.get("lang"))
     if head == "watches":
@@ -324,6 +325,8 @@ def _subscribe(words: list[str]) -> Subscribe:
     daily = opts.get("daily", "").lower() or None
     if daily not in (None, "on", "off"):
         raise BadCommand("daily is on or off", "subscribe")
+    if daily == "off" and weekly in (None, "off"):
+        raise BadCommand("daily off needs a weekly roll-up instead, e.g. weekly mon 09:00 daily off", "subscribe")
     return Subscribe(repo=_repo(rest[0], "subscribe"), at=parse_time(opts["at"]) if "at" in opts else None,
                      zone=zone, lang=opts.get("lang"), branch=branch, quiet=quiet,
                      skip_authors=_list_of(opts.get("skip-authors"), "skip-authors", _author),

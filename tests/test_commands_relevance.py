@@ -82,3 +82,11 @@ def test_digest_repos_carries_filters_and_watches_in_the_chat_words():
     for bad in ("a/b min low", "a/b; a/b", "a/b watch path ../x", "a/b/c"):
         with pytest.raises(BadInput, match="DIGEST_REPOS"):
             Settings.from_env({"DIGEST_REPOS": bad})
+
+
+def test_odd_numbers_and_a_subscription_that_would_never_post_are_refused():
+    for text in ("unwatch a/b 99999999999999999999999", "unwatch a/b ²", "unwatch a/b -1",
+                 "subscribe a/b daily off", "subscribe a/b daily off weekly off"):
+        with pytest.raises(BadCommand):
+            parse("/digest", text)
+    assert parse("/digest", "subscribe a/b daily off weekly sun 18:00").daily is False

@@ -157,3 +157,17 @@ def test_touches_list_breaking_changes_first_and_each_mention_once(day):
                                                    shas["bob"]}
     assert mentions == (ann, team)
     assert touches([Watch(1, "author", "nobody", ann)], digest.entries) == ((), ())
+
+
+def test_chinese_keywords_match_inside_chinese_text_and_long_messages_are_read_in_bounded_time():
+    from core.models import Analysis, Commit, Entry
+
+    c = Commit("a/b", "f" * 40, "修复注意力后端的内存泄漏", "修复注意力后端" + "字" * 2_000_000, "Ann", utc(2026, 1, 11))
+    e = Entry(c, Analysis(change_type="fix", importance="low", importance_reason="", summary="", lang="zh"))
+    assert str(why(Watch(1, "keyword", "注意力"), e)) == "“注意力” in the title"
+    started = time.process_time()
+    assert why(Watch(2, "keyword", "break"), e) is None  # 2 MB of message: only its first 64 KB is read
+    assert time.process_time() - started < 2
+    for kind, bad in (("flag", "--"), ("flag", "---"), ("keyword", "\u200b")):
+        with pytest.raises(BadInput):
+            check_pattern(kind, bad)
