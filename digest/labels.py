@@ -291,7 +291,7 @@ TEXT = {
         "progress_range": "⏳ {repo}：正在生成第 {n}/{of} 天（{day}）…",
         "weekday": "周一 周二 周三 周四 周五 周六 周日",
         "rollup_title": "{repo} · {first} 至 {last}",
-        "rollup_title_week": "{repo} · {week} 周",
+        "rollup_title_week": "{repo} · {year} 年第 {n} 周",
         "rollup_context": "{first} 至 {last}（{zone}），分支 {branch}",
         "rollup_levels": "🔴 高 {high} · 🟡 中 {medium} · 🟢 低 {low}",
         "rollup_days_title": "📅 每日",

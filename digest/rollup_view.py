@@ -84,8 +84,9 @@ def build(r: Rollup) -> RollupView:
     lang, span = r.lang, r.span
     total = r.total
     weekly = span.key != span.label
-    title = text(lang, "rollup_title_week" if weekly else "rollup_title", repo=r.repo, week=span.key,
-                 first=span.first.isoformat(), last=span.last.isoformat())
+    year, number, _ = span.first.isocalendar()
+    title = text(lang, "rollup_title_week" if weekly else "rollup_title", repo=r.repo, week=span.key, year=year,
+                 n=number, first=span.first.isoformat(), last=span.last.isoformat())
     stats = (Span(text(lang, "stats_total", total=total.total), "bold"),
              plain(" · " + text(lang, "rollup_levels", high=total.high, medium=total.medium, low=total.low)
                    + (" · " + text(lang, "breaking_count", n=total.breaking) if total.breaking else "")))

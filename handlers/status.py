@@ -27,6 +27,7 @@ def next_run(sub: Subscription, runs: dict[str, datetime | None]) -> str:
 
 
 def last_post(day: str, row: PartRow, zone: str, lang: str) -> str:
+    day = day.replace("@", " · ")  # `2026-01-11@release/1.0`: the day of one branch
     if row.state == "posted" and row.posted_at:
         return say(lang, "state_posted", day=day, at=moment(datetime.fromisoformat(row.posted_at), zone))
     if row.state == "failed":

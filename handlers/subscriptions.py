@@ -6,7 +6,9 @@ from datetime import datetime
 
 import sqlite_utils
 
+from digest.labels import text
 from handlers import commands as cmd
+from handlers.commands import WEEKDAYS
 from handlers import watching
 from handlers.checks import ChatSettings
 from handlers.words import say
@@ -66,7 +68,9 @@ def filters(s: Subscription, lang: str) -> list[str]:
     """A subscription's filters and roll-up, one line each, in the chat's words."""
     out = []
     if s.weekly:
-        out.append(say(lang, "list_weekly", when=s.weekly, zone=s.zone))
+        day, _, at = s.weekly.partition(" ")
+        weekday = text(lang, "weekday").split()[WEEKDAYS.index(day)] if day in WEEKDAYS else day
+        out.append(say(lang, "list_weekly", when=f"{weekday} {at}", zone=s.zone))
     if s.min_level:
         out.append(say(lang, f"list_min_{'low' if s.min_level in ('all', 'low') else s.min_level}"))
     if s.paths:

@@ -171,9 +171,9 @@ def posted_days(db: sqlite_utils.Database, platform: str, channel: str, repo: st
 
 
 def last_post(db: sqlite_utils.Database, platform: str, channel: str, repo: str) -> tuple[str, PartRow] | None:
-    """(day, top row) of the latest post of this subscription."""
+    """(day, top row) of the latest post of this subscription: a day's, a branch's or a roll-up's."""
     rows = list(db.query("SELECT * FROM posts WHERE platform = ? AND channel = ? AND repo = ? AND part = 0"
-                         f" AND {DAILY} ORDER BY day DESC LIMIT 1", [platform, channel, repo]))
+                         " ORDER BY coalesce(posted_at, heartbeat_at) DESC LIMIT 1", [platform, channel, repo]))
     return (rows[0]["day"], _row(rows[0])) if rows else None
 
 

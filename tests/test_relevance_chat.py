@@ -107,7 +107,7 @@ def test_subscribe_answers_list_and_status_name_every_filter_in_english_and_chin
                                                        "skip-authors dependabot[bot] paths python/**", said)
         answer = said.notices[-1]
         assert "weekly only" in answer and "2026-01-12 09:00 UTC" in answer, answer
-        for words in ("weekly roll-up mon 09:00 UTC", "the post lists high and medium commits", "`python/**`",
+        for words in ("weekly roll-up Mon 09:00 UTC", "the post lists high and medium commits", "`python/**`",
                       "`dependabot[bot]`"):
             assert words in answer
         bot.ops.handle("slack", "C1", "U1", "/digest", f"watch {REPO} flag --enable-* notify <@U0ANN|ann>", said)
