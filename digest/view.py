@@ -14,6 +14,7 @@ a post still accounts for it).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -64,6 +65,34 @@ def spaced(value: str, escaped: str) -> str:
     lead = " " if value[:1].isspace() else ""
     trail = " " if value[-1:].isspace() and value.strip() else ""
     return f"{lead}{escaped}{trail}"
+
+
+@dataclass(frozen=True)
+class Markup:
+    """How a surface writes each kind of span (each function escapes what it is given)."""
+
+    plain: Callable[[str], str]
+    bold: Callable[[str], str]
+    code: Callable[[str], str]
+    link: Callable[[str | None, str], str]
+    mention: Callable[["Span"], str]
+
+
+def serialise(line: Line, markup: Markup) -> str:
+    """A view's rich text in a surface's markup: what a serialiser adds is only syntax and escaping."""
+    out = []
+    for span in line:
+        if span.kind == "link":
+            out.append(markup.link(span.url, span.text))
+        elif span.kind == "bold":
+            out.append(markup.bold(span.text))
+        elif span.kind == "code":
+            out.append(markup.code(span.text))
+        elif span.kind == "mention":
+            out.append(markup.mention(span))
+        else:
+            out.append(spaced(span.text, markup.plain(span.text)))
+    return "".join(out)
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,18 @@ class Reply(Protocol):
     def notice(self, message: str) -> None: ...
 
 
+@dataclass(frozen=True)
+class Target:
+    """A /digest's repository and reading, as checked and chosen for the channel."""
+
+    repo: str
+    ref: RepoRef
+    zone: str
+    lang: str
+    branch: str | None
+    counted: bool  # asking about it already counted against the user's hourly limit (GitHub was asked)
+
+
 @dataclass
 class ChatOps:
     """/digest, /analyze and the Deep analysis button: parse -> check -> service -> reply. Posting to a channel
@@ -174,21 +186,13 @@ class ChatOps:
     def _range(self, c: cmd.DigestCommand, platform: str, channel: str, user: str, lang: str, reply: Reply) -> None:
         """`/digest A..B` or `/digest week`: the days' digests, stored ones read back, the rest built (with the
         LLM limits of any build), rolled up for the channel's subscription."""
-        found = self._which(platform, channel, c.repo, lang, reply)
-        if found is None:
+        t = self._target(c, platform, channel, user, lang, reply)
+        if t is None:
             return
-        repo, sub = found
-        counted = self.checks.asks_github(repo, platform, channel)
-        if counted and not self.checks.count(platform, user, lang, reply):
-            return
-        ref = self.checks.checked_repo(repo, platform, channel)
-        zone = c.zone or (sub.zone if sub else self.settings.digest_tz)
-        lang = c.lang or (sub.lang if sub else lang)
-        branch = self._branch(ref, sub)
+        repo, ref, zone, lang, branch = t.repo, t.ref, t.zone, t.lang, t.branch
         span = parse_range(c.day or "week", zone, self.clock())
         missing = [d for d in span.days if self.service.finished_digest(ref, d, zone, lang, branch) is None]
-        if missing and not (self.checks.within_budget(platform, user, lang, reply) if counted
-                            else self.checks.spend(platform, user, lang, reply)):
+        if missing and not self._may_build(t, platform, user, reply):
             return
 
         def building(n: int, of: int, day: date) -> None:
@@ -198,6 +202,26 @@ class ChatOps:
                              spender=spender(platform, user))
         digests = [personal(self.service.db, platform, channel, d) for d in digests]  # as the channel's posts
         reply.rollup(roll_up(repo, span, zone, lang, self.service.branch_name(ref, branch), digests))
+
+    def _target(self, c: cmd.DigestCommand, platform: str, channel: str, user: str, lang: str,
+                reply: Reply) -> Target | None:
+        """What a /digest asks about, checked: the repository (allowed here), its zone, language and branch; None
+        when the user was answered instead (which repository? over the limit?)."""
+        found = self._which(platform, channel, c.repo, lang, reply)
+        if found is None:
+            return None
+        repo, sub = found
+        counted = self.checks.asks_github(repo, platform, channel)
+        if counted and not self.checks.count(platform, user, lang, reply):
+            return None
+        ref = self.checks.checked_repo(repo, platform, channel)
+        return Target(repo, ref, c.zone or (sub.zone if sub else self.settings.digest_tz),
+                      c.lang or (sub.lang if sub else lang), self._branch(ref, sub), counted)
+
+    def _may_build(self, t: Target, platform: str, user: str, reply: Reply) -> bool:
+        """A build costs LLM calls: within the user's budget, and counted unless asking GitHub already was."""
+        return (self.checks.within_budget(platform, user, t.lang, reply) if t.counted
+                else self.checks.spend(platform, user, t.lang, reply))
 
     def _branch(self, ref: RepoRef, sub: Subscription | None) -> str | None:
         """The branch a command answers for: the subscription's, or the first of its several (`main,release/*`)."""
@@ -212,23 +236,15 @@ class ChatOps:
             return
         # the date itself first: in the zone named, else against any zone's today
         parse_day(c.day or "yesterday", c.zone or "Pacific/Kiritimati", self.clock(), zone_named=c.zone is not None)
-        found = self._which(platform, channel, c.repo, lang, reply)
-        if found is None:
+        t = self._target(c, platform, channel, user, lang, reply)
+        if t is None:
             return
-        repo, sub = found
-        counted = self.checks.asks_github(repo, platform, channel)
-        if counted and not self.checks.count(platform, user, lang, reply):
-            return
-        ref = self.checks.checked_repo(repo, platform, channel)
-        zone = c.zone or (sub.zone if sub else self.settings.digest_tz)
-        lang = c.lang or (sub.lang if sub else lang)
-        branch = self._branch(ref, sub)
+        repo, ref, zone, lang, branch = t.repo, t.ref, t.zone, t.lang, t.branch
         day = parse_day(c.day or "yesterday", zone, self.clock(), zone_named=c.zone is not None)
         if isinstance(day, date) and (stored := self.service.finished_digest(ref, day, zone, lang, branch)):
             reply.digest(personal(self.service.db, platform, channel, stored))
             return
-        if not (self.checks.within_budget(platform, user, lang, reply) if counted
-                else self.checks.spend(platform, user, lang, reply)):
+        if not self._may_build(t, platform, user, reply):
             return
         shown = day if isinstance(day, str) else day.isoformat()
         reply.progress(text(lang, "progress", repo=repo, day=shown, what=text(lang, "progress_start")))

@@ -158,19 +158,11 @@ def mention(span: view.Span) -> str:
 
 def markdown(line: Line) -> str:
     """A view's rich text as Feishu markdown: every span escaped, links to our URLs only."""
-    out = []
-    for span in line:
-        if span.kind == "link":
-            out.append(link(span.url, span.text))
-        elif span.kind == "bold":
-            out.append(f"**{esc(span.text)}**")
-        elif span.kind == "code":
-            out.append(f"`{span.text}`" if _PLAIN_CODE.fullmatch(span.text) else esc(span.text))
-        elif span.kind == "mention":
-            out.append(mention(span))
-        else:
-            out.append(view.spaced(span.text, esc(span.text)))
-    return "".join(out)
+    return view.serialise(line, MARKUP)
+
+
+MARKUP = view.Markup(plain=esc, bold=lambda t: f"**{esc(t)}**", link=link, mention=mention,
+                     code=lambda t: f"`{t}`" if _PLAIN_CODE.fullmatch(t) else esc(t))
 
 
 def template_of(digest: Digest) -> str:

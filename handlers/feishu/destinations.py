@@ -63,12 +63,10 @@ class AppDestination:
         self.gate = gate
 
     def render(self, digest: Digest, *, late: bool) -> Rendered:
-        (top, shown), details = render.digest_cards(digest, late=late, app=True)
-        return Rendered(Part({"card": top}, shown), tuple(Part({"card": c}, shas) for c, shas in details))
+        return _rendered(digest, late, app=True)
 
     def render_rollup(self, rolled: Rollup, *, late: bool = False) -> Rendered:
-        return Rendered(Part({"card": render_rollup.feishu_card(rollup_view.build(rolled), zone=rolled.zone,
-                                                                 branch=rolled.branch, app=True)}))
+        return _rolled(rolled, app=True)
 
     def render_commits(self, digest: Digest, shas: tuple[str, ...], *, note: str | None = None) -> tuple[Part, ...]:
         return _commit_parts(digest, shas, note, app=True)
@@ -102,6 +100,17 @@ def _commit_parts(digest: Digest, shas: tuple[str, ...], note: str | None, *, ap
     return tuple(Part({"card": c}, group) for c, group in cards)
 
 
+def _rendered(digest: Digest, late: bool, *, app: bool) -> Rendered:
+    (top, shown), details = render.digest_cards(digest, late=late, app=app)
+    return Rendered(Part({"card": top}, shown), tuple(Part({"card": c}, shas) for c, shas in details))
+
+
+def _rolled(rolled: Rollup, *, app: bool) -> Rendered:
+    """A roll-up in one card: with a button per day in an app chat, the command to type in a webhook's."""
+    return Rendered(Part({"card": render_rollup.feishu_card(rollup_view.build(rolled), zone=rolled.zone,
+                                                             branch=rolled.branch, app=app)}))
+
+
 def webhook_sign(timestamp: int, secret: str) -> str:
     """Feishu's custom-bot signature: base64(HMAC-SHA256(key = f"{timestamp}\\n{secret}", message = empty))."""
     return base64.b64encode(hmac.new(f"{timestamp}\n{secret}".encode("utf-8"), b"", hashlib.sha256).digest()).decode()
@@ -127,12 +136,10 @@ class WebhookDestination:
         self.now = now
 
     def render(self, digest: Digest, *, late: bool) -> Rendered:
-        (top, shown), details = render.digest_cards(digest, late=late, app=False)
-        return Rendered(Part({"card": top}, shown), tuple(Part({"card": c}, shas) for c, shas in details))
+        return _rendered(digest, late, app=False)
 
     def render_rollup(self, rolled: Rollup, *, late: bool = False) -> Rendered:
-        return Rendered(Part({"card": render_rollup.feishu_card(rollup_view.build(rolled), zone=rolled.zone,
-                                                                 branch=rolled.branch, app=False)}))
+        return _rolled(rolled, app=False)
 
     def post(self, card: dict[str, Any]) -> None:
         last = ""
