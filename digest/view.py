@@ -78,6 +78,12 @@ class Markup:
     mention: Callable[["Span"], str]
 
 
+def titled(title: str, lines: tuple[Line, ...], *after: str | Line | None) -> tuple[Line, ...]:
+    """A titled list of the top message as rich lines: the title in bold, the lines, then what follows them."""
+    tail = tuple((plain(a),) if isinstance(a, str) else a for a in after if a)
+    return ((Span(title, "bold"),), *lines, *tail)
+
+
 def serialise(line: Line, markup: Markup) -> str:
     """A view's rich text in a surface's markup: what a serialiser adds is only syntax and escaping."""
     out = []

@@ -180,13 +180,11 @@ def summary_card(digest: Digest, *, late: bool = False, app: bool = True, detail
     if top.quiet:
         return card(top.title, elements + [md(esc(top.quiet))], template=template_of(digest), summary=top.title)
     if top.watched:
-        body = "\n".join([f"**{esc(top.watched_title)}**", *(markdown(w) for w in top.watched)])
-        body += f"\n{esc(top.watched_more)}" if top.watched_more else ""
-        elements.append(md(body + (f"\n{markdown(top.mentions)}" if top.mentions else "")))
+        elements.append(md("\n".join(markdown(x) for x in view.titled(top.watched_title, top.watched, top.watched_more,
+                                                                   top.mentions))))
     elements.append(md(markdown(top.stats)))
     if top.breaking:
-        body = "\n".join([f"**{esc(top.breaking_title)}**", *(markdown(b) for b in top.breaking)])
-        elements.append(md(body + (f"\n{esc(top.breaking_more)}" if top.breaking_more else "")))
+        elements.append(md("\n".join(markdown(x) for x in view.titled(top.breaking_title, top.breaking, top.breaking_more))))
     if top.high:
         elements.append(md(f"**{esc(top.high_title)}**"))
         for item in top.high:

@@ -161,13 +161,11 @@ def summary_blocks(digest: Digest, *, late: bool = False, extra: list[dict[str, 
         out.add(_section(esc(top.quiet)))
         return out.blocks + (extra or [])
     if top.watched:
-        body = "\n".join([f"*{esc(top.watched_title)}*", *(mrkdwn(w) for w in top.watched)])
-        body += f"\n{esc(top.watched_more)}" if top.watched_more else ""
-        out.add(_section(body + (f"\n{mrkdwn(top.mentions)}" if top.mentions else "")))
+        out.add(_section("\n".join(mrkdwn(x) for x in view.titled(top.watched_title, top.watched, top.watched_more,
+                                                                   top.mentions))))
     out.add(_section(mrkdwn(top.stats)))
     if top.breaking:
-        body = "\n".join([f"*{esc(top.breaking_title)}*", *(mrkdwn(b) for b in top.breaking)])
-        out.add(_section(body + (f"\n{esc(top.breaking_more)}" if top.breaking_more else "")))
+        out.add(_section("\n".join(mrkdwn(x) for x in view.titled(top.breaking_title, top.breaking, top.breaking_more))))
     if top.high:
         out.add(_section(f"*{esc(top.high_title)}*"))
         for item in top.high:
