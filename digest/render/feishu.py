@@ -180,11 +180,12 @@ def summary_card(digest: Digest, *, late: bool = False, app: bool = True, detail
     if top.quiet:
         return card(top.title, elements + [md(esc(top.quiet))], template=template_of(digest), summary=top.title)
     if top.watched:
-        elements.append(md("\n".join(markdown(x) for x in view.titled(top.watched_title, top.watched, top.watched_more,
-                                                                   top.mentions))))
+        lines = view.titled(top.watched_title, top.watched, top.watched_more, top.mentions)
+        elements.append(md("\n".join(markdown(x) for x in lines)))
     elements.append(md(markdown(top.stats)))
     if top.breaking:
-        elements.append(md("\n".join(markdown(x) for x in view.titled(top.breaking_title, top.breaking, top.breaking_more))))
+        lines = view.titled(top.breaking_title, top.breaking, top.breaking_more)
+        elements.append(md("\n".join(markdown(x) for x in lines)))
     if top.high:
         elements.append(md(f"**{esc(top.high_title)}**"))
         for item in top.high:

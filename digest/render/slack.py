@@ -161,11 +161,12 @@ def summary_blocks(digest: Digest, *, late: bool = False, extra: list[dict[str, 
         out.add(_section(esc(top.quiet)))
         return out.blocks + (extra or [])
     if top.watched:
-        out.add(_section("\n".join(mrkdwn(x) for x in view.titled(top.watched_title, top.watched, top.watched_more,
-                                                                   top.mentions))))
+        lines = view.titled(top.watched_title, top.watched, top.watched_more, top.mentions)
+        out.add(_section("\n".join(mrkdwn(x) for x in lines)))
     out.add(_section(mrkdwn(top.stats)))
     if top.breaking:
-        out.add(_section("\n".join(mrkdwn(x) for x in view.titled(top.breaking_title, top.breaking, top.breaking_more))))
+        lines = view.titled(top.breaking_title, top.breaking, top.breaking_more)
+        out.add(_section("\n".join(mrkdwn(x) for x in lines)))
     if top.high:
         out.add(_section(f"*{esc(top.high_title)}*"))
         for item in top.high:
