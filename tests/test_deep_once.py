@@ -87,11 +87,12 @@ def test_two_bot_processes_clicked_at_once_post_the_deep_analysis_once(tmp_path)
                 statuses = list(pool.map(lambda pair: post_signed(pair[0] + "/slack/events", pair[1])[0],
                                          [(one.url, bodies[0]), (two.url, bodies[1])]))
             assert statuses == [200, 200]
-            slack.wait_for(lambda: all(slack.responses_to(u) for u in urls) and deep_replies(slack, top.ts),
+            # the click that posts it answers in the thread; the other is told where it is (or that it is coming)
+            slack.wait_for(lambda: any(slack.responses_to(u) for u in urls) and deep_replies(slack, top.ts),
                            timeout=30)
             time.sleep(0.5)
         assert len(deep_replies(slack, top.ts)) == 1
-        said = [json.dumps(slack.responses_to(u)[-1].body) for u in urls]
+        said = [json.dumps(slack.responses_to(u)[-1].body) for u in urls if slack.responses_to(u)]
         assert any("already in this thread" in s or "being posted" in s for s in said), said
         assert posts.thread_of(bot.service.db, "slack", "C1", reply.ts) == top.ts
 

@@ -55,7 +55,7 @@ def test_the_coverage_line_says_why_the_rules_analysed_the_day(repo, tmp_path):
     assert off.returncode == 0, off.stderr
     assert "analysed by offline rules (--no-llm)" in off.stdout and "no LLM configured" not in off.stdout
     none = run("digest", "--git", str(repo.path), "--date", "2026-01-11", "--db", str(tmp_path / "b.db"))
-    assert "4 analysed by offline rules (no LLM configured)" in none.stdout
+    assert "4 commits analysed by offline rules (no LLM configured)" in none.stdout
 
 
 def test_a_future_day_is_refused_naming_only_the_zone_the_user_gave(tmp_path):
@@ -167,6 +167,6 @@ def test_counts_in_the_string_table_take_their_noun():
 
     assert text("en", "breaking_told", n=1, shas="abc1234") == "1 breaking change it carries is listed under abc1234"
     assert text("en", "recovered", n=1) == "✅ The LLM answers again: 1 analysis of this digest was updated."
-    assert text("en", "coverage_rules_off", n=1) == "1 analysed by offline rules (--no-llm)"
+    assert text("en", "coverage_rules_off", n=1) == "1 commit analysed by offline rules (--no-llm)"
     assert ": 2 generated files or lockfiles" == text("en", "diff_generated", n=2)
     assert text("zh", "recovered", n=1) == "✅ LLM 已恢复：本摘要更新了 1 个分析。"
