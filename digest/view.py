@@ -195,7 +195,7 @@ class View:
 
 # -- sentences ------------------------------------------------------------------------------------------------
 
-_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=\S)|(?<=[.!?])(?=[\u3000-\u9fff])|(?<=[。！？])")
+_MARK = re.compile(r"[.!?。！？]")  # where a sentence may end
 _WORDISH = re.compile(r"[\W_]+", re.UNICODE)
 _PR_SUFFIX = re.compile(r"\(#\d+\)\s*$")  # no leading \s*: a run of spaces would be re-read from each
 _CONVENTIONAL = re.compile(r"^\s*(?:\[[^\]]*\]\s*)?(?:[\w-]+(?:\([^)]*\))?!?:\s*)?")  # "fix(peagle): ", "[Feature] "
@@ -219,7 +219,17 @@ def restates(sentence: str, title: str) -> bool:
 
 
 def sentences(value: str) -> list[str]:
-    return [s.strip() for s in _SENTENCE.split(value.replace("\n", " ")) if s and s.strip()]
+    """Sentences end at `.!?` before a space or a CJK character, and at `。！？` (one scan: linear, and fast on a
+    megabyte of `a.a.a.`, where lookbehinds at every position were not)."""
+    text, out, start = value.replace("\n", " "), [], 0
+    for mark in _MARK.finditer(text):
+        end = mark.end()
+        after = text[end:end + 1]
+        if mark.group() in "。！？" or (after and (after.isspace() or "\u3000" <= after <= "\u9fff")):
+            out.append(text[start:end])
+            start = end
+    out.append(text[start:])
+    return [s.strip() for s in out if s.strip()]
 
 
 def beyond_title(summary: str, title: str) -> str:
