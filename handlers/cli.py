@@ -282,10 +282,11 @@ def run_bot(settings: Settings, service: DigestService, say: Callable[[str], Non
 
 def post_now(settings: Settings, service: DigestService, args: argparse.Namespace, say: Callable[[str], None],
              stdout: TextIO) -> int:
-    from handlers.app import Bot, configured_destinations
+    from handlers.app import Bot, configured_destinations, sync_env_subscriptions
     from storage import subscriptions as subs
 
     bot = Bot(settings, service)
+    sync_env_subscriptions(service.db, settings, service.clock())  # DIGEST_REPOS' words and watches, as `run` has
     repo = resolve_repo(args.repo, None, settings.git_clones, settings.github_api_url).name
     targets: list[tuple[str, str, subs.Subscription | None]] = []
     for dest in args.to or []:
