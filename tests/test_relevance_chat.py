@@ -141,3 +141,16 @@ def test_digest_repos_subscribes_with_its_filters_and_watches_and_restarts_keep_
         sync_env_subscriptions(bot2.service.db, bot2.settings, NOW)
         assert [(w.kind, w.pattern) for w in stored_watches.of(bot2.service.db, "slack", "C1", REPO)] == [
             ("keyword", "change"), ("author", "Ada")]
+
+
+def test_bot_py_post_honours_the_watches_digest_repos_gives(tmp_path):
+    from tests.test_slack import bot_process, finish
+
+    repo = GitRepo(tmp_path / "upstream")
+    day_of_commits(repo, 12)
+    with SlackServer(channels=["C1"]) as slack:
+        env = settings_env(tmp_path, slack, repo, DIGEST_REPOS=f"{REPO} watch path python/sglang/srt/layers/ "
+                                                                 "notify <!subteam^S0ATT>")
+        assert "posted" in finish(bot_process(env, "post", REPO, "--date", "2026-01-11", "--to", "slack:C1"))
+        top = slack.all_text(slack.messages("C1", top_level=True)[0])
+        assert "Touches your watches (2)" in top and top.count("<!subteam^S0ATT>") == 1
