@@ -32,7 +32,7 @@ _DATE_LIKE = re.compile(r"[\d-]+|\d{4}[/.]\d{1,2}[/.]\d{1,2}")
 _SLACK_USER = re.compile(r"<@([UW][A-Z0-9]{2,20})(?:\|([^<>|]{0,80}))?>")
 _SLACK_GROUP = re.compile(r"<!subteam\^(S[A-Z0-9]{2,20})(?:\|([^<>|]{0,80}))?>")
 _FEISHU_USER = re.compile(r"<at:(ou_[A-Za-z0-9]{1,64})(?:\|([^<>|]{0,80}))?>")
-_WORDS = re.compile(r"<[^<>\s][^<>]{0,120}>|[^\s]+")
+_WORDS = re.compile(r'"[^"\n]{1,200}"|“[^”\n]{1,200}”|<[^<>\s][^<>]{0,120}>|[^\s]+')  # "Ada Lovelace" is one word
 _WATCH_NUMBER = re.compile(r"[0-9]{1,4}")  # ASCII digits: `²` is a digit to str.isdigit, not to int()
 _QUOTES = "\"'“”‘’「」"
 MAX_TEXT = 500  # a command longer than this is not a command
@@ -281,7 +281,7 @@ def _list_of(value: str | None, what: str, check: Callable[[str], str]) -> tuple
         return None
     if value.lower() in ("none", "off", "-"):
         return ()
-    items = tuple(dict.fromkeys(check(v) for v in value.split(",") if v.strip()))
+    items = tuple(dict.fromkeys(check(v.strip(_QUOTES)) for v in value.strip(_QUOTES).split(",") if v.strip()))
     if not items or len(items) > 20:
         raise BadCommand(f"{what} takes 1 to 20 values separated by commas, or none", "subscribe")
     return items

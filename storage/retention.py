@@ -30,9 +30,14 @@ class Pruned:
     size_after: int
 
     def line(self) -> str:
-        return (f"dropped the patches of {self.commits} commits ({_mb(self.patch_bytes)}), {self.events} seen "
-                f"events, {self.commands} command log rows, {self.cached} cached GitHub answers; database "
-                f"{_mb(self.size_before)} -> {_mb(self.size_after)}")
+        return (f"dropped the patches of {_n(self.commits, 'commit')} ({_mb(self.patch_bytes)}), "
+                f"{_n(self.events, 'seen event')}, {_n(self.commands, 'command log row')}, "
+                f"{_n(self.cached, 'cached GitHub answer')}; database {_mb(self.size_before)} -> {_mb(self.size_after)}")
+
+
+def _n(n: int, noun: str) -> str:
+    """`1 commit`, `2 commits`: the count with its noun (the CLI prints this line as it is)."""
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def _mb(size: int) -> str:

@@ -90,3 +90,9 @@ def test_odd_numbers_and_a_subscription_that_would_never_post_are_refused():
         with pytest.raises(BadCommand):
             parse("/digest", text)
     assert parse("/digest", "subscribe a/b daily off weekly sun 18:00").daily is False
+
+
+def test_quoted_names_with_spaces_are_one_word():
+    c = parse("/digest", 'subscribe a/b skip-authors "Ada Lovelace,dependabot[bot]"')
+    assert c.skip_authors == ("Ada Lovelace", "dependabot[bot]")
+    assert parse("/digest", "watch a/b author “Bob Builder” notify <@U0ANN|ann>").pattern == "Bob Builder"

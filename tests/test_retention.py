@@ -21,6 +21,8 @@ from tests.test_llm import answer
 
 import pytest
 
+from storage.retention import Pruned
+
 DAY = sample_history.__globals__["utc"](2026, 1, 11).date()
 
 
@@ -178,3 +180,9 @@ def test_run_prunes_every_day_with_the_settings(tmp_path):
         bot.schedule.shutdown()
     days_kept = db.execute("SELECT count(DISTINCT sha) FROM patches").fetchone()[0] / 3
     assert 9 <= days_kept <= 11
+
+
+def test_the_prune_line_counts_with_its_nouns():
+    one = Pruned(commits=1, patch_bytes=0, events=1, commands=2, cached=0, size_before=0, size_after=0).line()
+    assert one.startswith("dropped the patches of 1 commit (") and "1 seen event," in one and "2 command log rows" in one
+    assert "0 cached GitHub answers" in one
