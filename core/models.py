@@ -324,6 +324,15 @@ class Digest:
         return Stats.of(self.entries)
 
     @property
+    def shown_as(self) -> tuple[str, str, str]:
+        """(zone, lang, branch): the settings a post of it is claimed and retried with."""
+        return self.window.zone, self.lang, self.branch
+
+    @property
+    def empty(self) -> bool:
+        return not self.entries
+
+    @property
     def coverage(self) -> Coverage:
         return Coverage.of(self.entries)
 

@@ -43,6 +43,15 @@ class Rollup:
     web_url: str | None = None
 
     @property
+    def shown_as(self) -> tuple[str, str, str]:
+        """(zone, lang, branch): as a digest's, for the claim of its post."""
+        return self.zone, self.lang, self.branch
+
+    @property
+    def empty(self) -> bool:
+        return self.total.total == 0
+
+    @property
     def total(self) -> Stats:
         entries = [s.stats for s in self.days]
         return Stats(total=sum(s.total for s in entries), high=sum(s.high for s in entries),

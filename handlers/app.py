@@ -13,10 +13,12 @@ from typing import Any
 
 from core.errors import BadInput
 from core.models import RepoRef
-from handlers.config import Settings
+from handlers.config import EnvRepo, Settings
 from digest.repos import resolve_repo
 from digest.service import DigestService
+from handlers import subscriptions as subscribing
 from handlers.chat import ChatOps
+from handlers.commands import Subscribe
 from handlers.checks import ChatSettings, Checks
 from handlers.post_button import PostButton
 from handlers.publisher import Destinations, Publisher
@@ -58,30 +60,19 @@ def _chat(platform: str) -> str:
 
 def sync_env_subscriptions(db: Any, settings: Settings, now: datetime) -> list[Subscription]:
     """DIGEST_REPOS x the configured destinations, re-created at each start; those it no longer names removed."""
-    hh, mm = settings.digest_time.split(":")
-    made, keep = [], set()
+    made, keep, defaults = [], set(), chat_settings(settings)
     options = {o.repo: o for o in settings.repo_options}
     for platform, channel in configured_destinations(settings):
         for repo in settings.digest_repos:
             existing = subs.get(db, platform, channel, repo)
             if existing is not None and existing.source == "chat":
                 continue  # a subscription made in chat wins over the environment
-            said = options[repo].subscribe if repo in options else None
-            made.append(subs.save(db, Subscription(
-                platform=platform, channel=channel, repo=repo,
-                at=(said.at if said and said.at else time(int(hh), int(mm))),
-                zone=(said.zone if said and said.zone else settings.digest_tz),
-                lang=(said.lang if said and said.lang else settings.digest_lang),
-                branch=said.branch if said else None, quiet=(said.quiet if said and said.quiet else "line"),
-                skip_authors=(said.skip_authors or ()) if said else (),
-                min_level=None if not said or said.min_level in (None, "high") else said.min_level,
-                paths=(said.paths or ()) if said else (),
-                weekly=None if not said or said.weekly in (None, "off") else said.weekly,
-                daily=said.daily if said and said.daily is not None else True, source="env"), now))
+            said = options.get(repo) or EnvRepo(repo, Subscribe(repo))  # Settings built in code may name repos only
+            made.append(subscribing.subscribe(db, said.subscribe, platform, channel, None, defaults, now, source="env"))
             keep.add((platform, channel, repo))
             env_watches.replace_env(db, platform, channel, repo, [  # a mention notifies on its own platform only
                 (w.kind, w.pattern, w.mention if w.mention and w.mention.platform == _chat(platform) else None)
-                for w in (options[repo].watches if repo in options else ())], now)
+                for w in said.watches], now)
     subs.drop_env(db, keep)
     return made
 

@@ -178,8 +178,7 @@ class Poster:
             except BaseException as err:  # GitHub or git failed: the retry job tries again
                 posts.failed(db, key, 0, owner, f"the digest could not be built: {err}")
                 raise
-            empty = not digest.entries if render is None else digest.total.total == 0  # type: ignore[attr-defined]
-            quiet_day = empty and quiet in ("skip", "unless-watched")
+            quiet_day = digest.empty and quiet in ("skip", "unless-watched")
             unwatched = render is None and quiet == "unless-watched" and not worth_posting(digest)
             if (quiet_day or unwatched) and top.message_id is None:
                 posts.release(db, key, owner)
@@ -201,8 +200,7 @@ class Poster:
                   owner: str, lost: threading.Event, render: Callable[..., Rendered] | None = None) -> Outcome:
         db = self.db()
         rendered = (render or dest.render)(digest, late=late)
-        zone = digest.window.zone if render is None else digest.zone  # type: ignore[attr-defined]  # a Rollup
-        digest_key = (zone, digest.lang, digest.branch)
+        digest_key = digest.shown_as
         top_id = top.message_id
         if top_id is None:
             tag = Tag(key, 0, top.generation)

@@ -16,11 +16,12 @@ from storage import subscriptions as subs
 from storage.subscriptions import Subscription
 
 
-def subscribe(db: sqlite_utils.Database, c: cmd.Subscribe, platform: str, channel: str, user: str,
-              settings: ChatSettings, now: datetime) -> Subscription:
-    """Saved with what the command names; what it leaves out is kept from an existing subscription, else the
-    defaults (DIGEST_TIME, DIGEST_TZ, DIGEST_LANG)."""
-    existing = subs.get(db, platform, channel, c.repo)
+def subscribe(db: sqlite_utils.Database, c: cmd.Subscribe, platform: str, channel: str, user: str | None,
+              settings: ChatSettings, now: datetime, *, source: str = "chat") -> Subscription:
+    """Saved with what the command names; what it leaves out is kept from an existing subscription made the same
+    way, else the defaults (DIGEST_TIME, DIGEST_TZ, DIGEST_LANG). DIGEST_REPOS (`source="env"`) keeps nothing: a
+    word it no longer says is gone at the next start."""
+    existing = subs.get(db, platform, channel, c.repo) if source == "chat" else None
     return subs.save(db, Subscription(
         platform=platform, channel=channel, repo=c.repo,
         at=c.at or (existing.at if existing else settings.digest_time),
@@ -35,7 +36,7 @@ def subscribe(db: sqlite_utils.Database, c: cmd.Subscribe, platform: str, channe
         weekly=(None if c.weekly == "off" else c.weekly) if c.weekly is not None
         else (existing.weekly if existing else None),
         daily=c.daily if c.daily is not None else (existing.daily if existing else True),
-        source="chat", created_by=user), now)
+        source=source, created_by=user), now)
 
 
 def unsubscribe(db: sqlite_utils.Database, repo: str, platform: str, channel: str, lang: str) -> tuple[bool, str]:
